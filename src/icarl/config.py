@@ -1,0 +1,257 @@
+"""Typed, frozen configuration, loaded from TOML with dotted overrides.
+
+A run is described by :class:`RunConfig`: the data (``[data]``), the learner's
+hyperparameters (``[learner]``), the method, the seed and where to write. Presets
+live in ``icarl/configs/*.toml``; ``--config NAME`` takes a preset name or a path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import IcarlError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(IcarlError):
+    """A configuration problem; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """Hyperparameters of a learner. Defaults are the paper's CIFAR-100 settings."""
+
+    backbone: str = "resnet32"
+    memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
+    epochs: int = 70
+    lr: float = 2.0
+    lr_milestones: tuple[int, ...] | None = None  # None: 70% and 90% of epochs (49, 63 of 70)
+    lr_gamma: float = 0.2  # divide by 5
+    momentum: float = 0.9
+    batch_size: int = 128
+    weight_decay: float = 1e-5
+    # "authors": the Theano code adds weight_decay * sum(w^2) over weights only (not biases,
+    # not BatchNorm), i.e. torch weight_decay = 2 * weight_decay on weights. "torch": PyTorch's
+    # weight_decay on every parameter.
+    weight_decay_convention: str = "authors"
+    distillation: str = "bce"  # "bce" (paper), "kd" (Hinton softmax with temperature), "none"
+    temperature: float = 2.0  # kd only
+    kd_lambda: float = 1.0  # kd only: weight of the cross-entropy term
+    classifier: str = "nme"  # what predict() uses: "nme" (Alg. 1) or "cnn" (network outputs)
+    selection: str = "herding"  # "herding" (Alg. 4) or "random"
+    head_size: int = 0  # outputs allocated up front (paper: 100, loss over all); 0 = grow
+    crop_pad: int = 4  # random crop after zero padding by this many pixels; 0 = off
+    flip: bool = True  # random horizontal flips; class means also average flipped copies
+    normalize: str = "pixel_mean"  # "pixel_mean" (from the first step's data) or "none"
+    amp: str = "off"  # "off" or "bf16" (autocast on CPU and CUDA)
+    channels_last: bool = False
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    eval_batch_size: int = 1024
+    seed: int = 1993
+    progress: bool = True
+
+    def milestones(self) -> tuple[int, ...]:
+        if self.lr_milestones is not None:
+            return tuple(self.lr_milestones)
+        return (round(0.7 * self.epochs), round(0.9 * self.epochs))
+
+    def check(self) -> LearnerConfig:
+        choices = {
+            "weight_decay_convention": ("authors", "torch"),
+            "distillation": ("bce", "kd", "none"),
+            "classifier": ("nme", "cnn"),
+            "selection": ("herding", "random"),
+            "normalize": ("pixel_mean", "none"),
+            "amp": ("off", "bf16"),
+        }
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(
+                    f"learner.{key} is {getattr(self, key)!r}; choose one of {', '.join(allowed)}"
+                )
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"learner.{key} is {getattr(self, key)}; it must be at least 1")
+        if self.memory_size < 0:
+            raise ConfigError(f"learner.memory_size is {self.memory_size}; use 0 or more")
+        if self.lr <= 0:
+            raise ConfigError(f"learner.lr is {self.lr}; it must be positive")
+        if self.classifier == "nme" and self.memory_size == 0:
+            raise ConfigError(
+                "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
+                "set classifier='cnn' or a memory size"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    path: str | None = None  # where the dataset's files are (None: embedded data)
+    classes_per_step: int = 2
+    first_step: int = 0  # classes in the first step; 0 = classes_per_step
+    class_order: str = "seed"  # "seed" (the run's seed), "seed:N", a named order, or a file
+    classes: tuple[int, ...] | None = None  # restrict to these classes
+    image_size: int = 0  # resize to this size at load time; 0 = native
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    method: str = "icarl"
+    seed: int = 1993
+    out: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+
+    def resolved_learner(self) -> LearnerConfig:
+        """The learner's settings with the run's one seed threaded through."""
+        return replace(self.learner, seed=self.seed)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key} = {value!r} has the wrong type; expected {tp}")
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} = {value!r} must be a list, like [1, 2, 3]")
+        return tuple(_coerce(v, args[0], key) for v in value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        raise ConfigError(f"{key} = {value!r} must be true or false")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ConfigError(f"{key} = {value!r} must be an integer")
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{key} = {value!r} must be an integer") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} = {value!r} must be a number")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} = {value!r} must be a number") from None
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} = {value!r} must be a string")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown config key {full!r}; known keys: {', '.join(sorted(known))}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full} must be a table ([{full}])")
+            kwargs[key] = _build(tp, value, f"{full}.")  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _coerce(value, tp, full)
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """``learner.lr=0.5`` -> ``{"learner": {"lr": 0.5}}``; values are read as TOML, else strings."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} has no '='; write key=value, like learner.lr=0.5")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value: Any = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    node: dict[str, Any] = {}
+    cur = node
+    parts = key.split(".")
+    for p in parts[:-1]:
+        cur[p] = {}
+        cur = cur[p]
+    cur[parts[-1]] = value
+    return node
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("icarl") / "configs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def read_toml(spec: str) -> dict[str, Any]:
+    """A preset name (see :func:`preset_names`) or a TOML file path."""
+    path = Path(spec)
+    if path.suffix != ".toml" and not path.exists():
+        res = resources.files("icarl") / "configs" / f"{spec}.toml"
+        if not res.is_file():
+            raise ConfigError(
+                f"no config file or preset named {spec!r}; presets: {', '.join(preset_names())}"
+            )
+        return tomllib.loads(res.read_text())
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {spec} does not exist; check the path") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {spec} is not valid TOML: {e}") from None
+
+
+def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | None = None) -> RunConfig:
+    """Build a :class:`RunConfig` from a preset or file, then dotted overrides, in order."""
+    table: dict[str, Any] = read_toml(spec) if spec else {}
+    for o in overrides or []:
+        table = _merge(table, o)
+    cfg: RunConfig = _build(RunConfig, table, "")
+    cfg.learner.check()
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON/TOML-friendly dict (tuples become lists)."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return plain(dataclasses.asdict(cfg))

@@ -1,0 +1,98 @@
+"""In-memory datasets: uint8 image tensors, integer labels, class names.
+
+Every loader returns a :class:`Dataset`. Images are ``uint8`` tensors shaped
+``(N, C, H, W)``; labels are ``int64`` tensors shaped ``(N,)`` with values in
+``[0, len(class_names))``. Nothing here decodes files: sources do that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..errors import IcarlError
+
+
+class DataError(IcarlError):
+    """Bad or unreadable data; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a dataset: images ``x`` (uint8, N×C×H×W) and labels ``y`` (int64, N)."""
+
+    x: Tensor
+    y: Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, mask_or_index: Tensor) -> Split:
+        return Split(self.x[mask_or_index], self.y[mask_or_index])
+
+    def of_classes(self, classes: list[int] | Tensor) -> Split:
+        """The items whose label is in ``classes``, in their original order."""
+        wanted = torch.as_tensor(classes, dtype=torch.long)
+        return self.subset(torch.isin(self.y, wanted))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A labelled image dataset with a train and a test split."""
+
+    name: str
+    train: Split
+    test: Split
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.x.shape[1:]
+        return int(c), int(h), int(w)
+
+    def validate(self) -> Dataset:
+        """Check shapes, dtypes and labels; raise :class:`DataError` naming the problem."""
+        for split_name, split in (("train", self.train), ("test", self.test)):
+            x, y = split.x, split.y
+            if x.dtype != torch.uint8:
+                raise DataError(
+                    f"{self.name} {split_name} images have dtype {x.dtype}; "
+                    "expected uint8 (convert pixels to 0-255 integers)"
+                )
+            if x.ndim != 4:
+                raise DataError(
+                    f"{self.name} {split_name} images have shape {tuple(x.shape)}; expected (N, C, H, W)"
+                )
+            if y.ndim != 1 or y.shape[0] != x.shape[0]:
+                raise DataError(
+                    f"{self.name} {split_name} has {x.shape[0]} images but labels of shape "
+                    f"{tuple(y.shape)}; give one integer label per image"
+                )
+            if y.dtype != torch.long:
+                raise DataError(f"{self.name} {split_name} labels have dtype {y.dtype}; expected int64")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+                raise DataError(
+                    f"{self.name} {split_name} labels range {int(y.min())}..{int(y.max())} but there "
+                    f"are {self.num_classes} class names; labels must lie in 0..{self.num_classes - 1}"
+                )
+        if self.train.x.shape[1:] != self.test.x.shape[1:]:
+            raise DataError(
+                f"{self.name} train images are {tuple(self.train.x.shape[1:])} but test images are "
+                f"{tuple(self.test.x.shape[1:])}; resize both to one shape"
+            )
+        return self
+
+    def restrict(self, classes: list[int]) -> Dataset:
+        """Keep only ``classes`` (original labels are kept, names too)."""
+        return Dataset(
+            self.name,
+            self.train.of_classes(classes),
+            self.test.of_classes(classes),
+            self.class_names,
+        )

@@ -1,0 +1,5 @@
+"""Errors a user can fix. The CLI prints their message on one line and exits with 2."""
+
+
+class IcarlError(ValueError):
+    """Base of every user-facing error; the message names the problem and the fix."""

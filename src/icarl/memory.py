@@ -1,0 +1,65 @@
+"""Exemplar memory: per class, an ordered list of stored uint8 images (``P_y``).
+
+The order is herding order (Algorithm 4), so reducing (Algorithm 5) is a
+truncation. The total never exceeds the budget ``K``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def per_class_budget(memory_size: int, num_seen: int) -> int:
+    """``m = K // t``. Floor, so that ``t * m <= K`` always (the memory never exceeds K)."""
+    if num_seen <= 0:
+        return 0
+    return memory_size // num_seen
+
+
+class ExemplarMemory:
+    """Ordered exemplar sets ``P_y`` keyed by internal class index."""
+
+    def __init__(self, memory_size: int) -> None:
+        self.memory_size = memory_size
+        self.sets: dict[int, Tensor] = {}
+
+    def __len__(self) -> int:
+        return sum(int(p.shape[0]) for p in self.sets.values())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.sets.values())
+
+    def counts(self) -> dict[int, int]:
+        return {y: int(p.shape[0]) for y, p in self.sets.items()}
+
+    def reduce(self, m: int) -> None:
+        """Algorithm 5: keep the first ``m`` exemplars of every class."""
+        self.sets = {y: p[:m] for y, p in self.sets.items()}
+
+    def add(self, y: int, exemplars: Tensor) -> None:
+        """Store the ordered exemplar set of a new class ``y`` (uint8 images)."""
+        if exemplars.dtype != torch.uint8:
+            raise TypeError("exemplars are stored as uint8 images")
+        self.sets[y] = exemplars.detach().to("cpu").clone()
+        if len(self) > self.memory_size:
+            raise RuntimeError(f"memory holds {len(self)} exemplars, over its budget K={self.memory_size}")
+
+    def as_tensors(self) -> tuple[Tensor, Tensor]:
+        """All exemplars and their internal labels, class by class."""
+        if not self.sets:
+            return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long)
+        ys = sorted(self.sets)
+        x = torch.cat([self.sets[y] for y in ys])
+        lab = torch.cat([torch.full((self.sets[y].shape[0],), y, dtype=torch.long) for y in ys])
+        return x, lab
+
+    def state_dict(self) -> dict[str, object]:
+        return {"memory_size": self.memory_size, "sets": {str(k): v for k, v in self.sets.items()}}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.memory_size = int(state["memory_size"])  # type: ignore[call-overload]
+        sets = state["sets"]
+        assert isinstance(sets, dict)
+        self.sets = {int(k): v for k, v in sets.items()}

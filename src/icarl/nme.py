@@ -1,0 +1,53 @@
+"""Nearest-mean-of-exemplars classification (paper Algorithm 1), pure tensor functions."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def l2_normalize(x: Tensor, eps: float = 1e-12) -> Tensor:
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def class_means(
+    features: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    flipped_features: Tensor | None = None,
+) -> Tensor:
+    """``mu_y``: mean of L2-normalised features per class, re-normalised.
+
+    With ``flipped_features`` (features of the horizontally flipped images, same
+    order), the mean of each is taken and the two averaged before re-normalising,
+    as in the authors' code. Classes without items get a zero row.
+    """
+
+    def per_class_mean(f: Tensor) -> Tensor:
+        f = l2_normalize(f.float())
+        sums = torch.zeros(num_classes, f.shape[1], dtype=f.dtype, device=f.device)
+        sums.index_add_(0, labels, f)
+        counts = torch.bincount(labels, minlength=num_classes).clamp_min(1)
+        return sums / counts[:, None].to(f.dtype)
+
+    mu = per_class_mean(features)
+    if flipped_features is not None:
+        mu = (mu + per_class_mean(flipped_features)) / 2
+    return l2_normalize(mu)
+
+
+def nme_distances(features: Tensor, means: Tensor) -> Tensor:
+    """Squared distances (n, c) between normalised ``features`` and class ``means``."""
+    f = l2_normalize(features.float())
+    # ||f - mu||^2 = ||f||^2 + ||mu||^2 - 2 f.mu, as one matrix product
+    return (f * f).sum(1, keepdim=True) + (means * means).sum(1)[None] - 2.0 * f @ means.T
+
+
+def nme_classify(features: Tensor, means: Tensor, seen: Tensor) -> Tensor:
+    """Algorithm 1: ``argmin_y ||phi(x) - mu_y||`` over the classes in ``seen`` only.
+
+    ``seen`` is an index tensor of the rows of ``means`` that may be predicted;
+    the result is an index into ``means`` (not into ``seen``).
+    """
+    d = nme_distances(features, means[seen])
+    return seen[d.argmin(1)]
