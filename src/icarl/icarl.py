@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from . import engine
 from .config import LearnerConfig
-from .errors import IcarlError
 from .data.augment import random_crop_flip, to_float
+from .errors import IcarlError
 from .herding import herding_order, random_order
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget

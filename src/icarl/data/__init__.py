@@ -16,3 +16,5 @@ __all__ = [
     "register",
     "resolve_order",
 ]
+
+from . import images as _images  # noqa: F401  (registers the imagefolder source)
