@@ -112,12 +112,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def dry_run(cfg: RunConfig) -> int:
     """``--dry-run``: the resolved configuration, the data and an estimate of the work."""
+    from dataclasses import replace
+
     from .. import runner
     from ..config import to_dict
     from ..estimate import estimate, to_toml, work_table
 
     print("# icarl run --dry-run: resolved configuration (nothing is trained)")
-    print(to_toml(to_dict(cfg)))
+    print(to_toml(to_dict(replace(cfg, learner=cfg.resolved_learner()))))
     data = runner.load_run_data(cfg)
     stream = runner.make_stream(cfg, data)
     print(
