@@ -191,9 +191,9 @@ class SafeArchive:
             else:
                 assert self._tar is not None
                 with self._lock:
-                    f = self._tar.extractfile(info)
-                    assert f is not None
-                    data = f.read(budget + 1)
+                    member = self._tar.extractfile(info)
+                    assert member is not None
+                    data = member.read(budget + 1)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
             raise IcarlError(
                 f"cannot read {name} from {self.path} ({type(e).__name__}: {e}); the archive is "
