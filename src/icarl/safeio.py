@@ -142,7 +142,10 @@ class SafeArchive:
             elif tarfile.is_tarfile(self.path):
                 self._open_tar()
             else:
-                raise IcarlError(f"{self.path} is neither a zip nor a tar archive; pass the original file")
+                raise IcarlError(
+                    f"{self.path} is neither a readable zip nor tar archive (damaged, truncated or "
+                    "another format); download it again"
+                )
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
             self.close()
             raise IcarlError(
