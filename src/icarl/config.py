@@ -104,6 +104,8 @@ class DataConfig:
     class_order: str = "seed"  # "seed" (the run's seed), "seed:N", a named order, or a file
     classes: tuple[int, ...] | None = None  # restrict to these classes
     image_size: int = 0  # resize to this size at load time; 0 = native
+    cache: str = "auto"  # decoded-image cache: "auto" (default folder, slow sources), "off", or a folder
+    download: bool = False  # fetch the published files into `path` (cifar10/100, mnist, fashion-mnist)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import torch
 
 from . import __version__, methods
 from .config import ConfigError, RunConfig, to_dict
-from .data import ClassIncrementalStream, Dataset, load_dataset
+from .data import ClassIncrementalStream, Dataset
 from .icarl import ICaRL
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -39,10 +39,9 @@ def versions() -> dict[str, str]:
 
 
 def load_run_data(cfg: RunConfig) -> Dataset:
-    options: dict[str, Any] = {}
-    if cfg.data.image_size:
-        options["image_size"] = cfg.data.image_size
-    return load_dataset(cfg.data.dataset, cfg.data.path, **options)
+    from .data.loading import dataset_from_config  # download, cache, image_size
+
+    return dataset_from_config(cfg.data)
 
 
 def make_stream(cfg: RunConfig, data: Dataset) -> ClassIncrementalStream:

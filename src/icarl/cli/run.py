@@ -25,6 +25,8 @@ RUN_FLAGS: dict[str, tuple[str, type]] = {
     "--backbone": ("learner.backbone", str),
     "--device": ("learner.device", str),
     "--seed": ("seed", int),
+    "--image-size": ("data.image_size", int),
+    "--cache": ("data.cache", str),
 }
 
 
@@ -35,6 +37,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, type=tp, default=None, help=f"sets {key}")
     p.add_argument("--out", help="run folder to create (default: runs/<dataset>-<method>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch the published files (cifar10/100, mnist, fashion-mnist) into --data, checksums checked",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. learner.lr=0.5")
 
 
@@ -56,16 +63,29 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             overrides.append(_nest(key, value))
     if args.quiet:
         overrides.append({"learner": {"progress": False}})
+    if getattr(args, "download", False):
+        overrides.append({"data": {"download": True}})
     for item in args.overrides:
         overrides.append(parse_override(item))
     return load_config(args.config or "digits", overrides)
 
 
-@command("run", "train a method over a class-incremental stream", add_run_options)
+def add_run_command_options(p: argparse.ArgumentParser) -> None:
+    add_run_options(p)
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved config, data sizes and estimated work; train nothing",
+    )
+
+
+@command("run", "train a method over a class-incremental stream", add_run_command_options)
 def cmd_run(args: argparse.Namespace) -> int:
     from .. import runner
 
     cfg = config_from_args(args)
+    if args.dry_run:
+        return dry_run(cfg)
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"run folder {out} already exists and is not empty; choose another --out")
@@ -87,4 +107,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"average incremental accuracy: NME {pct(avg['nme'])}  CNN {pct(avg['cnn'])}")
     print(f"final accuracy:               NME {pct(fin['nme'])}  CNN {pct(fin['cnn'])}")
     print(f"wall time {time.perf_counter() - t0:.1f} s; results: {out / 'results.json'}")
+    return 0
+
+
+def dry_run(cfg: RunConfig) -> int:
+    """``--dry-run``: the resolved configuration, the data and an estimate of the work."""
+    from dataclasses import replace
+
+    from .. import runner
+    from ..config import to_dict
+    from ..estimate import estimate, to_toml, work_table
+
+    print("# icarl run --dry-run: resolved configuration (nothing is trained)")
+    print(to_toml(to_dict(replace(cfg, learner=cfg.resolved_learner()))))
+    data = runner.load_run_data(cfg)
+    stream = runner.make_stream(cfg, data)
+    print(
+        f"\ndata: {data.name}, {data.num_classes} classes, {len(data.train)} train / "
+        f"{len(data.test)} test images of shape {data.image_shape} (uint8, "
+        f"{(data.train.x.numel() + data.test.x.numel()) / 2**20:.1f} MiB)"
+    )
+    more = " ..." if len(stream.class_order) > 10 else ""
+    print(
+        f"stream: {len(stream)} steps, classes per step {[len(g) for g in stream.groups]}, "
+        f"order {cfg.data.class_order!r}: {stream.class_order[:10]}{more}"
+    )
+    fwd, steps = estimate(cfg, stream)
+    print(work_table(fwd, steps))
     return 0

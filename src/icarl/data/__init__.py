@@ -17,4 +17,9 @@ __all__ = [
     "resolve_order",
 ]
 
-from . import images as _images  # noqa: F401  (registers the imagefolder source)
+# each module registers its sources
+from . import cifar as _cifar  # noqa: F401
+from . import images as _images  # noqa: F401
+from . import mnist as _mnist  # noqa: F401
+from . import npz as _npz  # noqa: F401
+from . import tinyimagenet as _tinyimagenet  # noqa: F401

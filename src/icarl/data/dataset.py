@@ -96,3 +96,31 @@ class Dataset:
             self.test.of_classes(classes),
             self.class_names,
         )
+
+
+def resize_images(x: Tensor, size: int | None) -> Tensor:
+    """uint8 (N, C, H, W) -> (N, C, size, size), antialiased bilinear; unchanged if ``size`` is
+    None or already the size. For sources that hold raw pixels (decoded files use Pillow)."""
+    if not size or tuple(x.shape[2:]) == (size, size):
+        return x
+    out = []
+    for i in range(0, x.shape[0], 4096):
+        xb = x[i : i + 4096].float()
+        xb = torch.nn.functional.interpolate(
+            xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+        out.append(xb.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out) if out else x.new_empty((0, x.shape[1], size, size))
+
+
+def stratified_split(y: Tensor, num_classes: int, test_fraction: float, seed: int) -> Tensor:
+    """A boolean test mask: ``round(test_fraction * n_c)`` random items of each class ``c``."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise DataError(f"test_fraction is {test_fraction}; use a fraction in [0, 1)")
+    g = torch.Generator().manual_seed(int(seed))
+    test = torch.zeros(len(y), dtype=torch.bool)
+    for c in range(num_classes):
+        idx = torch.nonzero(y == c).flatten()
+        n_test = round(test_fraction * len(idx))
+        test[idx[torch.randperm(len(idx), generator=g)[:n_test]]] = True
+    return test

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .dataset import DataError, Dataset, Split
+from .dataset import DataError, Dataset, Split, stratified_split
 from .sources import register
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -65,7 +65,7 @@ def read_class_folders(
     return torch.stack(images), torch.tensor(labels, dtype=torch.long), names
 
 
-@register("imagefolder")
+@register("imagefolder", cache=True)
 def load_imagefolder(
     path: str | Path | None,
     image_size: int | None = None,
@@ -84,10 +84,5 @@ def load_imagefolder(
         xt, yt, _ = read_class_folders(root / "test", channels, image_size, names)
         return Dataset(root.name, Split(x, y), Split(xt, yt), tuple(names))
     x, y, names = read_class_folders(root, channels, image_size)
-    g = torch.Generator().manual_seed(split_seed)
-    test = torch.zeros(len(y), dtype=torch.bool)
-    for c in range(len(names)):
-        idx = torch.nonzero(y == c).flatten()
-        n_test = round(test_fraction * len(idx))
-        test[idx[torch.randperm(len(idx), generator=g)[:n_test]]] = True
+    test = stratified_split(y, len(names), test_fraction, split_seed)
     return Dataset(root.name, Split(x[~test], y[~test]), Split(x[test], y[test]), tuple(names))

@@ -1,7 +1,9 @@
 """Dataset sources: a registry from name to a loader returning a :class:`Dataset`.
 
 A loader takes ``path`` (where its files are; ``None`` for embedded data) and
-keyword options, and returns uint8 tensors. Add one with ``@register("name")``.
+keyword options, and returns uint8 tensors. Add one with ``@register("name")``;
+``cache=True`` marks sources whose decoding is slow enough to be worth caching
+(see :mod:`icarl.data.cache`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from .dataset import DataError, Dataset, Split
 
 Loader = Callable[..., Dataset]
 _SOURCES: dict[str, Loader] = {}
+_CACHED: set[str] = set()  # sources cached by default (they decode compressed images)
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
+def register(name: str, *, cache: bool = False) -> Callable[[Loader], Loader]:
     def add(fn: Loader) -> Loader:
         _SOURCES[name] = fn
+        if cache:
+            _CACHED.add(name)
         return fn
 
     return add
@@ -31,12 +36,26 @@ def available() -> list[str]:
     return sorted(_SOURCES)
 
 
-def load_dataset(name: str, path: str | Path | None = None, **options: Any) -> Dataset:
-    """Load dataset ``name`` from ``path`` (see :func:`available` for names)."""
+def caches_by_default(name: str) -> bool:
+    return name in _CACHED
+
+
+def load_dataset(
+    name: str, path: str | Path | None = None, *, cache: str | Path | None = None, **options: Any
+) -> Dataset:
+    """Load dataset ``name`` from ``path`` (see :func:`available` for names).
+
+    ``cache`` is a folder for decoded images (keyed by the source's content and
+    ``options``); ``None`` decodes every time.
+    """
     try:
         loader = _SOURCES[name]
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}") from None
+    if cache is not None and path is not None:
+        from .cache import cached_load
+
+        return cached_load(loader, name, Path(path), Path(cache), options).validate()
     return loader(path, **options).validate()
 
 

@@ -1,0 +1,98 @@
+"""Anyone's own data as one ``.npz``: ``x`` and ``y``, optionally ``x_test``/``y_test``
+and ``class_names``. Read with ``allow_pickle=False``.
+
+Images are uint8 (or integers in 0..255), shaped (N, H, W), (N, H, W, C) or
+(N, C, H, W) with C in {1, 3}. Without test arrays a seeded per-class split is made.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .dataset import DataError, Dataset, Split, resize_images, stratified_split
+from .sources import register
+
+
+def to_nchw(x: np.ndarray, key: str) -> Tensor:
+    """uint8 NCHW from (N, H, W), NHWC or NCHW; a channel axis holds 1 or 3 values."""
+    if x.dtype.kind not in "iub":
+        raise DataError(f"npz '{key}' has dtype {x.dtype}; save uint8 pixels in 0..255")
+    if x.dtype != np.uint8:
+        if x.size and (int(x.min()) < 0 or int(x.max()) > 255):
+            raise DataError(
+                f"npz '{key}' values lie in {int(x.min())}..{int(x.max())}; save pixels in 0..255"
+            )
+        x = x.astype(np.uint8)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[3] in (1, 3) and x.shape[1] not in (1, 3):
+            x = x.transpose(0, 3, 1, 2)
+        elif x.shape[1] not in (1, 3):
+            raise DataError(f"npz '{key}' has shape {x.shape}; one axis must be 1 or 3 channels")
+    else:
+        raise DataError(f"npz '{key}' has shape {x.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W)")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def to_labels(y: np.ndarray, key: str) -> Tensor:
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise DataError(f"npz '{key}' is {y.dtype} {y.shape}; expected one integer label per image")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def _read(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except ValueError as e:  # object arrays need pickle: refused
+        raise DataError(
+            f"{path} holds an array numpy cannot read without pickle ({e}); save plain arrays"
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None
+
+
+@register("npz")
+def load_npz(
+    path: str | Path | None,
+    image_size: int | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    **_: Any,
+) -> Dataset:
+    """``x``/``y`` (and optional ``x_test``/``y_test``, ``class_names``) from one .npz file."""
+    if path is None:
+        raise DataError("the npz dataset needs --data PATH (a .npz file with arrays x and y)")
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"npz file {p} does not exist; check the path")
+    arrays = _read(p)
+    for key in ("x", "y"):
+        if key not in arrays:
+            raise DataError(f"{p} has no array '{key}' (found {sorted(arrays)}); save x=images, y=labels")
+    x, y = to_nchw(arrays["x"], "x"), to_labels(arrays["y"], "y")
+    if len(x) != len(y):
+        raise DataError(f"{p} has {len(x)} images in x but {len(y)} labels in y; give one label per image")
+    has_test = "x_test" in arrays or "y_test" in arrays
+    if has_test and not ("x_test" in arrays and "y_test" in arrays):
+        raise DataError(f"{p} has only one of x_test / y_test; save both or neither")
+    xt = to_nchw(arrays["x_test"], "x_test") if has_test else None
+    yt = to_labels(arrays["y_test"], "y_test") if has_test else None
+    top = max([int(y.max()) if len(y) else -1] + ([int(yt.max())] if yt is not None and len(yt) else []))
+    if "class_names" in arrays:
+        names = tuple(str(n) for n in arrays["class_names"].reshape(-1).tolist())
+    else:
+        names = tuple(str(i) for i in range(top + 1))
+    if xt is None or yt is None:
+        test = stratified_split(y, len(names), test_fraction, split_seed)
+        x, xt, y, yt = x[~test], x[test], y[~test], y[test]
+    return Dataset(
+        p.stem, Split(resize_images(x, image_size), y), Split(resize_images(xt, image_size), yt), names
+    )

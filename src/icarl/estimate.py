@@ -1,0 +1,154 @@
+"""Estimates of a run's work, for ``icarl run --dry-run``: images processed and FLOPs.
+
+FLOPs of one forward pass are counted with forward hooks on ``Conv2d`` and ``Linear``
+layers (2 FLOPs per multiply-add; BatchNorm, ReLU, pooling and the shortcut additions
+are left out, a few percent on ResNets). Training costs about 3 forwards per image
+(forward, backward to inputs and to weights), plus one forward of the frozen previous
+network for distillation from the second step on. Herding and the class means cost one
+forward per image (two for flipped copies); evaluation runs one pass per classifier.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .config import RunConfig
+from .data.stream import ClassIncrementalStream
+from .memory import per_class_budget
+from .nets import create_backbone
+
+
+def forward_flops(module: nn.Module, x: Tensor) -> int:
+    """FLOPs of ``module(x)`` summed over its Conv2d and Linear layers (per batch ``x``)."""
+    total = 0
+
+    def conv_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Conv2d)
+        kh, kw = m.kernel_size
+        per_output = (m.in_channels // m.groups) * kh * kw
+        total += 2 * out.numel() * per_output
+
+    def linear_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
+        nonlocal total
+        assert isinstance(m, nn.Linear)
+        total += 2 * out.numel() * m.in_features
+
+    handles = []
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            fwd = getattr(module, "forward_features", module)
+            fwd(x)
+        module.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+@dataclass(frozen=True)
+class StepWork:
+    step: int
+    seen: int
+    train_set: int  # new-class images + exemplars
+    images_per_epoch: int  # full batches only (the last partial batch is dropped)
+    memory_after: int
+    train_images: int  # over all epochs
+    inference_images: int  # herding, class means, evaluation
+    flops: float
+
+
+def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[StepWork]]:
+    """(forward FLOPs per image of the backbone, per-step work) for ``cfg`` on ``stream``."""
+    lc = cfg.learner
+    data = stream.data
+    c, h, _ = data.image_shape
+    backbone = create_backbone(lc.backbone, c, h)
+    fwd = forward_flops(backbone, torch.zeros(1, c, h, h))
+    feat = int(getattr(backbone, "out_dim", 0))
+    n_train = data.train.y.bincount(minlength=data.num_classes)
+    n_test = data.test.y.bincount(minlength=data.num_classes)
+    memory: dict[int, int] = {}
+    steps: list[StepWork] = []
+    seen: list[int] = []
+    for i, group in enumerate(stream.groups):
+        seen += list(group)
+        t = len(seen)
+        head = 2 * feat * max(lc.head_size, t)
+        n_new = int(sum(int(n_train[cl]) for cl in group))
+        size = n_new + sum(memory.values())
+        per_epoch = size if size < lc.batch_size else (size // lc.batch_size) * lc.batch_size
+        train_imgs = per_epoch * lc.epochs
+        distil = i > 0 and lc.distillation != "none"
+        train_flops = train_imgs * ((3 * (fwd + head)) + ((fwd + head) if distil else 0))
+        m = per_class_budget(lc.memory_size, t)
+        memory = {cl: min(m, n) for cl, n in memory.items()}
+        memory.update({cl: min(m, int(n_train[cl])) for cl in group} if lc.memory_size else {})
+        kept = sum(memory.values())
+        evaluated = 2 * sum(int(n_test[cl]) for cl in seen)  # NME and CNN passes
+        infer = n_new + kept * (2 if lc.flip else 1) + evaluated
+        steps.append(StepWork(i, t, size, per_epoch, kept, train_imgs, infer, train_flops + infer * fwd))
+    return fwd, steps
+
+
+# ----------------------------------------------------------------- printing
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def to_toml(table: dict[str, Any]) -> str:
+    """A flat-or-one-level-nested dict as TOML; ``None`` values become comments."""
+    lines: list[str] = []
+    subtables = {k: v for k, v in table.items() if isinstance(v, dict)}
+    for k, v in table.items():
+        if k in subtables:
+            continue
+        lines.append(f"# {k} = (unset)" if v is None else f"{k} = {_toml_value(v)}")
+    for name, sub in subtables.items():
+        lines.append(f"\n[{name}]")
+        for k, v in sub.items():
+            lines.append(f"# {k} = (unset)" if v is None else f"{k} = {_toml_value(v)}")
+    return "\n".join(lines)
+
+
+def human(n: float, unit: str = "FLOP") -> str:
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f} {prefix}{unit}"
+    return f"{n:.0f} {unit}"
+
+
+def work_table(fwd: int, steps: list[StepWork]) -> str:
+    rows = ["step  classes  train set  imgs/epoch  train imgs  infer imgs  exemplars  FLOPs"]
+    for s in steps:
+        rows.append(
+            f"{s.step + 1:>4}  {s.seen:>7}  {s.train_set:>9}  {s.images_per_epoch:>10}  "
+            f"{s.train_images:>10}  {s.inference_images:>10}  {s.memory_after:>9}  {human(s.flops)}"
+        )
+    train = sum(s.train_images for s in steps)
+    infer = sum(s.inference_images for s in steps)
+    total = sum(s.flops for s in steps)
+    rows.append(
+        f"total: {train:,} training images (x3 forward, +1 old-network forward after step 1) and "
+        f"{infer:,} inference images; about {human(total)} "
+        f"(one forward: {human(fwd)} per image, conv+linear only)"
+    )
+    return "\n".join(rows)
