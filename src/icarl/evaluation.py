@@ -146,4 +146,5 @@ def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) ->
     if len(learner.memory_):
         from .report import save_exemplar_grid
 
-        save_exemplar_grid(learner, out_dir / "exemplars.png", results.get("class_names"))
+        names = dict(zip(results["class_order"], results["class_names"], strict=True))
+        save_exemplar_grid(learner, out_dir / "exemplars.png", names)

@@ -165,6 +165,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
             ax.set_yticks(ticks, names[: len(cm)], fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
+    fig.suptitle("confusion after the last step (colour: square root of the count)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -172,10 +173,11 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
 
 
 def save_exemplar_grid(
-    learner: Any, path: Path, class_names: Sequence[str] | None = None, classes: int = 10, per_class: int = 10
+    learner: Any, path: Path, names: dict[int, str] | None = None, classes: int = 10, per_class: int = 10
 ) -> Path:
     """The first ``per_class`` exemplars (herding order, left to right) of the first ``classes``
-    classes (arrival order, top to bottom) in the learner's memory."""
+    classes (the learner's output order, top to bottom) in the learner's memory; ``names``
+    maps original labels to class names."""
     plt = _plt()
     sets = learner.memory_.sets
     ys = sorted(sets)[:classes]
@@ -194,7 +196,8 @@ def save_exemplar_grid(
                 img = sets[y][j].permute(1, 2, 0).numpy()
                 ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255)
             if j == 0:
-                name = class_names[y] if class_names and y < len(class_names) else str(learner.classes_[y])
+                label = int(learner.classes_[y])
+                name = (names or {}).get(label, str(label))
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("exemplars in herding order (left = chosen first)", fontsize=9)
     fig.tight_layout()
