@@ -39,12 +39,14 @@ def _plt() -> Any:
 
 # ------------------------------------------------------------------- tables
 def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) -> list[dict[str, Any]]:
-    """One row per (method, classifier): the method's own classifier first, then (for
-    methods with exemplars) the others, labelled e.g. ``icarl [CNN = hybrid1]``."""
+    """One row per (method, classifier): the method's own classifier, then, with
+    ``all_classifiers``, the others it has, labelled e.g. ``icarl [CNN = hybrid1]``. Several
+    runs side by side show the other classifiers of iCaRL only (the paper's ablations)."""
     rows = []
     for name, res in runs.items():
         main = res.get("classifier") or "cnn"
-        kinds = [main] + [k for k in LABELS if k != main] if all_classifiers else [main]
+        extra = all_classifiers and (len(runs) == 1 or name == "icarl")
+        kinds = [main] + [k for k in LABELS if k != main] if extra else [main]
         for k in kinds:
             accs = [s["accuracy"].get(k) for s in res["steps"]]
             if any(a is None for a in accs):
@@ -122,19 +124,33 @@ def format_bias(rows: Sequence[dict[str, Any]]) -> str:
 
 # ------------------------------------------------------------------ figures
 def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
-    """Paper Fig. 2: accuracy (%) against the number of classes, one line per row."""
+    """Paper Fig. 2: accuracy (%) against the number of classes; one colour per method, a
+    solid line for its own classifier, dashed / dotted for the others; legend outside."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colours = plt.get_cmap("tab10").colors
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    styles = iter(["--", ":", "-."] * len(rows))
     for r in rows:
-        style = "-" if r["label"] == r["method"] else "--"
-        ax.plot(r["seen"], [100 * a for a in r["accuracy"]], style, marker="o", ms=4, label=r["label"])
+        colour = colours[methods.index(r["method"]) % len(colours)]
+        own = r["label"] == r["method"]
+        ax.plot(
+            r["seen"],
+            [100 * a for a in r["accuracy"]],
+            "-" if own else next(styles),
+            color=colour,
+            marker="o" if own else ".",
+            ms=5 if own else 4,
+            lw=2 if own else 1.3,
+            label=f"{r['label']} ({100 * r['average']:.1f})",
+        )
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
     ax.set_title(title)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 101)
     ax.set_xticks(rows[0]["seen"] if rows else [])
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. inc. acc.)")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
