@@ -152,3 +152,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(e.startswith("icarl: error: ") for e in err)
     assert "nope" in err[0] and "results.json" in err[1]
+
+
+def test_step_bar_reports_every_step_and_shows_accuracy(capsys):
+    from icarl.progress import StepBar, with_step_bar
+
+    seen = []
+    bar = with_step_bar(seen.append, 2, enabled=True, desc="icarl")
+    assert isinstance(bar, StepBar)
+    for i in range(2):
+        bar({"step": i, "seen_classes": 2 * (i + 1), "classifier": "nme", "accuracy": {"nme": 0.5}})
+    assert [r["step"] for r in seen] == [0, 1]
+    assert bar.bar.n == 2 and "acc=50.0%" in capsys.readouterr().err
+    assert with_step_bar(seen.append, 2, enabled=False) == seen.append  # --quiet: no bar
