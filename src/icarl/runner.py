@@ -135,6 +135,9 @@ def run(
     evaluation.finish_run(results, learner, out_dir)
     if out_dir is not None:
         write_json(out_dir / "results.json", results)
+        from .report import build as build_report
+
+        build_report(out_dir)  # accuracy.png, confusion.png, report.html
     return results
 
 
