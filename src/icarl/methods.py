@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from .baselines import FixedRepresentation, JointTraining, NearestClassMean
 from .config import ConfigError, LearnerConfig
 from .icarl import ICaRL
 
@@ -46,3 +47,38 @@ def icarl(cfg: LearnerConfig) -> ICaRL:
 @register("finetune", "finetuning: no exemplars, no distillation, network outputs")
 def finetune(cfg: LearnerConfig) -> ICaRL:
     return ICaRL(config=replace(cfg, memory_size=0, distillation="none", classifier="cnn"))
+
+
+@register("lwf", "LwF-MC: BCE distillation like iCaRL, no exemplars, network outputs")
+def lwf(cfg: LearnerConfig) -> ICaRL:
+    return ICaRL(config=replace(cfg, memory_size=0, distillation="bce", classifier="cnn"))
+
+
+@register("fixed", "fixed representation: network frozen after step 1, only new head rows learn")
+def fixed(cfg: LearnerConfig) -> ICaRL:
+    return FixedRepresentation(config=replace(cfg, memory_size=0, distillation="none", classifier="cnn"))
+
+
+@register("joint", "joint training on all data seen so far (upper bound, not incremental)")
+def joint(cfg: LearnerConfig) -> ICaRL:
+    return JointTraining(config=replace(cfg, memory_size=0, distillation="none", classifier="cnn"))
+
+
+@register("hybrid1", "ablation: iCaRL training, network-output classifier")
+def hybrid1(cfg: LearnerConfig) -> ICaRL:
+    return ICaRL(config=replace(cfg, classifier="cnn"))
+
+
+@register("hybrid2", "ablation: exemplars and NME, no distillation")
+def hybrid2(cfg: LearnerConfig) -> ICaRL:
+    return ICaRL(config=replace(cfg, distillation="none", classifier="nme"))
+
+
+@register("hybrid3", "ablation: exemplars, no distillation, network outputs")
+def hybrid3(cfg: LearnerConfig) -> ICaRL:
+    return ICaRL(config=replace(cfg, distillation="none", classifier="cnn"))
+
+
+@register("incm", "ablation: iCaRL training, class means over all training data (iNCM)")
+def incm(cfg: LearnerConfig) -> ICaRL:
+    return NearestClassMean(config=replace(cfg, classifier="nme"))

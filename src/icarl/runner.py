@@ -2,7 +2,9 @@
 
 ``results.json`` is a contract other tools read (see README, "results.json"):
 accuracies are fractions in [0, 1]; ``nme`` is the nearest-mean-of-exemplars
-classifier (iCaRL, Alg. 1), ``cnn`` the network's own outputs (hybrid1 for iCaRL).
+classifier (iCaRL, Alg. 1), ``cnn`` the network's own outputs (hybrid1 for iCaRL),
+``incm`` nearest class mean over all training data of the seen classes (iNCM).
+More keys: see icarl.evaluation and notes/experiments.md.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, methods
+from . import __version__, evaluation, methods
 from .config import ConfigError, RunConfig, to_dict
-from .data import ClassIncrementalStream, Dataset
+from .data import ClassIncrementalStream, Dataset, Split
 from .icarl import ICaRL
+from .progress import with_step_bar
 
 Reporter = Callable[[dict[str, Any]], None]
 RESULTS_VERSION = 1
@@ -55,19 +58,19 @@ def make_stream(cfg: RunConfig, data: Dataset) -> ClassIncrementalStream:
     )
 
 
-def evaluate(learner: ICaRL, x: torch.Tensor, y: torch.Tensor) -> dict[str, float | None]:
-    """Accuracy of each classifier the learner has: ``nme`` (None without exemplars), ``cnn``."""
-    return {
-        "nme": learner.score(x, y, "nme") if learner.means_ is not None else None,
-        "cnn": learner.score(x, y, "cnn"),
-    }
+def evaluate(
+    learner: ICaRL, x: torch.Tensor, y: torch.Tensor, train: Split | None = None
+) -> dict[str, float | None]:
+    """Accuracy of each classifier from one pass: ``nme`` (None without exemplars), ``cnn``,
+    ``incm`` (means of all of ``train``, the seen classes' training data; None without it)."""
+    return evaluation.evaluate(learner, Split(x, y), train, [learner.classes_])["accuracy"]
 
 
 def summarize(steps: list[dict[str, Any]]) -> tuple[dict[str, float | None], ...]:
     """Average incremental accuracy (mean over steps) and final accuracy, per classifier."""
     avg: dict[str, float | None] = {}
     final: dict[str, float | None] = {}
-    for key in ("nme", "cnn"):
+    for key in steps[0]["accuracy"] if steps else ():
         vals = [s["accuracy"][key] for s in steps]
         ok = all(v is not None for v in vals)
         avg[key] = float(np.mean(vals)) if ok and vals else None
@@ -102,12 +105,15 @@ def run(
         "versions": versions(),
         "steps": [],
     }
+    report = with_step_bar(report, len(stream), learner.config.progress, desc=cfg.method)
     for step in stream:
         t0 = time.perf_counter()
         learner.partial_fit(step.train.x, step.train.y)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
-        acc = evaluate(learner, step.test_seen.x, step.test_seen.y)
+        seen_train = data.train.of_classes(list(step.seen_classes))
+        ev = evaluation.evaluate(learner, step.test_seen, seen_train, stream.groups[: step.index + 1])
+        acc = ev.pop("accuracy")
         record = {
             "step": step.index,
             "classes": list(step.classes),
@@ -118,14 +124,19 @@ def run(
             "train_seconds": round(train_seconds, 3),
             "eval_seconds": round(time.perf_counter() - t0, 3),
         }
+        record.update({k: v for k, v in ev.items() if k != "eval_seconds"})
         results["steps"].append(record)
         if report is not None:
             report(record)
     avg, final = summarize(results["steps"])
     results["average_incremental_accuracy"] = avg
     results["final_accuracy"] = final
+    evaluation.finish_run(results, learner, out_dir)
     if out_dir is not None:
         write_json(out_dir / "results.json", results)
+        from .report import build as build_report
+
+        build_report(out_dir)  # accuracy.png, confusion.png, report.html
     return results
 
 
@@ -159,12 +170,13 @@ def print_row(record: dict[str, Any]) -> None:
 
     print(
         f"{record['step'] + 1:>4}  {record['seen_classes']:>7}  {pct(acc['nme'])}  {pct(acc['cnn'])}"
+        f"  {pct(acc.get('incm'))}"
         f"  {record['memory_size']:>9}  {record['train_seconds']:>8.1f}",
         flush=True,
     )
 
 
-TABLE_HEADER = "step  classes  NME %  CNN %  exemplars  train s"
+TABLE_HEADER = "step  classes  NME %  CNN %  iNCM %  exemplars  train s"
 
 
 def _stderr(msg: str) -> None:

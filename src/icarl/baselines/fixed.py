@@ -1,0 +1,69 @@
+"""Fixed representation (paper Sec. 4): "freezes the feature representation after the first
+batch of classes has been processed and the weights of the classification layer after the
+corresponding classes have been processed. For subsequent batches of classes, only the
+weights vectors of new classes are trained."
+
+The first step trains the whole network as finetuning does. Later steps train only the
+head rows of the new (and not yet seen) outputs, on the new data alone, with the
+sigmoid BCE over all outputs; the backbone, its BatchNorm statistics and the old rows
+stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .. import engine
+from ..icarl import ICaRL
+from ..losses import icarl_bce
+from ..nets import IncrementalNet
+
+
+class _NewRows(nn.Module):
+    """Trainable head rows ``n_old..`` on top of a frozen network (which is not a submodule,
+    so the optimiser never sees it and ``train()`` never touches its BatchNorm)."""
+
+    def __init__(self, net: IncrementalNet, n_old: int) -> None:
+        super().__init__()
+        self.frozen = (net,)
+        self.n_old = n_old
+        self.head = nn.Linear(net.feature_dim, net.num_outputs - n_old).to(net.head.weight.device)
+        with torch.no_grad():
+            self.head.weight.copy_(net.head.weight[n_old:])
+            self.head.bias.copy_(net.head.bias[n_old:])
+
+    def forward(self, x: Tensor) -> Tensor:
+        net = self.frozen[0]
+        with torch.no_grad():
+            f = net.forward_features(x)
+            old = net.head(f)[:, : self.n_old]
+        return torch.cat([old, self.head(f)], 1)
+
+
+class FixedRepresentation(ICaRL):
+    """Finetuning for the first step, then only the new classes' head rows learn."""
+
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
+        if n_old == 0:
+            super()._update_representation(x, y, n_old)
+            return
+        cfg, net = self.config, self.net_
+        assert net is not None and self.rng_ is not None
+        net.grow(max(cfg.head_size, len(self.classes_)), generator=self.rng_)
+        net.eval()
+        rows = _NewRows(net, n_old)
+        dev = self.device
+        engine.train(
+            rows,
+            x.to(dev),
+            y.to(dev),
+            cfg=cfg,
+            prepare=lambda xb: self._prepare(xb, train=True),
+            loss_fn=lambda inputs, logits, labels: icarl_bce(logits, labels),
+            generator=self.rng_,
+            desc=f"classes {n_old + 1}-{len(self.classes_)} (head only)",
+        )
+        with torch.no_grad():
+            net.head.weight[n_old:] = rows.head.weight
+            net.head.bias[n_old:] = rows.head.bias

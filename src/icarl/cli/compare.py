@@ -1,0 +1,107 @@
+"""``icarl compare``: several methods on ONE stream (same data, class order and seed)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError, to_dict
+from . import command
+from .run import add_run_options, config_from_args
+
+DEFAULT_METHODS = "icarl,lwf,finetune,fixed,joint"
+COMPARE_VERSION = 1
+
+
+def _build(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--methods",
+        default=DEFAULT_METHODS,
+        help=f"comma-separated methods (default: {DEFAULT_METHODS}); see `icarl compare --list`",
+    )
+    p.add_argument("--list", action="store_true", help="list the methods and exit")
+    add_run_options(p)
+
+
+def parse_methods(spec: str) -> list[str]:
+    from .. import methods
+
+    names = list(dict.fromkeys(m.strip() for m in spec.split(",") if m.strip()))
+    if not names:
+        raise ConfigError("--methods is empty; give a comma-separated list like icarl,lwf,finetune")
+    unknown = [m for m in names if m not in methods.available()]
+    if unknown:
+        raise ConfigError(
+            f"unknown method(s) {', '.join(unknown)}; choose from: {', '.join(methods.available())}"
+        )
+    return names
+
+
+def summary(res: dict[str, Any]) -> dict[str, Any]:
+    """What compare.json keeps of one method's results (its own classifier)."""
+    main = res.get("classifier") or "cnn"
+    last = res["steps"][-1]
+    return {
+        "classifier": main,
+        "accuracy": [s["accuracy"][main] for s in res["steps"]],
+        "average_incremental_accuracy": res["average_incremental_accuracy"][main],
+        "final_accuracy": res["final_accuracy"][main],
+        "share_newest": last.get("share_newest"),
+        "share_first": last.get("share_first"),
+        "forgetting": res["forgetting"][main],
+        "backward_transfer": res["backward_transfer"][main],
+        "train_seconds": round(sum(s["train_seconds"] for s in res["steps"]), 3),
+    }
+
+
+@command("compare", "run several methods on one class-incremental stream, side by side", _build)
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .. import methods, report, runner
+
+    if args.list:
+        for name in methods.available():
+            print(f"{name:<10} {methods.DESCRIPTIONS[name]}")
+        return 0
+    if args.method is not None:
+        raise ConfigError("icarl compare takes --methods a,b,c (not --method); list them comma-separated")
+    names = parse_methods(args.methods)
+    cfg = config_from_args(args)
+    out = Path(args.out) if args.out else runner.default_run_dir(replace(cfg, method="compare"))
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"folder {out} already exists and is not empty; choose another --out")
+    data = runner.load_run_data(cfg)
+    print(f"icarl compare on {data.name}: {', '.join(names)}; one stream, seed {cfg.seed}")
+    print(f"folder: {out}")
+    t0 = time.perf_counter()
+    done: dict[str, dict[str, Any]] = {}
+    record: dict[str, Any] = {
+        "compare_version": COMPARE_VERSION,
+        "methods": [],
+        "folders": {},
+        "dataset": data.name,
+        "seed": cfg.seed,
+        "config": to_dict(cfg),
+        "summary": {},
+    }
+    for name in names:
+        print(f"\n== {name}: {methods.DESCRIPTIONS[name]}")
+        print(runner.TABLE_HEADER)
+        res = runner.run(replace(cfg, method=name), out / name, runner.print_row, data)
+        if done and res["class_order"] != next(iter(done.values()))["class_order"]:
+            raise ConfigError("the methods saw different class orders; this is a bug, please report it")
+        done[name] = res
+        record["class_order"] = res["class_order"]
+        record["methods"].append(name)
+        record["folders"][name] = name
+        record["summary"][name] = summary(res)
+        runner.write_json(out / "compare.json", record)  # after each method: partial results survive
+    print()
+    print(report.format_table(report.table_rows(done, all_classifiers=False)))
+    print()
+    print(report.format_bias(report.bias_rows(done)))
+    page = report.build(out)
+    print(f"\nwall time {time.perf_counter() - t0:.1f} s; report: {page}")
+    return 0

@@ -1,0 +1,150 @@
+"""One evaluation pass after each step: every classifier the learner has, from one
+feature extraction of the test images, and the per-step and per-run metrics that
+``results.json`` holds (keys documented in notes/experiments.md).
+
+Classifiers, labelled everywhere by these names:
+
+- ``nme``: nearest mean of exemplars (iCaRL, Alg. 1); None without exemplars;
+- ``cnn``: the network's own outputs (for iCaRL this is the paper's *hybrid1*);
+- ``incm``: nearest class mean with the true means over ALL training data of the
+  seen classes, under the current network (the paper's *iNCM*, an oracle ablation).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import metrics
+from .baselines.incm import incm_means
+from .data import Split
+from .icarl import ICaRL
+from .nme import nme_distances
+
+CLASSIFIERS = ("nme", "cnn", "incm")
+
+
+def classifier_scores(learner: ICaRL, x: Tensor, train: Split | None = None) -> dict[str, Tensor]:
+    """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
+    classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given."""
+    assert learner.net_ is not None, "call partial_fit first"
+    t = len(learner.classes_)
+    f = learner.features(x)
+    head = learner.net_.head
+    w, b = head.weight[:t].detach().float().cpu(), head.bias[:t].detach().float().cpu()
+    scores = {"cnn": f @ w.T + b}
+    if learner.means_ is not None:
+        scores["nme"] = -nme_distances(f, learner.means_[:t].float().cpu())
+    if train is not None and len(train):
+        flipped = learner.features(train.x, flip=True) if learner.config.flip else None
+        mu = incm_means(learner.features(train.x), learner._to_internal(train.y).cpu(), t, flipped)
+        scores["incm"] = -nme_distances(f, mu)
+    return scores
+
+
+def evaluate(
+    learner: ICaRL,
+    test: Split,
+    train: Split | None,
+    groups: Sequence[Sequence[int]],
+) -> dict[str, Any]:
+    """The metrics of one step. ``groups``: the class groups of the steps so far (the last is
+    the newest). The confusion matrix and the prediction shares use the learner's own
+    classifier (``learner.config.classifier``)."""
+    t0 = time.perf_counter()
+    scores = classifier_scores(learner, test.x, train)
+    labels = torch.tensor(learner.classes_, dtype=torch.long)
+    y = test.y.cpu()
+    y_index = learner._to_internal(y).cpu() if len(y) else y
+    preds = {k: labels[s.argmax(1)] for k, s in scores.items()}
+    main = learner.config.classifier
+    seen = [c for g in groups for c in g]
+    pred_main = preds[main]
+    record: dict[str, Any] = {
+        "accuracy": {k: (metrics.accuracy(preds[k], y) if k in preds else None) for k in CLASSIFIERS},
+        "top5": {
+            k: (metrics.topk_accuracy(scores[k], y_index, 5) if k in scores else None) for k in CLASSIFIERS
+        },
+        "accuracy_row": {
+            k: (metrics.nan_to_none(metrics.group_accuracies(preds[k], y, groups)) if k in preds else None)
+            for k in CLASSIFIERS
+        },
+        "classifier": main,
+        "confusion": metrics.confusion_matrix(pred_main, y, seen).tolist(),
+        "share_newest": metrics.prediction_share(pred_main, groups[-1]),
+        "share_first": metrics.prediction_share(pred_main, groups[0]),
+        "test_share_newest": metrics.prediction_share(y, groups[-1]),
+        "test_share_first": metrics.prediction_share(y, groups[0]),
+        "eval_seconds": round(time.perf_counter() - t0, 3),
+    }
+    return record
+
+
+def summarize_run(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Run-level metrics from the step records: accuracy matrix, forgetting and backward
+    transfer per classifier (None for a classifier missing at some step)."""
+    out: dict[str, Any] = {"accuracy_matrix": {}, "forgetting": {}, "backward_transfer": {}}
+    for k in CLASSIFIERS:
+        rows = [s.get("accuracy_row", {}).get(k) for s in steps]
+        if not steps or any(r is None for r in rows):
+            out["accuracy_matrix"][k] = out["forgetting"][k] = out["backward_transfer"][k] = None
+            continue
+        a = metrics.accuracy_matrix(rows)  # type: ignore[arg-type]
+        out["accuracy_matrix"][k] = [metrics.nan_to_none(r) for r in a.tolist()]
+        out["forgetting"][k] = _none_if_nan(metrics.forgetting(a))
+        out["backward_transfer"][k] = _none_if_nan(metrics.backward_transfer(a))
+    return out
+
+
+def _none_if_nan(v: float) -> float | None:
+    return None if math.isnan(v) else v
+
+
+CSV_FIELDS = (
+    "step",
+    "seen_classes",
+    *(f"acc_{k}" for k in CLASSIFIERS),
+    *(f"top5_{k}" for k in CLASSIFIERS),
+    "share_newest",
+    "share_first",
+    "test_share_newest",
+    "memory_size",
+    "train_seconds",
+    "eval_seconds",
+)
+
+
+def write_metrics_csv(results: dict[str, Any], path: Path) -> None:
+    """One row per step (fractions; empty where a classifier does not apply)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for s in results["steps"]:
+            row = {k: s.get(k) for k in CSV_FIELDS}
+            for k in CLASSIFIERS:
+                row[f"acc_{k}"] = s["accuracy"].get(k)
+                row[f"top5_{k}"] = s.get("top5", {}).get(k)
+            w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) -> None:
+    """Add the run-level metrics to ``results``; with ``out_dir``, write ``metrics.csv`` and
+    the exemplar grid (``exemplars.png``, needs the learner's final memory)."""
+    results["classifier"] = learner.config.classifier
+    results.update(summarize_run(results["steps"]))
+    if out_dir is None:
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_metrics_csv(results, out_dir / "metrics.csv")
+    if len(learner.memory_):
+        from .report import save_exemplar_grid
+
+        names = dict(zip(results["class_order"], results["class_names"], strict=True))
+        save_exemplar_grid(learner, out_dir / "exemplars.png", names)

@@ -1,0 +1,327 @@
+"""Figures and the run report, rebuilt from ``results.json`` (one run) or ``compare.json``.
+
+- ``accuracy.png``: accuracy on all seen classes against the number of classes (paper Fig. 2);
+- ``confusion.png``: the confusion matrix after the last step (paper Fig. 3);
+- ``exemplars.png``: written during the run (it needs the learner's memory), the exemplars of
+  the first classes in herding order;
+- ``report.html``: one self-contained page (images embedded) with the tables and figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IcarlError
+
+LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
+
+
+class ReportError(IcarlError):
+    """The folder holds no results to report."""
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ------------------------------------------------------------------- tables
+def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) -> list[dict[str, Any]]:
+    """One row per (method, classifier): the method's own classifier, then, with
+    ``all_classifiers``, the others it has, labelled e.g. ``icarl [CNN = hybrid1]``. Several
+    runs side by side show the other classifiers of iCaRL only (the paper's ablations)."""
+    rows = []
+    for name, res in runs.items():
+        main = res.get("classifier") or "cnn"
+        extra = all_classifiers and (len(runs) == 1 or name == "icarl")
+        kinds = [main] + [k for k in LABELS if k != main] if extra else [main]
+        for k in kinds:
+            accs = [s["accuracy"].get(k) for s in res["steps"]]
+            if any(a is None for a in accs):
+                continue
+            label = name if k == main else f"{name} [{_kind_label(name, k)}]"
+            rows.append(
+                {
+                    "label": label,
+                    "method": name,
+                    "classifier": k,
+                    "seen": [s["seen_classes"] for s in res["steps"]],
+                    "accuracy": accs,
+                    "average": float(np.mean(accs)),
+                    "final": accs[-1],
+                }
+            )
+    return rows
+
+
+def _kind_label(method: str, kind: str) -> str:
+    if method == "icarl" and kind == "cnn":
+        return "CNN = hybrid1"
+    return LABELS[kind]
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """Methods by steps (accuracy %), then average incremental and final accuracy."""
+    if not rows:
+        return "(no results)"
+    width = max(12, *(len(r["label"]) for r in rows))
+    seen = rows[0]["seen"]
+    head = f"{'method':<{width}}" + "".join(f"{n:>7}" for n in seen) + "    avg  final"
+    lines = [f"{'':<{width}}" + "  accuracy (%) after each step, by classes seen", head]
+    for r in rows:
+        cells = "".join(f"{100 * a:7.1f}" for a in r["accuracy"])
+        lines.append(f"{r['label']:<{width}}{cells}  {100 * r['average']:5.1f}  {100 * r['final']:5.1f}")
+    return "\n".join(lines)
+
+
+def bias_rows(runs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """After the last step: share of test predictions in the newest / first step's classes
+    (own classifier), with the share of test images there, forgetting and backward transfer."""
+    out = []
+    for name, res in runs.items():
+        last = res["steps"][-1]
+        main = res.get("classifier") or "cnn"
+        out.append(
+            {
+                "method": name,
+                "classifier": main,
+                "share_newest": last.get("share_newest"),
+                "share_first": last.get("share_first"),
+                "test_share_newest": last.get("test_share_newest"),
+                "test_share_first": last.get("test_share_first"),
+                "forgetting": (res.get("forgetting") or {}).get(main),
+                "backward_transfer": (res.get("backward_transfer") or {}).get(main),
+            }
+        )
+    return out
+
+
+def format_bias(rows: Sequence[dict[str, Any]]) -> str:
+    def pct(v: float | None) -> str:
+        return "    -" if v is None else f"{100 * v:5.1f}"
+
+    lines = ["method      predicted in newest / first step's classes (%, test share)  forgetting  BWT"]
+    for r in rows:
+        lines.append(
+            f"{r['method']:<12}{pct(r['share_newest'])} ({pct(r['test_share_newest']).strip()})"
+            f"   {pct(r['share_first'])} ({pct(r['test_share_first']).strip()})"
+            f"{'':>22}{pct(r['forgetting'])}  {pct(r['backward_transfer'])}"
+        )
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ figures
+def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
+    """Paper Fig. 2: accuracy (%) against the number of classes; one colour per method, a
+    solid line for its own classifier, dashed / dotted for the others; legend outside."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colours = plt.get_cmap("tab10").colors
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    styles = iter(["--", ":", "-."] * len(rows))
+    for r in rows:
+        colour = colours[methods.index(r["method"]) % len(colours)]
+        own = r["label"] == r["method"]
+        ax.plot(
+            r["seen"],
+            [100 * a for a in r["accuracy"]],
+            "-" if own else next(styles),
+            color=colour,
+            marker="o" if own else ".",
+            ms=5 if own else 4,
+            lw=2 if own else 1.3,
+            label=f"{r['label']} ({100 * r['average']:.1f})",
+        )
+    ax.set_xlabel("number of classes")
+    ax.set_ylabel("accuracy on all seen classes (%)")
+    ax.set_title(title)
+    ax.set_ylim(0, 101)
+    ax.set_xticks(rows[0]["seen"] if rows else [])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. inc. acc.)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Paper Fig. 3: the last step's confusion matrix per method (rows true, columns predicted,
+    classes in arrival order; colour on a square-root scale so off-diagonal mass shows)."""
+    plt = _plt()
+    from matplotlib.colors import PowerNorm
+
+    n = len(runs)
+    cols = min(n, 3)
+    nrows = math.ceil(n / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 4.2 * nrows), dpi=110, squeeze=False)
+    for ax, (name, res) in zip(axes.flat, runs.items(), strict=False):
+        last = res["steps"][-1]
+        cm = np.asarray(last["confusion"], dtype=float)
+        ax.imshow(cm, cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=max(cm.max(), 1)))
+        ax.set_title(f"{name} ({LABELS.get(last.get('classifier', 'cnn'), '?')})", fontsize=10)
+        ax.set_xlabel("predicted class (arrival order)", fontsize=8)
+        ax.set_ylabel("true class (arrival order)", fontsize=8)
+        names = res.get("class_names") or []
+        if len(cm) <= 20 and len(names) >= len(cm):
+            ticks = range(len(cm))
+            ax.set_xticks(ticks, names[: len(cm)], fontsize=7, rotation=90)
+            ax.set_yticks(ticks, names[: len(cm)], fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("confusion after the last step (colour: square root of the count)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def save_exemplar_grid(
+    learner: Any, path: Path, names: dict[int, str] | None = None, classes: int = 10, per_class: int = 10
+) -> Path:
+    """The first ``per_class`` exemplars (herding order, left to right) of the first ``classes``
+    classes (the learner's output order, top to bottom) in the learner's memory; ``names``
+    maps original labels to class names."""
+    plt = _plt()
+    sets = learner.memory_.sets
+    ys = sorted(sets)[:classes]
+    if not ys:
+        raise ReportError("the learner keeps no exemplars; there is no exemplar grid to draw")
+    k = min(per_class, max(int(sets[y].shape[0]) for y in ys))
+    fig, axes = plt.subplots(len(ys), k, figsize=(0.8 * k + 1.2, 0.8 * len(ys) + 0.5), dpi=100, squeeze=False)
+    for i, y in enumerate(ys):
+        for j in range(k):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for s in ax.spines.values():
+                s.set_visible(False)
+            if j < sets[y].shape[0]:
+                img = sets[y][j].permute(1, 2, 0).numpy()
+                ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255)
+            if j == 0:
+                label = int(learner.classes_[y])
+                name = (names or {}).get(label, str(label))
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("exemplars in herding order (left = chosen first)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------- build
+def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """``{method: results}`` of a compare folder (``compare.json``) or a run folder."""
+    run_dir = Path(run_dir)
+    cmp_path = run_dir / "compare.json"
+    if cmp_path.is_file():
+        cmp = json.loads(cmp_path.read_text())
+        runs = {}
+        for name in cmp["methods"]:
+            p = run_dir / cmp["folders"][name] / "results.json"
+            if p.is_file():
+                runs[name] = json.loads(p.read_text())
+        return runs, cmp
+    res_path = run_dir / "results.json"
+    if not res_path.is_file():
+        raise ReportError(f"{run_dir} has no results.json or compare.json; pass a run or compare folder")
+    res = json.loads(res_path.read_text())
+    if not res.get("steps"):
+        raise ReportError(f"{res_path} has no finished steps; run the method first")
+    return {res["method"]: res}, None
+
+
+def build(run_dir: Path | str) -> Path:
+    """Rebuild the figures, ``metrics.csv`` of each run and ``report.html`` in ``run_dir``."""
+    from .evaluation import write_metrics_csv
+
+    run_dir = Path(run_dir)
+    runs, cmp = load_runs(run_dir)
+    if not runs:
+        raise ReportError(f"{run_dir}/compare.json names no finished runs; run icarl compare again")
+    first = next(iter(runs.values()))
+    title = f"{first['dataset']}: {len(first['class_order'])} classes, {len(first['steps'])} steps"
+    rows = table_rows(runs, all_classifiers=True)
+    figures = {
+        "accuracy": accuracy_figure(rows, run_dir / "accuracy.png", title),
+        "confusion": confusion_figure(runs, run_dir / "confusion.png"),
+    }
+    for name, res in runs.items():
+        sub = run_dir / cmp["folders"][name] if cmp else run_dir
+        if "confusion" in res["steps"][-1]:
+            write_metrics_csv(res, sub / "metrics.csv")
+        if (sub / "exemplars.png").is_file():
+            figures[f"exemplars ({name})"] = sub / "exemplars.png"
+    page = _html(title, runs, rows, figures)
+    out = run_dir / "report.html"
+    out.write_text(page)
+    return out
+
+
+def _html(title: str, runs: dict[str, Any], rows: list[dict[str, Any]], figures: dict[str, Path]) -> str:
+    first = next(iter(runs.values()))
+    cfg = first.get("config", {})
+    seen = rows[0]["seen"] if rows else []
+    head = "".join(f"<th>{n}</th>" for n in seen)
+    body = "".join(
+        f"<tr><td>{html.escape(r['label'])}</td>"
+        + "".join(f"<td>{100 * a:.1f}</td>" for a in r["accuracy"])
+        + f"<td><b>{100 * r['average']:.1f}</b></td><td>{100 * r['final']:.1f}</td></tr>"
+        for r in rows
+    )
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}"
+
+    bias = "".join(
+        f"<tr><td>{html.escape(b['method'])}</td><td>{LABELS.get(b['classifier'], '?')}</td>"
+        f"<td>{pct(b['share_newest'])} ({pct(b['test_share_newest'])})</td>"
+        f"<td>{pct(b['share_first'])} ({pct(b['test_share_first'])})</td>"
+        f"<td>{pct(b['forgetting'])}</td><td>{pct(b['backward_transfer'])}</td></tr>"
+        for b in bias_rows(runs)
+    )
+    imgs = "".join(
+        f"<figure><img alt='{html.escape(k)}' src='data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(k)}</figcaption></figure>"
+        for k, p in figures.items()
+    )
+    learner = cfg.get("learner", {})
+    setup = (
+        f"seed {cfg.get('seed')}, class order {first.get('class_order')}, backbone "
+        f"{learner.get('backbone')}, K={learner.get('memory_size')}, epochs {learner.get('epochs')}, "
+        f"lr {learner.get('lr')}"
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>icarl report: {html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
+<h1>icarl report: {html.escape(title)}</h1>
+<p>{html.escape(setup)}</p>
+<p>Classifiers: <b>NME</b> nearest mean of exemplars (iCaRL, Alg. 1); <b>CNN</b> the network's
+outputs (for iCaRL: hybrid1); <b>iNCM</b> nearest class mean over all training data (an oracle
+ablation). Each method's own classifier is the unbracketed row.</p>
+<h2>Accuracy on all classes seen so far (%), by number of classes</h2>
+<table><tr><th>method</th>{head}<th>average incremental</th><th>final</th></tr>{body}</table>
+<h2>Where the predictions go, after the last step</h2>
+<p>Share (%) of test predictions in the newest step's classes and in the first step's classes;
+in brackets the share of test images that belong there. Forgetting and backward transfer (BWT)
+in accuracy points, from the accuracy matrix (after step s, accuracy on the classes of step j).</p>
+<table><tr><th>method</th><th>classifier</th><th>newest</th><th>first</th><th>forgetting</th>
+<th>BWT</th></tr>{bias}</table>
+<h2>Figures</h2>{imgs}
+</body></html>
+"""
