@@ -243,12 +243,15 @@ def _hooks(
         every = saver.cfg.checkpoint_every
 
         def on_state(state: TrainState) -> None:
-            finite = all(bool(torch.isfinite(v).all()) for v in state.net.values() if v.is_floating_point())
-            if state.epoch % every == 0 and finite:
+            if state.epoch % every == 0 and _finite(state.net):  # only good states are kept
                 saver.save(base, results, {"step": index, **state.as_dict()})
 
         hooks["on_train_state"] = on_state
     return hooks
+
+
+def _finite(tensors: dict[str, torch.Tensor]) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in tensors.values() if v.is_floating_point())
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
