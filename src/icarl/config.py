@@ -113,6 +113,7 @@ class RunConfig:
     method: str = "icarl"
     seed: int = 1993
     out: str = "runs"
+    checkpoint_every: int = 10  # epochs between checkpoints within a step (0: after each step only)
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 

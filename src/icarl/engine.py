@@ -13,6 +13,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -83,15 +84,22 @@ def train(
     generator: torch.Generator,
     desc: str = "train",
     on_epoch: Callable[[EpochLog], None] | None = None,
+    start: TrainState | None = None,
+    on_state: Callable[[TrainState], None] | None = None,
 ) -> list[EpochLog]:
-    """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs."""
+    """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs.
+
+    ``start`` continues an interrupted loop from a :class:`TrainState` (see
+    :func:`restore_train_state`); ``on_state`` receives one after every epoch (checkpoints).
+    """
     device = x.device
     opt = torch.optim.SGD(param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
+    first_epoch = restore_train_state(start, net, opt, sched, generator) if start is not None else 0
     bar = _progress(cfg, desc)
     net.train()
-    for epoch in range(cfg.epochs):
+    for epoch in range(first_epoch, cfg.epochs):
         total, count = torch.zeros((), device=device), 0
         for idx in batches(x.shape[0], cfg.batch_size, generator):
             idx = idx.to(device)
@@ -119,6 +127,8 @@ def train(
             bar.update(1)
         if on_epoch is not None:
             on_epoch(log)
+        if on_state is not None:
+            on_state(capture_train_state(epoch + 1, net, opt, sched, generator))
     if bar is not None:
         bar.close()
     net.eval()
@@ -131,3 +141,52 @@ def _progress(cfg: LearnerConfig, desc: str):  # type: ignore[no-untyped-def]
     from tqdm.auto import tqdm
 
     return tqdm(total=cfg.epochs, desc=desc, unit="epoch", leave=False, dynamic_ncols=True)
+
+
+# ------------------------------------------------------------- resumable state
+@dataclass(frozen=True)
+class TrainState:
+    """Where :func:`train` stands after ``epoch`` epochs: enough to continue the loop exactly.
+
+    Plain tensors and containers only (a checkpoint loads it with ``weights_only=True``).
+    The tensors are references to live state: serialise or copy them before training goes on.
+    """
+
+    epoch: int
+    net: dict[str, Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+    generator: Tensor
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "net": self.net,
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "generator": self.generator,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
+        return cls(int(d["epoch"]), d["net"], d["optimizer"], d["scheduler"], d["generator"])
+
+
+StateHook = Callable[[TrainState], None]
+
+
+def capture_train_state(
+    epoch: int, net: nn.Module, opt: torch.optim.Optimizer, sched: Any, generator: torch.Generator
+) -> TrainState:
+    return TrainState(epoch, net.state_dict(), opt.state_dict(), sched.state_dict(), generator.get_state())
+
+
+def restore_train_state(
+    state: TrainState, net: nn.Module, opt: torch.optim.Optimizer, sched: Any, generator: torch.Generator
+) -> int:
+    """Load ``state`` into the live objects; returns the epoch to continue from."""
+    net.load_state_dict(state.net)
+    opt.load_state_dict(state.optimizer)
+    sched.load_state_dict(state.scheduler)
+    generator.set_state(state.generator)
+    return state.epoch

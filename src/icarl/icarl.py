@@ -111,8 +111,18 @@ class ICaRL:
         ].float().cpu()
 
     # ------------------------------------------------------------ Algorithm 2
-    def partial_fit(self, x: Tensor, y: Tensor) -> ICaRL:
-        """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars."""
+    def partial_fit(
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        resume: engine.TrainState | None = None,
+        on_train_state: engine.StateHook | None = None,
+    ) -> ICaRL:
+        """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
+
+        ``resume`` / ``on_train_state`` continue an interrupted step and receive its training
+        state after every epoch (checkpoints; see :mod:`icarl.checkpoint`)."""
         x, y = _check_inputs(x, y)
         new = [int(c) for c in torch.unique(y)]
         already = sorted(set(new) & set(self.classes_))
@@ -130,7 +140,7 @@ class ICaRL:
         n_old = len(self.classes_)
         self.classes_ = self.classes_ + new
         t = len(self.classes_)
-        self._update_representation(x, self._to_internal(y), n_old)
+        self._update_representation(x, self._to_internal(y), n_old, start=resume, on_state=on_train_state)
         m = per_class_budget(self.config.memory_size, t)
         if self.config.memory_size and m == 0:
             raise IcarlError(
@@ -161,7 +171,15 @@ class ICaRL:
             self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
 
     # ------------------------------------------------------------ Algorithm 3
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
+    def _update_representation(
+        self,
+        x: Tensor,
+        y: Tensor,
+        n_old: int,
+        *,
+        start: engine.TrainState | None = None,
+        on_state: engine.StateHook | None = None,
+    ) -> None:
         """UpdateRepresentation: new data plus exemplars; classification + distillation."""
         cfg, net = self.config, self.net_
         assert net is not None and self.rng_ is not None
@@ -194,6 +212,8 @@ class ICaRL:
             loss_fn=loss_fn,
             generator=self.rng_,
             desc=f"classes {n_old + 1}-{len(self.classes_)}",
+            start=start,
+            on_state=on_state,
         )
 
     def _frozen_copy(self) -> nn.Module:
@@ -265,6 +285,8 @@ def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor
 def _check_inputs(x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
     if not isinstance(x, Tensor):
         x = torch.as_tensor(x)
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise IcarlError("images contain NaN or infinite values; clean them, then convert to uint8 (0-255)")
     if x.dtype != torch.uint8:
         raise IcarlError(f"images must be uint8 (0-255), got {x.dtype}; convert before fitting")
     if x.ndim != 4:

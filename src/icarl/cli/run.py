@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, RunConfig, load_config, parse_override
+from ..config import ConfigError, RunConfig, _build, load_config, parse_override, to_dict
+from ..data import Dataset
 from . import command
 
 RUN_FLAGS: dict[str, tuple[str, type]] = {
@@ -71,7 +73,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def add_run_command_options(p: argparse.ArgumentParser) -> None:
+    """``icarl run``'s own options: the shared ones plus checkpoints and resuming."""
     add_run_options(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
+    p.add_argument("--force", action="store_true", help="replace the results of a run already in --out")
+    p.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="bitwise-reproducible training (deterministic kernels, one CPU thread); a killed "
+        "and resumed run then ends with exactly the results of an uninterrupted one",
+    )
+    p.add_argument(
+        "--checkpoint-every", type=int, default=None, metavar="EPOCHS", help="sets checkpoint_every"
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -79,25 +93,83 @@ def add_run_command_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _config_given(args: argparse.Namespace) -> bool:
+    flags = [getattr(args, f[2:].replace("-", "_")) for f in RUN_FLAGS]
+    return bool(args.config or args.overrides or any(v is not None for v in flags))
+
+
+def _with_run_options(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
+    if args.checkpoint_every is not None:
+        cfg = replace(cfg, checkpoint_every=args.checkpoint_every)
+    if args.quiet:
+        cfg = replace(cfg, learner=replace(cfg.learner, progress=False))
+    return cfg
+
+
 @command("run", "train a method over a class-incremental stream", add_run_command_options)
 def cmd_run(args: argparse.Namespace) -> int:
     from .. import runner
 
-    cfg = config_from_args(args)
+    if args.resume:
+        return _resume(args)
+    cfg = _with_run_options(config_from_args(args), args)
     if args.dry_run:
         return dry_run(cfg)
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"run folder {out} already exists and is not empty; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder")
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise ConfigError(
+            f"run folder {out} already exists and is not empty; continue it with --resume {out}, "
+            "choose another --out, or pass --force to replace its results"
+        )
     data = runner.load_run_data(cfg)
+    _print_header(cfg, data, out)
+    t0 = time.perf_counter()
+    results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic)
+    _print_summary(results, out, time.perf_counter() - t0)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from .. import runner
+    from ..checkpoint import RESULTS_NAME, check_config, load_checkpoint
+
+    if args.force or args.out:
+        raise ConfigError("--resume continues the run in its own folder; drop --force and --out")
+    run_dir = Path(args.resume)
+    ck = load_checkpoint(run_dir)
+    if _config_given(args):
+        check_config(ck, to_dict(config_from_args(args)), run_dir)
+    cfg = _with_run_options(_build(RunConfig, ck.config, ""), args)
+    if ck.finished:
+        print(f"run {run_dir} is already finished; nothing to train")
+        results = runner.finish(ck.results, run_dir if not (run_dir / RESULTS_NAME).exists() else None)
+        _print_summary(results, run_dir, None)
+        return 0
+    data = runner.load_run_data(cfg)
+    _print_header(cfg, data, run_dir)
+    print(f"resuming from the checkpoint {ck.describe()}")
+    for record in ck.results["steps"]:
+        runner.print_row(record)
+    t0 = time.perf_counter()
+    results = runner.run(cfg, run_dir, runner.print_row, data, resume=ck, deterministic=args.deterministic)
+    _print_summary(results, run_dir, time.perf_counter() - t0)
+    return 0
+
+
+def _print_header(cfg: RunConfig, data: Dataset, out: Path) -> None:
+    from .. import runner
+
     print(
         f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
         f"{len(data.train)} train / {len(data.test)} test images {data.image_shape}"
     )
     print(f"run folder: {out}")
     print(runner.TABLE_HEADER)
-    t0 = time.perf_counter()
-    results = runner.run(cfg, out, runner.print_row, data)
+
+
+def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) -> None:
     avg = results["average_incremental_accuracy"]
     fin = results["final_accuracy"]
 
@@ -106,8 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     print(f"average incremental accuracy: NME {pct(avg['nme'])}  CNN {pct(avg['cnn'])}")
     print(f"final accuracy:               NME {pct(fin['nme'])}  CNN {pct(fin['cnn'])}")
-    print(f"wall time {time.perf_counter() - t0:.1f} s; results: {out / 'results.json'}")
-    return 0
+    wall = "" if seconds is None else f"wall time {seconds:.1f} s; "
+    print(f"{wall}results: {out / 'results.json'}")
 
 
 def dry_run(cfg: RunConfig) -> int:

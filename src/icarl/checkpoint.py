@@ -1,0 +1,260 @@
+"""Atomic checkpoints of a run, and resuming from them.
+
+A run folder holds ``checkpoint.pt``: the learner as it was at the start of the
+step being trained (network, which is also the step's *previous* network, exemplar
+memory, class means, random-number state), the results of the finished steps, the
+run's configuration and class order, a fingerprint of the data and, when written in
+the middle of a step, the training loop's state (network, optimizer, scheduler,
+epoch, generator; see :class:`icarl.engine.TrainState`). Everything is plain tensors
+and containers, read back with ``torch.load(weights_only=True)`` only.
+
+Writes are atomic: a temporary file in the same folder, flushed and fsynced, then
+``os.replace`` and an fsync of the folder. A crash or a full disk at any moment
+leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import IcarlError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+RESULTS_NAME = "results.json"
+CHECKPOINT_VERSION = 1
+KIND = "icarl-run-checkpoint"
+# Configuration keys that may differ between a run and its resumption: they do not
+# change what is learned (where files go, progress bars, device, checkpoint spacing).
+RESUMABLE_DIFFERENCES = ("out", "checkpoint_every", "learner.progress", "learner.device")
+# Testing hook (documented, off unless set): sleep this many seconds halfway through
+# every atomic write, so that a test can kill the process while a write is in flight.
+PAUSE_ENV = "ICARL_TEST_WRITE_PAUSE"
+
+
+class CheckpointError(IcarlError):
+    """A checkpoint that cannot be used to resume; the message says why and what to do."""
+
+
+class WriteError(IcarlError):
+    """A file could not be written (disk full, permissions); the previous file is kept."""
+
+
+# ----------------------------------------------------------------- atomic writes
+def temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp")
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either the old or the new content.
+
+    On any OSError (ENOSPC, EDQUOT, EACCES, ...) the temporary file is removed, the
+    previous ``path`` is untouched, and :class:`WriteError` says so on one line.
+    """
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            half = len(data) // 2
+            f.write(data[:half])
+            f.flush()
+            _test_pause()
+            f.write(data[half:])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise WriteError(_write_error_message(path, e)) from None
+    fsync_dir(path.parent)
+
+
+def _write_error_message(path: Path, e: OSError) -> str:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        why, fix = "the disk is full", "free some space"
+    else:
+        why, fix = (e.strerror or str(e)).lower(), "check the folder's permissions and space"
+    kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
+    return f"cannot write {path}: {why}; {kept}; {fix}, then resume with icarl run --resume {path.parent}"
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _test_pause() -> None:
+    seconds = os.environ.get(PAUSE_ENV)
+    if seconds:
+        time.sleep(float(seconds))
+
+
+# ------------------------------------------------------------------- checkpoints
+@dataclass(frozen=True)
+class Checkpoint:
+    """What ``checkpoint.pt`` holds. ``learner`` is the learner at the start of step
+    ``len(results["steps"])``; ``training`` (or None) is the interrupted training loop of
+    that step: ``{"step": i, **TrainState.as_dict()}``."""
+
+    config: dict[str, Any]
+    deterministic: bool
+    data_fingerprint: str
+    total_steps: int
+    results: dict[str, Any]
+    learner: dict[str, Any]
+    training: dict[str, Any] | None = None
+
+    @property
+    def steps_done(self) -> int:
+        return len(self.results["steps"])
+
+    @property
+    def finished(self) -> bool:
+        return self.steps_done >= self.total_steps
+
+    def describe(self) -> str:
+        if self.training is not None:
+            return f"step {self.training['step'] + 1}, epoch {self.training['epoch']}"
+        return f"after step {self.steps_done}" if self.steps_done else "before step 1"
+
+
+def save_checkpoint(run_dir: str | Path, ck: Checkpoint) -> Path:
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "kind": KIND,
+            "checkpoint_version": CHECKPOINT_VERSION,
+            "config": ck.config,
+            "deterministic": ck.deterministic,
+            "data_fingerprint": ck.data_fingerprint,
+            "total_steps": ck.total_steps,
+            "results": ck.results,
+            "learner": ck.learner,
+            "training": ck.training,
+        },
+        buf,
+    )
+    path = Path(run_dir) / CHECKPOINT_NAME
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def load_checkpoint(run_dir: str | Path) -> Checkpoint:
+    """Read ``run_dir/checkpoint.pt`` with ``weights_only=True``; one-line errors otherwise."""
+    run_dir = Path(run_dir)
+    path = run_dir / CHECKPOINT_NAME
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder {run_dir} does not exist; pass the folder of an earlier run")
+    if not path.is_file():
+        raise CheckpointError(
+            f"{run_dir} holds no {CHECKPOINT_NAME}; it is not a run folder, or its run stopped "
+            "before the first checkpoint (start it again with --force)"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise CheckpointError(f"{path} is unreadable ({first}); start the run again with --force") from None
+    if not isinstance(state, dict) or state.get("kind") != KIND:
+        raise CheckpointError(f"{path} is not an icarl run checkpoint; pass a run folder of icarl run")
+    version = state.get("checkpoint_version")
+    if version != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {version}, this icarl reads version "
+            f"{CHECKPOINT_VERSION}; resume with the icarl version that wrote it or start over with --force"
+        )
+    return Checkpoint(
+        config=state["config"],
+        deterministic=bool(state["deterministic"]),
+        data_fingerprint=str(state["data_fingerprint"]),
+        total_steps=int(state["total_steps"]),
+        results=state["results"],
+        learner=state["learner"],
+        training=state["training"],
+    )
+
+
+def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ, except :data:`RESUMABLE_DIFFERENCES`."""
+    out: list[str] = []
+    for key in sorted(set(saved) | set(current)):
+        full = f"{prefix}{key}"
+        if full in RESUMABLE_DIFFERENCES:
+            continue
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_differences(a, b, f"{full}.")
+        elif a != b:
+            out.append(f"{full}: {a!r} in the checkpoint, {b!r} now")
+    return out
+
+
+def check_config(ck: Checkpoint, current: dict[str, Any], run_dir: str | Path) -> None:
+    diff = config_differences(ck.config, current)
+    if diff:
+        more = f" (and {len(diff) - 2} more)" if len(diff) > 2 else ""
+        raise CheckpointError(
+            f"the checkpoint in {run_dir} was written with another configuration "
+            f"({'; '.join(diff[:2])}{more}); resume with only --resume {run_dir}, or start a new run"
+        )
+
+
+# ------------------------------------------------------------------------ helpers
+def data_fingerprint(*tensors: Tensor) -> str:
+    """SHA-256 over the bytes, shapes and dtypes of ``tensors`` (a dataset's identity)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)}{t.dtype};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
+
+
+def clone_state(obj: Any) -> Any:
+    """A deep copy of nested containers with every tensor cloned to the CPU."""
+    if isinstance(obj, Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: clone_state(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(clone_state(v) for v in obj)
+    return obj
+
+
+def set_deterministic(seed: int) -> None:
+    """Bitwise-reproducible training in this process: deterministic kernels, one CPU
+    thread, no cuDNN autotuning, the global generators seeded."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(1)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.manual_seed(seed)
+
+
+def clear_run_files(run_dir: Path) -> None:
+    """Remove a previous run's checkpoint and results (``--force``), nothing else."""
+    for name in (CHECKPOINT_NAME, RESULTS_NAME):
+        for p in (run_dir / name, temp_path(run_dir / name)):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()

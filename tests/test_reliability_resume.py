@@ -1,0 +1,211 @@
+"""Checkpoints and resuming, in process: a crash after any checkpoint write, resumed,
+gives exactly the results of an uninterrupted run; config/version/data checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from icarl import checkpoint, load_config, runner
+from icarl.checkpoint import CheckpointError, load_checkpoint
+from icarl.cli import main
+
+TINY = {
+    "data": {"classes": [0, 1, 2, 3, 4, 5], "classes_per_step": 2},
+    "learner": {"epochs": 2, "memory_size": 30, "progress": False, "batch_size": 64},
+    "checkpoint_every": 1,
+}
+
+
+class Crash(Exception):
+    pass
+
+
+def tiny_cfg(**extra: Any):
+    return load_config("digits", [TINY, extra])
+
+
+def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
+    out = json.loads(json.dumps(results))
+    for s in out["steps"]:
+        s.pop("train_seconds")
+        s.pop("eval_seconds")
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, digits):
+    out = tmp_path_factory.mktemp("ref")
+    results = runner.run(tiny_cfg(), out, data=digits)
+    return out, strip_timings(results)
+
+
+def count_writes(monkeypatch) -> list[str]:
+    seen: list[str] = []
+    real = runner.save_checkpoint
+
+    def spy(run_dir, ck):
+        seen.append(ck.describe())
+        return real(run_dir, ck)
+
+    monkeypatch.setattr(runner, "save_checkpoint", spy)
+    return seen
+
+
+def crash_after(monkeypatch, n: int) -> None:
+    real = runner.save_checkpoint
+    calls = [0]
+
+    def crashing(run_dir, ck):
+        path = real(run_dir, ck)
+        calls[0] += 1
+        if calls[0] == n:
+            raise Crash
+        return path
+
+    monkeypatch.setattr(runner, "save_checkpoint", crashing)
+
+
+def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(
+    tmp_path, monkeypatch, digits, reference
+):
+    seen = count_writes(monkeypatch)
+    runner.run(tiny_cfg(), tmp_path, data=digits)
+    assert seen == [
+        "before step 1",
+        "step 1, epoch 1",
+        "step 1, epoch 2",
+        "after step 1",
+        "step 2, epoch 1",
+        "step 2, epoch 2",
+        "after step 2",
+        "step 3, epoch 1",
+        "step 3, epoch 2",
+        "after step 3",
+    ]
+    ck = load_checkpoint(tmp_path)
+    assert ck.finished and ck.steps_done == 3
+    assert strip_timings(json.loads((tmp_path / "results.json").read_text())) == reference[1]
+
+
+@pytest.mark.parametrize("n", [1, 3, 4, 6, 10])
+def test_crash_after_any_checkpoint_then_resume_gives_identical_results(
+    tmp_path, monkeypatch, digits, reference, n
+):
+    crash_after(monkeypatch, n)
+    with pytest.raises(Crash):
+        runner.run(tiny_cfg(), tmp_path, data=digits)
+    monkeypatch.undo()
+    ck = load_checkpoint(tmp_path)
+    assert not (tmp_path / "results.json").exists()
+    assert (ck.training is not None) == (n in (2, 3, 5, 6, 8, 9))
+    results = runner.run(tiny_cfg(), tmp_path, data=digits, resume=ck)
+    assert strip_timings(results) == reference[1]
+    assert strip_timings(json.loads((tmp_path / "results.json").read_text())) == reference[1]
+
+
+def test_checkpoint_is_plain_tensors_loadable_with_weights_only(reference):
+    state = torch.load(reference[0] / "checkpoint.pt", weights_only=True)
+    assert state["kind"] == "icarl-run-checkpoint"
+    assert state["checkpoint_version"] == checkpoint.CHECKPOINT_VERSION
+    assert state["learner"]["net"] is not None and state["training"] is None
+    assert state["results"]["class_order"] == reference[1]["class_order"]
+
+
+def test_resume_refuses_another_configuration(tmp_path, digits):
+    runner.run(tiny_cfg(), tmp_path, data=digits)
+    ck = load_checkpoint(tmp_path)
+    other = tiny_cfg(learner={"lr": 0.5})
+    from icarl.config import to_dict
+
+    with pytest.raises(CheckpointError, match=r"another configuration \(learner.lr: 2.0 in the checkpoint"):
+        checkpoint.check_config(ck, to_dict(other), tmp_path)
+    # harmless differences are allowed
+    checkpoint.check_config(ck, to_dict(tiny_cfg(checkpoint_every=5, learner={"progress": True})), tmp_path)
+
+
+def test_resume_refuses_changed_data(tmp_path, digits):
+    crash_after_none = tiny_cfg()
+    runner.run(crash_after_none, tmp_path, data=digits)
+    ck = load_checkpoint(tmp_path)
+    ck = checkpoint.Checkpoint(**{**ck.__dict__, "results": {**ck.results, "steps": []}})
+    changed = type(digits)(
+        digits.name,
+        type(digits.train)(digits.train.x.flip(3), digits.train.y),
+        digits.test,
+        digits.class_names,
+    )
+    with pytest.raises(CheckpointError, match="data differ from those the checkpoint"):
+        runner.run(crash_after_none, tmp_path, data=changed, resume=ck)
+
+
+def test_incompatible_version_and_foreign_file(tmp_path, reference):
+    state = torch.load(reference[0] / "checkpoint.pt", weights_only=True)
+    state["checkpoint_version"] = 99
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="checkpoint format version 99, this icarl reads version 1"):
+        load_checkpoint(tmp_path)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="is not an icarl run checkpoint"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes((reference[0] / "checkpoint.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="is unreadable"):
+        load_checkpoint(tmp_path)
+
+
+def test_checkpoint_with_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    torch.save({"kind": "icarl-run-checkpoint", "x": Evil()}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="is unreadable"):
+        load_checkpoint(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+# ------------------------------------------------------------------ CLI
+def cli(*args: str) -> int:
+    return main(["run", "--quiet", *args])
+
+
+def test_cli_never_overwrites_a_run_without_force_and_reports_a_finished_one(tmp_path, capsys, reference):
+    out = reference[0]
+    before = (out / "checkpoint.pt").read_bytes()
+    assert cli("--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "already exists and is not empty; continue it with --resume" in err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert cli("--resume", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "is already finished; nothing to train" in text
+    avg = reference[1]["average_incremental_accuracy"]["nme"]
+    assert f"NME {100 * avg:.2f}%" in text
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_cli_resume_with_other_options_is_refused(tmp_path, capsys, reference):
+    assert cli("--resume", str(reference[0]), "--epochs", "7") == 2
+    err = capsys.readouterr().err
+    assert (
+        "was written with another configuration" in err
+        and "learner.epochs: 2 in the checkpoint, 7 now" in err
+    )
+    assert cli("--resume", str(tmp_path)) == 2
+    assert f"{tmp_path} holds no checkpoint.pt" in capsys.readouterr().err
+
+
+def test_cli_force_replaces_only_after_validation(tmp_path, capsys, reference):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes((reference[0] / "checkpoint.pt").read_bytes())
+    (out / "notes.txt").write_text("mine")
+    # invalid: K=3 < 10 classes; nothing may be deleted
+    assert cli("--out", str(out), "--force", "--memory", "3") == 2
+    assert "memory size K=3 is smaller than the 10 classes" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == (reference[0] / "checkpoint.pt").read_bytes()
+    assert (out / "notes.txt").read_text() == "mine"
