@@ -81,11 +81,16 @@ def run(
     out_dir: Path | None = None,
     report: Reporter | None = None,
     data: Dataset | None = None,
+    learner: ICaRL | None = None,
 ) -> dict[str, Any]:
-    """Train ``cfg.method`` step by step, evaluate after each step, write results."""
+    """Train ``cfg.method`` step by step, evaluate after each step, write results.
+
+    ``learner``: the learner to train (default: a fresh ``cfg.method``); pass one to
+    keep it afterwards (``icarl run --save``)."""
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
-    learner = methods.create(cfg.method, cfg.resolved_learner())
+    if learner is None:
+        learner = methods.create(cfg.method, cfg.resolved_learner())
     total = len(stream.class_order)
     K = learner.config.memory_size
     if 0 < K < total:

@@ -29,7 +29,7 @@ def command(
 
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from . import run  # noqa: F401  (each module registers its commands)
+    from . import info, learn, predict, run  # noqa: F401  (each module registers its commands)
 
     parser = argparse.ArgumentParser(
         prog="icarl", description="Class-incremental learning with iCaRL (CVPR 2017)."

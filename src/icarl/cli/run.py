@@ -61,9 +61,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config or "digits", overrides)
 
 
-@command("run", "train a method over a class-incremental stream", add_run_options)
+def _build_run(p: argparse.ArgumentParser) -> None:
+    add_run_options(p)
+    p.add_argument(
+        "--save", metavar="MODEL", help="save the trained model to this file (for predict / learn / info)"
+    )
+
+
+@command("run", "train a method over a class-incremental stream", _build_run)
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import runner
+    from .. import methods, runner
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
@@ -77,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"run folder: {out}")
     print(runner.TABLE_HEADER)
     t0 = time.perf_counter()
-    results = runner.run(cfg, out, runner.print_row, data)
+    learner = methods.create(cfg.method, cfg.resolved_learner())
+    results = runner.run(cfg, out, runner.print_row, data, learner)
     avg = results["average_incremental_accuracy"]
     fin = results["final_accuracy"]
 
@@ -87,4 +95,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"average incremental accuracy: NME {pct(avg['nme'])}  CNN {pct(avg['cnn'])}")
     print(f"final accuracy:               NME {pct(fin['nme'])}  CNN {pct(fin['cnn'])}")
     print(f"wall time {time.perf_counter() - t0:.1f} s; results: {out / 'results.json'}")
+    if args.save:
+        from .. import persist
+
+        names = dict(enumerate(data.class_names))
+        persist.finish_run(learner, names, results["steps"], f"icarl run on {data.name}")
+        print(f"model: {persist.save(learner, args.save)}")
     return 0
