@@ -63,7 +63,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     labels, values = deploy.top_k(learner, inputs.x, args.top_k, args.classifier)
     names = deploy.class_names(learner)
     predicted = [[names[int(c)] for c in row] for row in labels]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "input": ident,
             "top": [
