@@ -166,7 +166,7 @@ def test_bad_inputs_are_one_line_errors(saved, tmp_path, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     assert "cannot decode image" in _error(capsys, ["predict", str(saved), str(text)])
-    np.savez(tmp_path / "rgba.npz", x=np.zeros((2, 4, 8, 8), dtype=np.uint8))
+    np.savez(tmp_path / "rgba.npz", x=np.zeros((2, 8, 8, 4), dtype=np.uint8))  # NHWC
     assert "4 channels" in _error(capsys, ["predict", str(saved), str(tmp_path / "rgba.npz")])
     np.savez(tmp_path / "floats.npz", x=np.zeros((2, 8, 8), dtype=np.float32))
     assert "uint8" in _error(capsys, ["predict", str(saved), str(tmp_path / "floats.npz")])

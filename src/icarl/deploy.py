@@ -225,10 +225,12 @@ def _read_npz(path: Path) -> Tensor:
         raise DeployError(f"{path}: 'x' has dtype {arr.dtype}; save uint8 pixels in 0..255")
     if arr.ndim == 3:
         arr = arr[:, None]
-    elif arr.ndim == 4 and arr.shape[1] not in (1, 3) and arr.shape[3] in (1, 3):
-        arr = arr.transpose(0, 3, 1, 2)
-    if arr.ndim != 4:
-        raise DeployError(f"{path}: 'x' has shape {arr.shape}; expected (N, H, W), NHWC or NCHW")
+    elif arr.ndim == 4 and arr.shape[1] not in (1, 3, 4) and arr.shape[3] in (1, 3, 4):
+        arr = arr.transpose(0, 3, 1, 2)  # NHWC; a 4th channel is refused in conform_images
+    if arr.ndim != 4 or arr.shape[1] not in (1, 3, 4):
+        raise DeployError(
+            f"{path}: 'x' has shape {arr.shape}; expected (N, H, W), (N, H, W, C) or (N, C, H, W)"
+        )
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 

@@ -4,7 +4,7 @@ INPUTS are image files, folders (all their images, recursively) and ``.npz`` fil
 (array ``x``: uint8 images shaped (N, H, W), NHWC or NCHW). Images are converted to
 the model's channels and resized to its image shape.
 
-Scores: ``--classifier nme`` (default, iCaRL's Algorithm 1) gives the cosine
+Scores: ``--classifier nme`` (iCaRL's Algorithm 1; the default is the model's own) gives the cosine
 similarity between the image's L2-normalised feature and each class mean (-1..1;
 the ranking is the NME ranking); ``--classifier cnn`` gives the network's per-class
 sigmoid outputs (0..1, independent per class). Neither is a calibrated probability.
@@ -27,7 +27,7 @@ def _build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npz files")
     p.add_argument("--top-k", type=int, default=1, help="how many classes to show per image (default 1)")
-    p.add_argument("--classifier", choices=("nme", "cnn"), default="nme", help="default: nme")
+    p.add_argument("--classifier", choices=("nme", "cnn"), help="default: the model's own (nme for iCaRL)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument(
         "--labels-from-folders", action="store_true", help="true class = parent folder name; print accuracy"
@@ -60,6 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if learner.image_shape_ is None:
         raise IcarlError(f"{args.model} has learned nothing yet; train it with icarl run first")
     inputs = deploy.read_inputs(args.inputs, learner.image_shape_)
+    args.classifier = args.classifier or learner.config.classifier
     labels, values = deploy.top_k(learner, inputs.x, args.top_k, args.classifier)
     names = deploy.class_names(learner)
     predicted = [[names[int(c)] for c in row] for row in labels]

@@ -76,6 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"run folder {out} already exists and is not empty; choose another --out")
+    if args.save and Path(args.save).is_dir():
+        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
     data = runner.load_run_data(cfg)
     print(
         f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
