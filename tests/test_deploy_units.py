@@ -162,7 +162,13 @@ def test_bad_inputs_are_one_line_errors(saved, tmp_path, capsys):
     assert "does not exist" in _error(capsys, ["predict", str(tmp_path / "nope.icarl"), str(saved)])
     corrupt = tmp_path / "corrupt.icarl"
     corrupt.write_bytes(b"not a model" * 10)
-    assert "not a readable icarl model" in _error(capsys, ["info", str(corrupt)])
+    assert "not an icarl model file" in _error(capsys, ["info", str(corrupt)])
+    truncated = tmp_path / "truncated.icarl"
+    truncated.write_bytes(saved.read_bytes()[:4000])
+    assert "damaged" in _error(capsys, ["info", str(truncated)])
+    evil = tmp_path / "evil.icarl"
+    torch.save({"format_version": 1, "payload": print}, evil)  # a pickled function
+    assert "refuses to unpickle" in _error(capsys, ["predict", str(evil), str(tmp_path)])
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     assert "cannot decode image" in _error(capsys, ["predict", str(saved), str(text)])

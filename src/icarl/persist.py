@@ -10,6 +10,7 @@ versions that wrote it and the time it was saved.
 from __future__ import annotations
 
 import os
+import pickle
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,24 @@ def read_state(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist; check the path")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ModelFileError(
+            f"{path} is not an icarl model file (not a torch archive); pass a file written by "
+            "learner.save or icarl run --save"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(
+            f"{path} holds objects other than tensors and plain containers, which icarl refuses "
+            "to unpickle; pass a file written by learner.save or icarl run --save"
+        ) from None
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ModelFileError(
-            f"{path} is not a readable icarl model ({first[:120]}); pass a file written by "
+            f"{path} is damaged or not an icarl model ({first[:120]}); pass a file written by "
             "learner.save or icarl run --save"
         ) from None
     if not isinstance(state, dict) or "format_version" not in state:

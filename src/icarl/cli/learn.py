@@ -26,7 +26,9 @@ from . import command
 
 def _build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
-    p.add_argument("--data", required=True, help="new data: a folder of class folders, or a dataset path")
+    p.add_argument(
+        "--data", help="new data: a folder of class folders, or the dataset's path (embedded ones need none)"
+    )
     p.add_argument("--dataset", default="imagefolder", help="source of --data (default: imagefolder)")
     p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
     p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")
