@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -151,7 +152,8 @@ class ICaRL:
         for c in new:  # Algorithm 4 for the new ones
             self._construct_exemplar_set(x[y == c], self.classes_.index(c), m)
         self._update_means()
-        self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_)})
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
         return self
 
     def _init_network(self, x: Tensor) -> None:

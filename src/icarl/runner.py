@@ -98,6 +98,7 @@ def run(
     *,
     resume: Checkpoint | None = None,
     deterministic: bool = False,
+    learner: ICaRL | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.method`` step by step, evaluate after each step, write results.
 
@@ -105,6 +106,8 @@ def run(
     step, every ``cfg.checkpoint_every`` epochs and after every step; ``resume`` (from
     :func:`icarl.checkpoint.load_checkpoint`) continues such a run where it stopped.
     Everything that can be checked is checked before anything is written.
+    ``learner``: the learner to train (default: a fresh ``cfg.method``); pass one to
+    keep it afterwards (``icarl run --save``).
     """
     if cfg.checkpoint_every < 0:
         raise ConfigError(f"checkpoint_every is {cfg.checkpoint_every}; use 0 (after each step only) or more")
@@ -113,7 +116,8 @@ def run(
         set_deterministic(cfg.seed)
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
-    learner = methods.create(cfg.method, cfg.resolved_learner())
+    if learner is None:
+        learner = methods.create(cfg.method, cfg.resolved_learner())
     check_memory(learner, len(stream.class_order))
     saver = None
     if out_dir is not None:

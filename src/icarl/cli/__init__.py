@@ -29,7 +29,7 @@ def command(
 
 # ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from . import compare, report, run  # noqa: F401  (each module registers its commands)
+    from . import compare, info, learn, predict, report, run  # noqa: F401  (each module registers its commands)
 
     parser = argparse.ArgumentParser(
         prog="icarl", description="Class-incremental learning with iCaRL (CVPR 2017)."

@@ -87,6 +87,9 @@ def add_run_command_options(p: argparse.ArgumentParser) -> None:
         "--checkpoint-every", type=int, default=None, metavar="EPOCHS", help="sets checkpoint_every"
     )
     p.add_argument(
+        "--save", metavar="MODEL", help="save the trained model to this file (for predict / learn / info)"
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved config, data sizes and estimated work; train nothing",
@@ -108,7 +111,7 @@ def _with_run_options(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 @command("run", "train a method over a class-incremental stream", add_run_command_options)
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import runner
+    from .. import methods, runner
 
     if args.resume:
         return _resume(args)
@@ -123,11 +126,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"run folder {out} already exists and is not empty; continue it with --resume {out}, "
             "choose another --out, or pass --force to replace its results"
         )
+    if args.save and Path(args.save).is_dir():
+        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
     data = runner.load_run_data(cfg)
     _print_header(cfg, data, out)
     t0 = time.perf_counter()
-    results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic)
+    learner = methods.create(cfg.method, cfg.resolved_learner())
+    results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic, learner=learner)
     _print_summary(results, out, time.perf_counter() - t0)
+    if args.save:
+        from .. import persist
+
+        names = dict(enumerate(data.class_names))
+        persist.finish_run(learner, names, results["steps"], f"icarl run on {data.name}")
+        print(f"model: {persist.save(learner, args.save)}")
     return 0
 
 

@@ -1,0 +1,110 @@
+"""``icarl learn MODEL --data NEW_DATA``: one incremental step that adds new classes.
+
+Classes are matched by NAME (folder names, or the dataset's class names): names the
+model does not know become new classes, labelled after the model's existing ones.
+Known names are refused unless ``--allow-known``; then their training images are
+skipped (iCaRL adds classes, it does not re-learn old ones) and their test images
+count in the accuracy "on all classes of NEW_DATA". Images are converted to the
+model's channels and resized to its image shape.
+
+The model file is never changed unless ``--out`` names it. Without ``--out`` the new
+model goes next to the old one as ``<stem>.step<N><suffix>`` (N = steps learned);
+if that file exists, the command stops and asks for ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import IcarlError
+from . import command
+
+
+def _build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
+    p.add_argument(
+        "--data", help="new data: a folder of class folders, or the dataset's path (embedded ones need none)"
+    )
+    p.add_argument("--dataset", default="imagefolder", help="source of --data (default: imagefolder)")
+    p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
+    p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="held-out share of each class for the accuracy, when NEW_DATA has no test split "
+        "(default 0.2; 0 trains on everything)",
+    )
+    p.add_argument("--epochs", type=int, help="training epochs for this step (default: the model's)")
+    p.add_argument("--lr", type=float, help="learning rate for this step (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="batch size for this step (default: the model's)")
+    p.add_argument("--device", help="cpu, cuda, ... (default: the model's setting)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def default_out(model: Path, steps: int) -> Path:
+    stem = re.sub(r"\.step\d+$", "", model.stem)
+    return model.with_name(f"{stem}.step{steps}{model.suffix}")
+
+
+def _pct(acc: dict[str, Any]) -> str:
+    def one(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    return f"NME {one(acc.get('nme'))}  CNN {one(acc.get('cnn'))}"
+
+
+@command("learn", "add the classes of new data to a saved model (one iCaRL step)", _build)
+def cmd_learn(args: argparse.Namespace) -> int:
+    from .. import deploy, persist
+    from ..data import load_dataset
+
+    model = Path(args.model)
+    learner = persist.load(model, device=args.device)
+    out = Path(args.out) if args.out else None
+    if out is None and default_out(model, len(learner.history_) + 1).exists():
+        raise IcarlError(
+            f"{default_out(model, len(learner.history_) + 1)} exists; choose where to write with --out"
+        )
+    if not 0.0 <= args.test_fraction < 1.0:
+        raise IcarlError(f"--test-fraction is {args.test_fraction}; use a value in [0, 1)")
+    c, h, w = learner.image_shape_ or (3, 0, 0)
+    options = {"channels": c, "test_fraction": args.test_fraction}
+    if h and h == w:
+        options["image_size"] = h
+    data = load_dataset(args.dataset, args.data, **options)
+    deploy.with_overrides(
+        learner,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        progress=False if args.quiet else None,
+    )
+    known = deploy.class_names(learner)
+    print(f"model {model}: {len(known)} classes ({', '.join(known.values())})")
+    print(f"new data {data.name}: {len(data.train)} train / {len(data.test)} test images")
+    t0 = time.perf_counter()
+    report = deploy.learn_step(
+        learner, data, allow_known=args.allow_known, source=f"icarl learn --data {args.data}"
+    )
+    added = ", ".join(f"{name} (label {label})" for label, name in report.added.items())
+    print(f"learned {len(report.added)} new classes in {time.perf_counter() - t0:.1f} s: {added}")
+    if report.skipped_known:
+        print(f"skipped known classes (training images unused): {', '.join(report.skipped_known)}")
+    if report.accuracy_new:
+        print(f"accuracy on the new classes ({report.n_test_new} test images): {_pct(report.accuracy_new)}")
+    else:
+        print("no test images in the new data: accuracy not measured")
+    if report.accuracy_all:
+        print(
+            f"accuracy on all classes of the new data ({report.n_test_all} test images): "
+            f"{_pct(report.accuracy_all)}"
+        )
+    out = out or default_out(model, len(learner.history_))
+    persist.save(learner, out)
+    print(f"model: {out} ({len(learner.classes_)} classes, {len(learner.memory_)} exemplars)")
+    return 0
