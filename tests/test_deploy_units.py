@@ -202,3 +202,15 @@ def test_learn_out_equal_to_model_replaces_it(saved, tmp_path, digits, capsys):
     learned = load(model, device="cpu")
     assert learned.classes_ == [0, 1, 2, 3] and learned.class_names_[3] == "7"
     assert not (tmp_path / "m.step2.icarl").exists()
+
+
+def test_model_saved_for_cuda_loads_where_there_is_none(saved, tmp_path, digits):
+    state = read_state(saved)
+    state["config"]["device"] = "cuda"
+    path = tmp_path / "cuda.icarl"
+    torch.save(state, path)
+    learner = load(path)  # CPU where CUDA is absent, CUDA where present
+    x = digits.test.of_classes([0, 1, 2]).x
+    assert learner.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    agree = (learner.predict(x) == load(saved, device="cpu").predict(x)).float().mean()
+    assert float(agree) > 0.95  # equal on CPU; CUDA arithmetic may flip a borderline case

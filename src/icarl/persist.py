@@ -79,9 +79,14 @@ def read_state(path: str | Path) -> dict[str, Any]:
 
 
 def load(path: str | Path, device: str | None = None) -> ICaRL:
-    """Load a learner saved by :meth:`ICaRL.save` / :func:`save`."""
+    """Load a learner saved by :meth:`ICaRL.save` / :func:`save`.
+
+    ``device`` overrides the saved setting; without it, a model saved with a CUDA
+    device loads on the CPU where CUDA is not available."""
     state = read_state(path)
     cfg: LearnerConfig = _build(LearnerConfig, state["config"], "config.")
+    if device is None and cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        device = "cpu"
     if device is not None:
         cfg = _build(LearnerConfig, {**state["config"], "device": device}, "config.")
     try:
