@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     bare_step,
     field_step,
     forward_flops,
@@ -44,8 +44,8 @@ from common import (  # noqa: E402
     timed_rounds,
 )
 
-from icarl.config import LearnerConfig  # noqa: E402
-from icarl.herding import herding_order  # noqa: E402
+from icarl.config import LearnerConfig
+from icarl.herding import herding_order
 
 # name -> (channels, size, crop pad, flip)
 NETS = {"small_cnn": (1, 28, 2, False), "resnet32": (3, 32, 4, True)}
@@ -76,7 +76,7 @@ def machine(device: torch.device) -> str:
         pass
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     try:
-        load = " load avg %.1f %.1f %.1f" % os.getloadavg()
+        load = " load avg {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
     except OSError:
         load = ""
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
@@ -150,16 +150,14 @@ def options(args: argparse.Namespace, name: str, device: torch.device) -> list[s
         eager = bare_step(make_net(name, c, h, 20, base, device), None, base, device, nb, (c, h))
         r = timed_rounds({"compiled": fn, "eager": eager}, args.repeats, device)
         rows.append(f"| {name} | {_label(base)} eager | {median(r['eager']):.0f} |")
-        rows.append(
-            f"| {name} | {_label(base)} compile=True (first call {compile_s:.0f} s) | {median(r['compiled']):.0f} |"
-        )
+        label = f"{_label(base)} compile=True (first call {compile_s:.0f} s)"
+        rows.append(f"| {name} | {label} | {median(r['compiled']):.0f} |")
     for t in [int(s) for s in args.threads.split(",") if s]:
         prev = torch.get_num_threads()
         torch.set_num_threads(t)
         fn = bare_step(make_net(name, c, h, 20, base, device), None, base, device, nb, (c, h))
-        rows.append(
-            f"| {name} | {_label(base)} threads={t} | {median(timed_rounds({'t': fn}, args.repeats, device)['t']):.0f} |"
-        )
+        rate = median(timed_rounds({"t": fn}, args.repeats, device)["t"])
+        rows.append(f"| {name} | {_label(base)} threads={t} | {rate:.0f} |")
         torch.set_num_threads(prev)
     return rows
 
@@ -192,9 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         "fp32": matmul_peak(device, torch.float32, n, args.repeats),
         "bf16": matmul_peak(device, torch.bfloat16, n, args.repeats),
     }
-    print(
-        f"matmul peak ({n}^3): fp32 {peaks['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks['bf16'] / 1e9:.0f} GFLOP/s\n"
-    )
+    gf = {k: f"{v / 1e9:.0f}" for k, v in peaks.items()}
+    print(f"matmul peak ({n}^3): fp32 {gf['fp32']} GFLOP/s, bf16 {gf['bf16']} GFLOP/s\n")
     nets = [s for s in args.nets.split(",") if s]
     print(f"## Pipelines (train images/s, amp={args.amp}, channels_last={args.channels_last}, batch 128)\n")
     print(

@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from icarl import engine
 from icarl.config import LearnerConfig
-from icarl.data.augment import to_float
 from icarl.icarl import ICaRL
 from icarl.losses import icarl_bce
 from icarl.nets import IncrementalNet, create_backbone
