@@ -43,8 +43,8 @@ for s in r["steps"]:
           f"{pct(a['nme']):>6} {pct(a['cnn']):>6}")
 avg, fin = r["average_incremental_accuracy"], r["final_accuracy"]
 train = sum(s["train_seconds"] for s in r["steps"])
-print(f"average incremental accuracy: NME {avg['nme']}  CNN {avg['cnn']}")
-print(f"final accuracy: NME {fin['nme']}  CNN {fin['cnn']}")
+print(f"average incremental accuracy: NME {pct(avg['nme'])}%  CNN {pct(avg['cnn'])}%")
+print(f"final accuracy:               NME {pct(fin['nme'])}%  CNN {pct(fin['cnn'])}%")
 print(f"train time {train:.1f} s; wall time including data loading {wall:.1f} s "
       f"({wall / 60:.2f} min; goal < 5 min, moonshot < 2 min)")
 PY
