@@ -32,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (
     bare_step,
+    data_only_field,
+    data_only_ours,
     field_step,
     forward_flops,
     icarl_learner,
@@ -110,6 +112,8 @@ def pipelines(
         "b": run_b,
         "c": field_step("tensor", name, (c, h), cfg, device, nb, args.workers),
         "c-pil": field_step("pil", name, (c, h), cfg, device, nb, args.workers),
+        "b-data": data_only_ours(learner, nb, (c, h), device),
+        "c-data": data_only_field(cfg, nb, (c, h), args.workers),
     }
     rates = timed_rounds(fns, args.repeats, device)
     r = {k: median(v) for k, v in rates.items()}
@@ -124,6 +128,7 @@ def pipelines(
     return [
         f"| {name} {c}x{h}x{h} | {r['a']:.0f} | {r['a+old']:.0f} | {r['b']:.0f} | {r['c']:.0f} | "
         f"{r['c-pil']:.0f} | {r['b'] / r['a']:.2f} | {over:.2f} | {vs_c:.2f} | {vs_pil:.2f} | "
+        f"{r['b-data']:.0f} | {r['c-data']:.0f} | "
         f"{flops / 1e6:.1f} | {achieved / 1e9:.1f} ({100 * achieved / peak:.1f}%) | {nme:.0f} |"
     ]
 
@@ -196,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"## Pipelines (train images/s, amp={args.amp}, channels_last={args.channels_last}, batch 128)\n")
     print(
         "| network | (a) bare | (a+old) | (b) ours | (c) DataLoader | (c) PIL | (b)/(a) | "
-        "t(b)/t(a+old) | (b)/(c) | (b)/(c PIL) | fwd MFLOP/img | (b) GFLOP/s (% peak) | NME eval img/s |"
+        "t(b)/t(a+old) | (b)/(c) | (b)/(c PIL) | data only (b) | data only (c) | "
+        "fwd MFLOP/img | (b) GFLOP/s (% peak) | NME eval img/s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * 15 + "|")
     for name in nets:
         print("\n".join(pipelines(args, name, device, peaks)), flush=True)
     print("\n## Options (bare step (a), train images/s)\n\n| network | option | images/s |\n|---|---|---|")

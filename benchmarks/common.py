@@ -151,6 +151,40 @@ def icarl_learner(
     return learner, run
 
 
+def data_only_ours(
+    learner: ICaRL, nb: int, shape: tuple[int, int], device: torch.device
+) -> Callable[[], int]:
+    """(b)'s input path alone: index batches, crop/flip/normalise by the learner's own ``_prepare``."""
+    c, h = shape
+    x, _ = random_task(nb * learner.config.batch_size, c, h, 20, seed=5)
+    x = x.to(device)
+    g = torch.Generator().manual_seed(0)
+
+    def run() -> int:
+        for idx in engine.batches(x.shape[0], learner.config.batch_size, g, device):
+            learner._prepare(x[idx], train=True)
+        return x.shape[0]
+
+    return run
+
+
+def data_only_field(cfg: LearnerConfig, nb: int, shape: tuple[int, int], workers: int) -> Callable[[], int]:
+    """(c)'s input path alone: iterate the per-sample DataLoader."""
+    from field import loader
+
+    c, h = shape
+    x, y = random_task(nb * cfg.batch_size, c, h, 20, seed=5)
+    data = loader("tensor", x, y, cfg, x.float().div(255.0).mean(0), workers, seed=0)
+
+    def run() -> int:
+        n = 0
+        for xb, _ in data:
+            n += int(xb.shape[0])
+        return n
+
+    return run
+
+
 def timed_rounds(
     fns: dict[str, Callable[[], int]], repeats: int, device: torch.device
 ) -> dict[str, list[float]]:

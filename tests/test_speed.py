@@ -145,3 +145,21 @@ def test_learner_channels_last_gives_same_predictions_as_contiguous() -> None:
         preds.append((learner.predict(x), learner.features(x[:10])))
     assert torch.equal(preds[0][0], preds[1][0]) or (preds[0][0] == preds[1][0]).float().mean() > 0.95
     torch.testing.assert_close(preds[1][1], preds[0][1], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_compile_option_trains_like_eager() -> None:
+    """``learner.compile=true`` runs the same maths (inductor on CPU needs a C++ compiler)."""
+    x = _images(32, 1, 12)
+    y = torch.arange(32) % 4
+    losses = []
+    for comp in (False, True):
+        net = _net("small_cnn", 1, 12, 4)
+        cfg = LearnerConfig(compile=comp, epochs=2, lr=0.05, batch_size=16, progress=False)
+        logs = engine.train(
+            net, x, y, cfg=cfg, prepare=lambda xb: to_float(xb, None),
+            loss_fn=lambda _i, logits, labels: torch.nn.functional.cross_entropy(logits, labels),
+            generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+        losses.append([log.loss for log in logs])
+    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4)
