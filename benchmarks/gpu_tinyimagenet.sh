@@ -18,7 +18,7 @@ CONFIG=${CONFIG:-tinyimagenet100-32}
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-runs/gpu-tinyimagenet-$(date +%Y%m%d-%H%M%S)}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-python - <<PY
+"${PYTHON:-python3}" - <<PY
 import torch
 print("torch", torch.__version__, "| cuda available:", torch.cuda.is_available())
 if torch.cuda.is_available():
@@ -27,11 +27,11 @@ elif "$DEVICE".startswith("cuda"):
     raise SystemExit("no CUDA device: this script is for a lent GPU (DEVICE=cpu for a rehearsal)")
 PY
 START=$(date +%s.%N)
-python -m icarl run --config "$CONFIG" --data "$DATA" --device "$DEVICE" --quiet --out "$OUT" \
+"${PYTHON:-python3}" -m icarl run --config "$CONFIG" --data "$DATA" --device "$DEVICE" --quiet --out "$OUT" \
   learner.amp="${AMP:-bf16}" learner.channels_last="${CHANNELS_LAST:-true}" \
   learner.compile="${COMPILE:-false}" "$@"
 END=$(date +%s.%N)
-python - "$OUT/results.json" "$START" "$END" <<'PY'
+"${PYTHON:-python3}" - "$OUT/results.json" "$START" "$END" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 wall = float(sys.argv[3]) - float(sys.argv[2])
