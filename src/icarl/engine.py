@@ -62,10 +62,29 @@ def autocast(cfg: LearnerConfig, device: torch.device) -> contextlib.AbstractCon
     return contextlib.nullcontext()
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+def compiled(net: nn.Module, cfg: LearnerConfig) -> nn.Module:
+    """``torch.compile(net)`` when ``cfg.compile`` is set (it shares ``net``'s parameters), else ``net``.
+
+    The head grows between steps; the first recompilation marks that size dynamic,
+    so a run compiles about twice, not once per step.
+    """
+    if not cfg.compile:
+        return net
+    return torch.compile(net)  # type: ignore[return-value]
+
+
+def batches(
+    n: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None
+) -> Iterator[Tensor]:
     """Shuffled index batches; the last partial batch is dropped (as the authors do),
-    unless the data are smaller than one batch."""
+    unless the data are smaller than one batch.
+
+    The permutation is drawn on the CPU generator (device-independent results) and
+    moved to ``device`` once per epoch, not once per batch.
+    """
     perm = torch.randperm(n, generator=generator)
+    if device is not None and device.type != "cpu":
+        perm = perm.pin_memory().to(device, non_blocking=True)
     if n < batch_size:
         yield perm
         return
@@ -98,15 +117,16 @@ def train(
     logs: list[EpochLog] = []
     first_epoch = restore_train_state(start, net, opt, sched, generator) if start is not None else 0
     bar = _progress(cfg, desc)
+    model = compiled(net, cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
+        # the loss is summed on the device; the one host sync per epoch is float(total)
         total, count = torch.zeros((), device=device), 0
-        for idx in batches(x.shape[0], cfg.batch_size, generator):
-            idx = idx.to(device)
+        for idx in batches(x.shape[0], cfg.batch_size, generator, device):
             inputs = prepare(x[idx])
             labels = y[idx]
             with autocast(cfg, device):
-                logits = net(inputs)
+                logits = model(inputs)
                 loss = loss_fn(inputs, logits, labels)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -81,11 +81,18 @@ class ICaRL:
         cfg = self.config
         if train:
             xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, self.rng_)
-        mean = self.pixel_mean_.to(xb.device) if self.pixel_mean_ is not None else None
-        out = to_float(xb, mean)
-        if cfg.channels_last:
-            out = out.contiguous(memory_format=torch.channels_last)
-        return out
+        return to_float(xb, self._pixel_mean_on(xb.device), channels_last=cfg.channels_last)
+
+    def _pixel_mean_on(self, device: torch.device) -> Tensor | None:
+        """The pixel mean on ``device``, copied there once (not once per batch)."""
+        mean = self.pixel_mean_
+        if mean is None or mean.device == device:
+            return mean
+        cached = getattr(self, "_pixel_mean_cache", None)
+        if cached is None or cached[0] is not mean or cached[1].device != device:
+            cached = (mean, mean.to(device))
+            self._pixel_mean_cache = cached
+        return cached[1]
 
     @torch.no_grad()
     def features(self, x: Tensor, flip: bool = False) -> Tensor:
