@@ -39,12 +39,8 @@ def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, digits):
+    """An uninterrupted run: its folder, its results (timings removed), its checkpoint writes."""
     out = tmp_path_factory.mktemp("ref")
-    results = runner.run(tiny_cfg(), out, data=digits)
-    return out, strip_timings(results)
-
-
-def count_writes(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = runner.save_checkpoint
 
@@ -52,8 +48,12 @@ def count_writes(monkeypatch) -> list[str]:
         seen.append(ck.describe())
         return real(run_dir, ck)
 
-    monkeypatch.setattr(runner, "save_checkpoint", spy)
-    return seen
+    runner.save_checkpoint = spy
+    try:
+        results = runner.run(tiny_cfg(), out, data=digits)
+    finally:
+        runner.save_checkpoint = real
+    return out, strip_timings(results), seen
 
 
 def crash_after(monkeypatch, n: int) -> None:
@@ -70,11 +70,8 @@ def crash_after(monkeypatch, n: int) -> None:
     monkeypatch.setattr(runner, "save_checkpoint", crashing)
 
 
-def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(
-    tmp_path, monkeypatch, digits, reference
-):
-    seen = count_writes(monkeypatch)
-    runner.run(tiny_cfg(), tmp_path, data=digits)
+def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(reference):
+    out, results, seen = reference
     assert seen == [
         "before step 1",
         "step 1, epoch 1",
@@ -87,9 +84,9 @@ def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_ste
         "step 3, epoch 2",
         "after step 3",
     ]
-    ck = load_checkpoint(tmp_path)
+    ck = load_checkpoint(out)
     assert ck.finished and ck.steps_done == 3
-    assert strip_timings(json.loads((tmp_path / "results.json").read_text())) == reference[1]
+    assert strip_timings(json.loads((out / "results.json").read_text())) == results
 
 
 @pytest.mark.parametrize("n", [1, 3, 4, 6, 10])
@@ -116,23 +113,21 @@ def test_checkpoint_is_plain_tensors_loadable_with_weights_only(reference):
     assert state["results"]["class_order"] == reference[1]["class_order"]
 
 
-def test_resume_refuses_another_configuration(tmp_path, digits):
-    runner.run(tiny_cfg(), tmp_path, data=digits)
-    ck = load_checkpoint(tmp_path)
-    other = tiny_cfg(learner={"lr": 0.5})
+def test_resume_refuses_another_configuration(reference):
     from icarl.config import to_dict
 
+    ck = load_checkpoint(reference[0])
     with pytest.raises(CheckpointError, match=r"another configuration \(learner.lr: 2.0 in the checkpoint"):
-        checkpoint.check_config(ck, to_dict(other), tmp_path)
+        checkpoint.check_config(ck, to_dict(tiny_cfg(learner={"lr": 0.5})), reference[0])
     # harmless differences are allowed
-    checkpoint.check_config(ck, to_dict(tiny_cfg(checkpoint_every=5, learner={"progress": True})), tmp_path)
+    checkpoint.check_config(
+        ck, to_dict(tiny_cfg(checkpoint_every=5, learner={"progress": True})), reference[0]
+    )
 
 
-def test_resume_refuses_changed_data(tmp_path, digits):
-    crash_after_none = tiny_cfg()
-    runner.run(crash_after_none, tmp_path, data=digits)
+def test_resume_refuses_changed_data(tmp_path, digits, reference):
+    (tmp_path / "checkpoint.pt").write_bytes((reference[0] / "checkpoint.pt").read_bytes())
     ck = load_checkpoint(tmp_path)
-    ck = checkpoint.Checkpoint(**{**ck.__dict__, "results": {**ck.results, "steps": []}})
     changed = type(digits)(
         digits.name,
         type(digits.train)(digits.train.x.flip(3), digits.train.y),
@@ -140,7 +135,8 @@ def test_resume_refuses_changed_data(tmp_path, digits):
         digits.class_names,
     )
     with pytest.raises(CheckpointError, match="data differ from those the checkpoint"):
-        runner.run(crash_after_none, tmp_path, data=changed, resume=ck)
+        runner.run(tiny_cfg(), tmp_path, data=changed, resume=ck)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == (reference[0] / "checkpoint.pt").read_bytes()
 
 
 def test_incompatible_version_and_foreign_file(tmp_path, reference):
