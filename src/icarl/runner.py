@@ -138,6 +138,10 @@ def run(
             record = train_step(learner, stream[index], _hooks(saver, base, results, index, training))
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
+        except RuntimeError as e:
+            if deterministic and "deterministic" in str(e):
+                raise ConfigError(_nondeterministic(e)) from None
+            raise
         training = None
         results["steps"].append(record)
         if saver is not None:
@@ -248,6 +252,11 @@ def _hooks(
 
         hooks["on_train_state"] = on_state
     return hooks
+
+
+def _nondeterministic(e: RuntimeError) -> str:
+    first = str(e).strip().splitlines()[0][:160]
+    return f"--deterministic: {first}; run on the CPU (--device cpu) or without --deterministic"
 
 
 def _finite(tensors: dict[str, torch.Tensor]) -> bool:
