@@ -38,20 +38,23 @@ def launch(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 def wait_for_table(proc: subprocess.Popen[str]) -> None:
     """Block until the run prints its table header: the data are loaded, training starts."""
     assert proc.stdout is not None
+    lines = []
     for line in proc.stdout:
         if line.startswith("step  classes"):
             return
-    raise AssertionError(f"run ended before training (exit {proc.wait()})")
+        lines.append(line)
+    raise AssertionError(f"run ended before training (exit {proc.wait()}): {''.join(lines)}")
 
 
 def wait_for_writes(proc: subprocess.Popen[str], path: Path, count: int) -> None:
     """Block until ``path`` has been replaced ``count`` times (or the run ends)."""
 
-    def inode() -> int:
+    def inode() -> tuple[int, int]:  # inode numbers can be reused: the mtime tells writes apart
         try:
-            return os.stat(path).st_ino
+            st = os.stat(path)
         except FileNotFoundError:
-            return -1
+            return (-1, -1)
+        return (st.st_ino, st.st_mtime_ns)
 
     last, seen = inode(), 0
     while seen < count and proc.poll() is None:
@@ -126,4 +129,4 @@ def test_sigkill_at_random_moments_and_resume_gives_identical_results(tmp_path):
     out = finish(launch("--quiet", "--resume", str(run_dir)))
     assert "resuming from the checkpoint" in out
     print("killed at:", stops)
-    assert comparable(run_dir / "results.json") == expected
+    assert comparable(run_dir / "results.json") == expected, f"kills at {stops}"
