@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from icarl import checkpoint, load_config, runner
+from icarl import ICaRL, checkpoint, load_config, methods, runner
 from icarl.checkpoint import CheckpointError, load_checkpoint
 from icarl.cli import main
 
@@ -205,3 +205,52 @@ def test_cli_force_replaces_only_after_validation(tmp_path, capsys, reference):
     assert "memory size K=3 is smaller than the 10 classes" in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == (reference[0] / "checkpoint.pt").read_bytes()
     assert (out / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------ methods with more learned state
+class _Rehearsal(ICaRL):
+    """Like the joint baseline: overrides _update_representation(x, y, n_old) and keeps
+    every training image seen so far in ``seen_`` (state learner_state does not hold)."""
+
+    def _update_representation(self, x, y, n_old):
+        if not hasattr(self, "seen_"):
+            self.seen_ = (x[:0].cpu(), y[:0].cpu())
+        self.seen_ = (torch.cat([self.seen_[0], x.cpu()]), torch.cat([self.seen_[1], y.cpu()]))
+        super()._update_representation(*self.seen_, n_old)
+
+
+class _ResumableRehearsal(_Rehearsal):
+    def get_extra_state(self):
+        return {"seen": list(self.seen_)} if hasattr(self, "seen_") else {}
+
+    def set_extra_state(self, state):
+        if state:
+            self.seen_ = tuple(state["seen"])
+
+
+methods.register("test-rehearsal", "test only")(lambda cfg: _Rehearsal(config=cfg))
+methods.register("test-rehearsal-resumable", "test only")(lambda cfg: _ResumableRehearsal(config=cfg))
+
+
+def test_subclass_with_extra_state_resumes_exactly(tmp_path, monkeypatch, digits):
+    cfg = tiny_cfg(method="test-rehearsal-resumable")
+    expected = strip_timings(runner.run(cfg, tmp_path / "ref", data=digits))
+    crash_after(monkeypatch, 6)  # step 2, epoch 2: seen_ holds step 1's data
+    with pytest.raises(Crash):
+        runner.run(cfg, tmp_path / "run", data=digits)
+    monkeypatch.undo()
+    ck = load_checkpoint(tmp_path / "run")
+    assert ck.describe() == "step 2, epoch 2" and len(ck.learner["extra_state"]["seen"][1]) > 0
+    assert strip_timings(runner.run(cfg, tmp_path / "run", data=digits, resume=ck)) == expected
+
+
+def test_subclass_with_unsaved_state_is_not_resumed_silently(tmp_path, monkeypatch, digits):
+    cfg = tiny_cfg(method="test-rehearsal")
+    crash_after(monkeypatch, 4)  # after step 1
+    with pytest.raises(Crash):
+        runner.run(cfg, tmp_path, data=digits)
+    monkeypatch.undo()
+    with pytest.raises(
+        CheckpointError, match=r"method test-rehearsal keeps state .* \(seen_\), so its run cannot"
+    ):
+        runner.run(cfg, tmp_path, data=digits, resume=load_checkpoint(tmp_path))
