@@ -89,7 +89,7 @@ def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_ste
     assert strip_timings(json.loads((out / "results.json").read_text())) == results
 
 
-@pytest.mark.parametrize("n", [1, 3, 4, 6, 10])
+@pytest.mark.parametrize("n", [1, 3, 4, 9, 10])
 def test_crash_after_any_checkpoint_then_resume_gives_identical_results(
     tmp_path, monkeypatch, digits, reference, n
 ):
