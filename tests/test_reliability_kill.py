@@ -38,27 +38,37 @@ def launch(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[st
 def wait_for_table(proc: subprocess.Popen[str]) -> None:
     """Block until the run prints its table header: the data are loaded, training starts."""
     assert proc.stdout is not None
+    lines = []
     for line in proc.stdout:
         if line.startswith("step  classes"):
             return
-    raise AssertionError(f"run ended before training (exit {proc.wait()})")
+        lines.append(line)
+    raise AssertionError(f"run ended before training (exit {proc.wait()}): {''.join(lines)}")
 
 
-def wait_for_writes(proc: subprocess.Popen[str], path: Path, count: int) -> None:
-    """Block until ``path`` has been replaced ``count`` times (or the run ends)."""
+def checkpoint_id(path: Path) -> tuple[int, int]:
+    """Changes with every replacement (inode numbers can be reused: the mtime tells apart)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return (-1, -1)
+    return (st.st_ino, st.st_mtime_ns)
 
-    def inode() -> int:
-        try:
-            return os.stat(path).st_ino
-        except FileNotFoundError:
-            return -1
 
-    last, seen = inode(), 0
-    while seen < count and proc.poll() is None:
+def wait_for_writes(proc: subprocess.Popen[str], path: Path, count: int, then: float = 0.0) -> None:
+    """Block until ``path`` has been replaced ``count`` times, then up to ``then`` seconds
+    more, but not past one further replacement (or the end of the run)."""
+    last, seen = checkpoint_id(path), 0
+    deadline = None
+    while proc.poll() is None:
         time.sleep(0.002)
-        now = inode()
+        now = checkpoint_id(path)
         seen += now != last
         last = now
+        if seen == count and deadline is None:
+            deadline = time.monotonic() + then
+        if seen > count or (deadline is not None and time.monotonic() >= deadline):
+            return
 
 
 def kill(proc: subprocess.Popen[str]) -> bool:
@@ -117,13 +127,13 @@ def test_sigkill_at_random_moments_and_resume_gives_identical_results(tmp_path):
     for _ in range(RANDOM_KILLS):
         proc = launch("--quiet", "--resume", str(run_dir))
         wait_for_table(proc)
-        # 1-3 more checkpoints (at most 3 + 5 * 3 = 18 of 21 writes), then a random moment
-        wait_for_writes(proc, run_dir / CHECKPOINT_NAME, rng.randint(1, 3))
-        time.sleep(rng.uniform(0.0, epoch))
+        # a random moment after 1-2 more checkpoints, before the next one but one: at most
+        # 3 + 5 * 3 = 18 of the 21 writes happen before the last kill, so each kill lands
+        wait_for_writes(proc, run_dir / CHECKPOINT_NAME, rng.randint(1, 2), rng.uniform(0.0, epoch))
         assert kill(proc), f"the run finished before the kill; stops so far: {stops}"
         stops.append(load_checkpoint(run_dir).describe())  # always readable
     assert not (run_dir / "results.json").exists()
     out = finish(launch("--quiet", "--resume", str(run_dir)))
     assert "resuming from the checkpoint" in out
     print("killed at:", stops)
-    assert comparable(run_dir / "results.json") == expected
+    assert comparable(run_dir / "results.json") == expected, f"kills at {stops}"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from icarl import checkpoint, load_config, runner
+from icarl import ICaRL, checkpoint, load_config, methods, runner
 from icarl.checkpoint import CheckpointError, load_checkpoint
 from icarl.cli import main
 
@@ -39,12 +39,8 @@ def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, digits):
+    """An uninterrupted run: its folder, its results (timings removed), its checkpoint writes."""
     out = tmp_path_factory.mktemp("ref")
-    results = runner.run(tiny_cfg(), out, data=digits)
-    return out, strip_timings(results)
-
-
-def count_writes(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = runner.save_checkpoint
 
@@ -52,8 +48,12 @@ def count_writes(monkeypatch) -> list[str]:
         seen.append(ck.describe())
         return real(run_dir, ck)
 
-    monkeypatch.setattr(runner, "save_checkpoint", spy)
-    return seen
+    runner.save_checkpoint = spy
+    try:
+        results = runner.run(tiny_cfg(), out, data=digits)
+    finally:
+        runner.save_checkpoint = real
+    return out, strip_timings(results), seen
 
 
 def crash_after(monkeypatch, n: int) -> None:
@@ -70,11 +70,8 @@ def crash_after(monkeypatch, n: int) -> None:
     monkeypatch.setattr(runner, "save_checkpoint", crashing)
 
 
-def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(
-    tmp_path, monkeypatch, digits, reference
-):
-    seen = count_writes(monkeypatch)
-    runner.run(tiny_cfg(), tmp_path, data=digits)
+def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(reference):
+    out, results, seen = reference
     assert seen == [
         "before step 1",
         "step 1, epoch 1",
@@ -87,12 +84,12 @@ def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_ste
         "step 3, epoch 2",
         "after step 3",
     ]
-    ck = load_checkpoint(tmp_path)
+    ck = load_checkpoint(out)
     assert ck.finished and ck.steps_done == 3
-    assert strip_timings(json.loads((tmp_path / "results.json").read_text())) == reference[1]
+    assert strip_timings(json.loads((out / "results.json").read_text())) == results
 
 
-@pytest.mark.parametrize("n", [1, 3, 4, 6, 10])
+@pytest.mark.parametrize("n", [1, 3, 4, 9, 10])
 def test_crash_after_any_checkpoint_then_resume_gives_identical_results(
     tmp_path, monkeypatch, digits, reference, n
 ):
@@ -116,23 +113,21 @@ def test_checkpoint_is_plain_tensors_loadable_with_weights_only(reference):
     assert state["results"]["class_order"] == reference[1]["class_order"]
 
 
-def test_resume_refuses_another_configuration(tmp_path, digits):
-    runner.run(tiny_cfg(), tmp_path, data=digits)
-    ck = load_checkpoint(tmp_path)
-    other = tiny_cfg(learner={"lr": 0.5})
+def test_resume_refuses_another_configuration(reference):
     from icarl.config import to_dict
 
+    ck = load_checkpoint(reference[0])
     with pytest.raises(CheckpointError, match=r"another configuration \(learner.lr: 2.0 in the checkpoint"):
-        checkpoint.check_config(ck, to_dict(other), tmp_path)
+        checkpoint.check_config(ck, to_dict(tiny_cfg(learner={"lr": 0.5})), reference[0])
     # harmless differences are allowed
-    checkpoint.check_config(ck, to_dict(tiny_cfg(checkpoint_every=5, learner={"progress": True})), tmp_path)
+    checkpoint.check_config(
+        ck, to_dict(tiny_cfg(checkpoint_every=5, learner={"progress": True})), reference[0]
+    )
 
 
-def test_resume_refuses_changed_data(tmp_path, digits):
-    crash_after_none = tiny_cfg()
-    runner.run(crash_after_none, tmp_path, data=digits)
+def test_resume_refuses_changed_data(tmp_path, digits, reference):
+    (tmp_path / "checkpoint.pt").write_bytes((reference[0] / "checkpoint.pt").read_bytes())
     ck = load_checkpoint(tmp_path)
-    ck = checkpoint.Checkpoint(**{**ck.__dict__, "results": {**ck.results, "steps": []}})
     changed = type(digits)(
         digits.name,
         type(digits.train)(digits.train.x.flip(3), digits.train.y),
@@ -140,7 +135,8 @@ def test_resume_refuses_changed_data(tmp_path, digits):
         digits.class_names,
     )
     with pytest.raises(CheckpointError, match="data differ from those the checkpoint"):
-        runner.run(crash_after_none, tmp_path, data=changed, resume=ck)
+        runner.run(tiny_cfg(), tmp_path, data=changed, resume=ck)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == (reference[0] / "checkpoint.pt").read_bytes()
 
 
 def test_incompatible_version_and_foreign_file(tmp_path, reference):
@@ -209,3 +205,52 @@ def test_cli_force_replaces_only_after_validation(tmp_path, capsys, reference):
     assert "memory size K=3 is smaller than the 10 classes" in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == (reference[0] / "checkpoint.pt").read_bytes()
     assert (out / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------ methods with more learned state
+class _Rehearsal(ICaRL):
+    """Like the joint baseline: overrides _update_representation(x, y, n_old) and keeps
+    every training image seen so far in ``seen_`` (state learner_state does not hold)."""
+
+    def _update_representation(self, x, y, n_old):
+        if not hasattr(self, "seen_"):
+            self.seen_ = (x[:0].cpu(), y[:0].cpu())
+        self.seen_ = (torch.cat([self.seen_[0], x.cpu()]), torch.cat([self.seen_[1], y.cpu()]))
+        super()._update_representation(*self.seen_, n_old)
+
+
+class _ResumableRehearsal(_Rehearsal):
+    def get_extra_state(self):
+        return {"seen": list(self.seen_)} if hasattr(self, "seen_") else {}
+
+    def set_extra_state(self, state):
+        if state:
+            self.seen_ = tuple(state["seen"])
+
+
+methods.register("test-rehearsal", "test only")(lambda cfg: _Rehearsal(config=cfg))
+methods.register("test-rehearsal-resumable", "test only")(lambda cfg: _ResumableRehearsal(config=cfg))
+
+
+def test_subclass_with_extra_state_resumes_exactly(tmp_path, monkeypatch, digits):
+    cfg = tiny_cfg(method="test-rehearsal-resumable")
+    expected = strip_timings(runner.run(cfg, tmp_path / "ref", data=digits))
+    crash_after(monkeypatch, 6)  # step 2, epoch 2: seen_ holds step 1's data
+    with pytest.raises(Crash):
+        runner.run(cfg, tmp_path / "run", data=digits)
+    monkeypatch.undo()
+    ck = load_checkpoint(tmp_path / "run")
+    assert ck.describe() == "step 2, epoch 2" and len(ck.learner["extra_state"]["seen"][1]) > 0
+    assert strip_timings(runner.run(cfg, tmp_path / "run", data=digits, resume=ck)) == expected
+
+
+def test_subclass_with_unsaved_state_is_not_resumed_silently(tmp_path, monkeypatch, digits):
+    cfg = tiny_cfg(method="test-rehearsal")
+    crash_after(monkeypatch, 4)  # after step 1
+    with pytest.raises(Crash):
+        runner.run(cfg, tmp_path, data=digits)
+    monkeypatch.undo()
+    with pytest.raises(
+        CheckpointError, match=r"method test-rehearsal keeps state .* \(seen_\), so its run cannot"
+    ):
+        runner.run(cfg, tmp_path, data=digits, resume=load_checkpoint(tmp_path))

@@ -268,3 +268,22 @@ def test_first_write_failing_says_nothing_was_written(tmp_path, monkeypatch):
     cfg = load_config("digits", [{"data": {"classes": [0, 1]}, "learner": {"epochs": 1, "progress": False}}])
     with pytest.raises(WriteError, match=re.escape("the disk is full; no checkpoint.pt was written")):
         runner.run(cfg, tmp_path / "run")
+
+
+def test_deterministic_mode_names_an_operation_without_deterministic_kernel(tmp_path, monkeypatch):
+    import icarl.icarl as core
+
+    def cuda_only_failure(*_a, **_k):
+        raise RuntimeError(
+            "adaptive_avg_pool2d_backward_cuda does not have a deterministic implementation, but you "
+            "set 'torch.use_deterministic_algorithms(True)'.\nsecond line"
+        )
+
+    monkeypatch.setattr(runner, "set_deterministic", lambda seed: None)  # keep this process as it is
+    monkeypatch.setattr(core, "icarl_bce", cuda_only_failure)
+    cfg = load_config("digits", [{"data": {"classes": [0, 1]}, "learner": {"epochs": 1, "progress": False}}])
+    with pytest.raises(IcarlError) as e:
+        runner.run(cfg, tmp_path / "run", deterministic=True)
+    assert str(e.value).startswith("--deterministic: adaptive_avg_pool2d_backward_cuda does not have")
+    assert str(e.value).endswith("run on the CPU (--device cpu) or without --deterministic")
+    assert "\n" not in str(e.value)

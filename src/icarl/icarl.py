@@ -55,6 +55,7 @@ class ICaRL:
         self.image_shape_: tuple[int, int, int] | None = None
         self.rng_: torch.Generator | None = None
         self.history_: list[dict[str, Any]] = []
+        self._train_hooks: dict[str, Any] = {}  # set by partial_fit(resume=, on_train_state=)
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -148,7 +149,13 @@ class ICaRL:
         n_old = len(self.classes_)
         self.classes_ = self.classes_ + new
         t = len(self.classes_)
-        self._update_representation(x, self._to_internal(y), n_old, start=resume, on_state=on_train_state)
+        # passed to engine.train through the instance, so that subclasses overriding
+        # _update_representation(x, y, n_old) keep working (checkpoints, icarl.runner)
+        self._train_hooks = {"start": resume, "on_state": on_train_state}
+        try:
+            self._update_representation(x, self._to_internal(y), n_old)
+        finally:
+            self._train_hooks = {}
         m = per_class_budget(self.config.memory_size, t)
         if self.config.memory_size and m == 0:
             raise IcarlError(
@@ -180,15 +187,7 @@ class ICaRL:
             self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
 
     # ------------------------------------------------------------ Algorithm 3
-    def _update_representation(
-        self,
-        x: Tensor,
-        y: Tensor,
-        n_old: int,
-        *,
-        start: engine.TrainState | None = None,
-        on_state: engine.StateHook | None = None,
-    ) -> None:
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
         """UpdateRepresentation: new data plus exemplars; classification + distillation."""
         cfg, net = self.config, self.net_
         assert net is not None and self.rng_ is not None
@@ -221,8 +220,7 @@ class ICaRL:
             loss_fn=loss_fn,
             generator=self.rng_,
             desc=f"classes {n_old + 1}-{len(self.classes_)}",
-            start=start,
-            on_state=on_state,
+            **self._train_hooks,
         )
 
     def _frozen_copy(self) -> nn.Module:

@@ -130,7 +130,7 @@ def run(
         saver = _Saver(out_dir, cfg, fingerprint, len(stream), deterministic)
     if resume is not None:
         results, training = resume.results, resume.training
-        restore_learner(learner, resume.learner)
+        restore_run_learner(learner, resume.learner, cfg.method)
         if saver is not None:
             saver.last = resume.describe()  # still the last good checkpoint
     else:
@@ -146,10 +146,14 @@ def run(
             record = train_step(learner, stream[index], hooks, data, stream.groups[: index + 1])
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
+        except RuntimeError as e:
+            if deterministic and "deterministic" in str(e):
+                raise ConfigError(_nondeterministic(e)) from None
+            raise
         training = None
         results["steps"].append(record)
         if saver is not None:
-            saver.save(learner_state(learner), results)
+            saver.save(capture_learner(learner), results)
         if report is not None:
             report(record)
     return finish(results, out_dir, learner)
@@ -247,7 +251,7 @@ def _step_start(saver: _Saver | None, learner: ICaRL, results: dict[str, Any]) -
     """The learner's state at the start of a step (cloned: training changes the live one)."""
     if saver is None:
         return None
-    base = clone_state(learner_state(learner))
+    base = clone_state(capture_learner(learner))
     if not saver.last:
         saver.save(base, results)
     return base
@@ -273,6 +277,52 @@ def _hooks(
 
         hooks["on_train_state"] = on_state
     return hooks
+
+
+# What learner_state holds; a method keeping more learned state ("..._" attributes) must
+# offer get_extra_state() -> tensors/containers and set_extra_state(state) to be resumable.
+LEARNER_STATE_ATTRS = frozenset(
+    {
+        "classes_",
+        "net_",
+        "memory_",
+        "means_",
+        "pixel_mean_",
+        "image_shape_",
+        "rng_",
+        "history_",
+        "class_names_",
+    }
+)
+
+
+def capture_learner(learner: ICaRL) -> dict[str, Any]:
+    """:func:`learner_state` plus the method's extra state, or the names of what it lacks."""
+    state = learner_state(learner)
+    get_extra = getattr(learner, "get_extra_state", None)
+    if get_extra is not None:
+        state["extra_state"] = get_extra()
+    else:
+        state["unsaved"] = sorted(
+            k for k in vars(learner) if k.endswith("_") and k not in LEARNER_STATE_ATTRS
+        )
+    return state
+
+
+def restore_run_learner(learner: ICaRL, state: dict[str, Any], method: str) -> None:
+    if state.get("unsaved"):
+        raise CheckpointError(
+            f"method {method} keeps state that its checkpoints do not hold ({', '.join(state['unsaved'])}), "
+            "so its run cannot be resumed; start it again with --force"
+        )
+    restore_learner(learner, state)
+    if "extra_state" in state:
+        learner.set_extra_state(state["extra_state"])  # type: ignore[attr-defined]
+
+
+def _nondeterministic(e: RuntimeError) -> str:
+    first = str(e).strip().splitlines()[0][:160]
+    return f"--deterministic: {first}; run on the CPU (--device cpu) or without --deterministic"
 
 
 def _finite(tensors: dict[str, torch.Tensor]) -> bool:
