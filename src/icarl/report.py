@@ -132,7 +132,9 @@ def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> P
     methods = list(dict.fromkeys(r["method"] for r in rows))
     styles = iter(["--", ":", "-."] * len(rows))
     for r in rows:
-        colour = colours[methods.index(r["method"]) % len(colours)]
+        # one colour per method; a single run's classifiers get a colour each
+        key = methods.index(r["method"]) if len(methods) > 1 else rows.index(r)
+        colour = colours[key % len(colours)]
         own = r["label"] == r["method"]
         ax.plot(
             r["seen"],
@@ -166,7 +168,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     n = len(runs)
     cols = min(n, 3)
     nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 4.2 * nrows), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(5.0, 4.2 * cols), 4.4 * nrows), dpi=110, squeeze=False)
     for ax, (name, res) in zip(axes.flat, runs.items(), strict=False):
         last = res["steps"][-1]
         cm = np.asarray(last["confusion"], dtype=float)
@@ -181,7 +183,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
             ax.set_yticks(ticks, names[: len(cm)], fontsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    fig.suptitle("confusion after the last step (colour: square root of the count)", fontsize=10)
+    fig.suptitle("confusion after the last step\n(colour: square root of the count)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
