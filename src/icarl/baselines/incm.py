@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ..icarl import ICaRL
 from ..nme import class_means
-from .joint import SeenData
+from .joint import KeepsSeenData
 
 
 def incm_means(
@@ -21,13 +20,11 @@ def incm_means(
     return class_means(features, labels, num_classes, flipped_features)
 
 
-class NearestClassMean(ICaRL):
+class NearestClassMean(KeepsSeenData):
     """iCaRL whose ``means_`` come from all training data seen so far (Alg. 1 otherwise)."""
 
     def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
-        if not hasattr(self, "seen_"):
-            self.seen_ = SeenData()
-        self.seen_.add(x, y)
+        self._remember(x, y)
         super()._update_representation(x, y, n_old)
 
     def _update_means(self) -> None:

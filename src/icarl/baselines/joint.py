@@ -8,6 +8,8 @@ class-incremental learner may not do.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -30,11 +32,29 @@ class SeenData:
         return int(self.y.shape[0])
 
 
-class JointTraining(ICaRL):
-    """``partial_fit`` trains on the new classes plus all earlier training data."""
+class KeepsSeenData(ICaRL):
+    """A learner that keeps every training image it saw in ``seen_`` (checkpointed)."""
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
+    seen_: SeenData
+
+    def _remember(self, x: Tensor, y: Tensor) -> SeenData:
         if not hasattr(self, "seen_"):
             self.seen_ = SeenData()
         self.seen_.add(x, y)
-        super()._update_representation(self.seen_.x, self.seen_.y, n_old)
+        return self.seen_
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"x": self.seen_.x, "y": self.seen_.y} if hasattr(self, "seen_") else {}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        if state:
+            self.seen_ = SeenData()
+            self.seen_.x, self.seen_.y = state["x"], state["y"]
+
+
+class JointTraining(KeepsSeenData):
+    """``partial_fit`` trains on the new classes plus all earlier training data."""
+
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
+        seen = self._remember(x, y)
+        super()._update_representation(seen.x, seen.y, n_old)
