@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .config import LearnerConfig
 from .errors import IcarlError
 
@@ -90,6 +91,7 @@ def train(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
     bar = _progress(cfg, desc)
+    model = distributed.wrap_ddp(net)  # DDP: DistributedDataParallel when world > 1
     net.train()
     for epoch in range(cfg.epochs):
         total, count = torch.zeros((), device=device), 0
@@ -97,14 +99,17 @@ def train(
             idx = idx.to(device)
             inputs = prepare(x[idx])
             labels = y[idx]
+            # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
+            inputs, labels, scale = distributed.local_batch(inputs, labels)
             with autocast(cfg, device):
-                logits = net(inputs)
+                logits = model(inputs)
                 loss = loss_fn(inputs, logits, labels)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale).backward()
             opt.step()
-            total += loss.detach() * len(idx)
-            count += len(idx)
+            total += loss.detach() * len(labels)
+            count += len(labels)
+        total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
         mean_loss = float(total) / max(count, 1)
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
@@ -121,12 +126,13 @@ def train(
             on_epoch(log)
     if bar is not None:
         bar.close()
+    distributed.sync_module(net)  # DDP: identical BN statistics and weights on every rank
     net.eval()
     return logs
 
 
 def _progress(cfg: LearnerConfig, desc: str):  # type: ignore[no-untyped-def]
-    if not cfg.progress:
+    if not cfg.progress or not distributed.is_main():
         return None
     from tqdm.auto import tqdm
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, methods
+from . import __version__, distributed, methods
 from .config import ConfigError, RunConfig, to_dict
 from .data import ClassIncrementalStream, Dataset, load_dataset
 from .icarl import ICaRL
@@ -125,7 +125,7 @@ def run(
     avg, final = summarize(results["steps"])
     results["average_incremental_accuracy"] = avg
     results["final_accuracy"] = final
-    if out_dir is not None:
+    if out_dir is not None and distributed.is_main():  # DDP: rank 0 writes
         write_json(out_dir / "results.json", results)
     return results
 

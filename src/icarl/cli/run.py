@@ -63,12 +63,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 @command("run", "train a method over a class-incremental stream", add_run_options)
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import runner
+    from .. import distributed, runner
 
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
+    out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"run folder {out} already exists and is not empty; choose another --out")
+    distributed.barrier()  # DDP: every rank has checked before rank 0 writes anything
     data = runner.load_run_data(cfg)
     print(
         f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
