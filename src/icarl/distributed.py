@@ -270,4 +270,3 @@ def sync_module(net: nn.Module) -> None:
             dist.broadcast(b, src=0)
     for p in net.parameters():
         dist.broadcast(p.data, src=0)
-
