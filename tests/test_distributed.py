@@ -33,11 +33,9 @@ from icarl.config import load_config
 EPOCHS = 3
 
 
-def _cfg(backbone: str, batch_size: int) -> Any:
-    return load_config(
-        "digits",
-        [{"learner": {"backbone": backbone, "epochs": EPOCHS, "batch_size": batch_size, "progress": False}}],
-    )
+def _cfg(backbone: str, batch_size: int, classes: int = 10, epochs: int = EPOCHS) -> Any:
+    learner = {"backbone": backbone, "epochs": epochs, "batch_size": batch_size, "progress": False}
+    return load_config("digits", [{"learner": learner, "data": {"classes": list(range(classes))}}])
 
 
 def _free_port() -> int:
@@ -92,7 +90,8 @@ def _collectives(rank: int) -> dict[str, Any]:
     }
 
 
-def _worker(rank: int, world: int, port: int, backbone: str, batch_size: int, out: str) -> None:
+def _worker(rank: int, world: int, port: int, cfgs: dict[str, Any], out: str) -> None:
+    """One rank: the collectives probe, then each config through runner.run."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -103,18 +102,17 @@ def _worker(rank: int, world: int, port: int, backbone: str, batch_size: int, ou
     torch.set_num_threads(1)
     distributed.setup()
     try:
-        state = _collectives(rank)
-        results, learner = _run_capturing_learner(_cfg(backbone, batch_size), Path(out) / f"rank{rank}")
-        state.update(_state(results, learner))
-        state["main"] = distributed.is_main()
-        torch.save(state, Path(out) / f"state{rank}.pt")
+        torch.save({**_collectives(rank), "main": distributed.is_main()}, Path(out) / f"probe{rank}.pt")
+        for name, cfg in cfgs.items():
+            (Path(out) / name).mkdir(exist_ok=True)
+            results, learner = _run_capturing_learner(cfg, Path(out) / name / f"rank{rank}")
+            torch.save(_state(results, learner), Path(out) / name / f"state{rank}.pt")
     finally:
         distributed.cleanup()
 
 
-def _two_processes(tmp_path: Path, backbone: str, batch_size: int) -> list[dict[str, Any]]:
-    mp.spawn(_worker, args=(2, _free_port(), backbone, batch_size, str(tmp_path)), nprocs=2, join=True)
-    return [torch.load(tmp_path / f"state{r}.pt", weights_only=True) for r in range(2)]
+def _load(path: Path) -> Any:
+    return torch.load(path, weights_only=True)
 
 
 def _accuracies(results: dict[str, Any]) -> list[tuple[float | None, float | None]]:
@@ -152,15 +150,24 @@ def test_shards_cover_range_in_order(n: int, world: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def mlp_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], list[dict[str, Any]], Path]:
-    """One process and two gloo processes, mlp backbone, an odd batch (45 = 22 + 23)."""
-    base = tmp_path_factory.mktemp("mlp")
-    single = _state(*_run_capturing_learner(_cfg("mlp", 45), base / "single"))
-    return single, _two_processes(base, "mlp", 45), base
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Two gloo processes (spawned once) on two configs: mlp with an odd batch
+    (45 = 22 + 23, no BatchNorm) and small_cnn (BatchNorm); mlp also in one process."""
+    base = tmp_path_factory.mktemp("ddp")
+    cfgs = {"mlp": _cfg("mlp", 45), "bn": _cfg("small_cnn", 64, classes=4, epochs=1)}
+    single = _state(*_run_capturing_learner(cfgs["mlp"], base / "single"))
+    mp.spawn(_worker, args=(2, _free_port(), cfgs, str(base)), nprocs=2, join=True)
+    return {
+        "single": single,
+        "probe": [_load(base / f"probe{r}.pt") for r in range(2)],
+        "mlp": [_load(base / "mlp" / f"state{r}.pt") for r in range(2)],
+        "bn": [_load(base / "bn" / f"state{r}.pt") for r in range(2)],
+        "base": base,
+    }
 
 
-def test_collectives_on_two_ranks(mlp_runs: Any) -> None:
-    _, ranks, _ = mlp_runs
+def test_collectives_on_two_ranks(runs: dict[str, Any]) -> None:
+    ranks = runs["probe"]
     for r, s in enumerate(ranks):
         assert s["main"] == (r == 0)
         # rank 0 holds no rows, rank 1 one row: the gather is variable-length and in rank order
@@ -172,8 +179,8 @@ def test_collectives_on_two_ranks(mlp_runs: Any) -> None:
     assert ranks[0]["scale"] == pytest.approx(2 * 2 / 5) and ranks[1]["scale"] == pytest.approx(2 * 3 / 5)
 
 
-def test_two_ranks_hold_identical_memory_and_weights(mlp_runs: Any) -> None:
-    _, (r0, r1), _ = mlp_runs
+def test_two_ranks_hold_identical_memory_and_weights(runs: dict[str, Any]) -> None:
+    r0, r1 = runs["mlp"]
     assert r0["memory"].keys() == r1["memory"].keys() and len(r0["memory"]) == 10
     assert distributed.digest(r0["memory"]) == distributed.digest(r1["memory"])
     for k in r0["net"]:
@@ -181,41 +188,41 @@ def test_two_ranks_hold_identical_memory_and_weights(mlp_runs: Any) -> None:
     assert _accuracies(r0["results"]) == _accuracies(r1["results"])
 
 
-def test_two_processes_match_one_process(mlp_runs: Any) -> None:
-    single, (r0, _), _ = mlp_runs
+def test_two_processes_match_one_process(runs: dict[str, Any]) -> None:
+    single, r0 = runs["single"], runs["mlp"][0]
     for k, v in single["net"].items():
         torch.testing.assert_close(r0["net"][k], v, rtol=0, atol=1e-5)
     assert distributed.digest(r0["memory"]) == distributed.digest(single["memory"])
     assert _accuracies(r0["results"]) == _accuracies(single["results"])
 
 
-def test_only_rank_zero_writes_results(mlp_runs: Any) -> None:
-    single, _, base = mlp_runs
-    assert (base / "rank0" / "results.json").is_file()
-    assert not (base / "rank1").exists()
-    written = json.loads((base / "rank0" / "results.json").read_text())
+def test_only_rank_zero_writes_results(runs: dict[str, Any]) -> None:
+    single, base = runs["single"], runs["base"]
+    assert (base / "mlp" / "rank0" / "results.json").is_file()
+    assert not (base / "mlp" / "rank1").exists()
+    written = json.loads((base / "mlp" / "rank0" / "results.json").read_text())
     assert _layout(written) == _layout(json.loads((base / "single" / "results.json").read_text()))
     assert _accuracies(written) == _accuracies(single["results"])
 
 
-def test_batchnorm_ranks_agree(tmp_path: Path) -> None:
+def test_batchnorm_ranks_agree(runs: dict[str, Any]) -> None:
     """small_cnn: per-rank BN statistics while training, averaged after; ranks end identical."""
-    r0, r1 = _two_processes(tmp_path, "small_cnn", 64)
+    r0, r1 = runs["bn"]
     assert distributed.digest(r0["memory"]) == distributed.digest(r1["memory"])
     assert distributed.digest(r0["net"]) == distributed.digest(r1["net"])
     assert _accuracies(r0["results"]) == _accuracies(r1["results"])
 
 
-def test_torchrun_cli(mlp_runs: Any, tmp_path: Path) -> None:
+def test_torchrun_cli(tmp_path: Path) -> None:
     """``python -m torch.distributed.run --nproc_per_node=2 -m icarl run``: one table, one file."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     cmd += ["-m", "icarl", "run", "--quiet", "--epochs", str(EPOCHS), "--backbone", "mlp"]
-    cmd += ["--batch-size", "45", "--out", str(out)]
+    cmd += ["--batch-size", "45", "--classes", "0,1,2,3", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count(runner.TABLE_HEADER) == 1  # rank 1's stdout is silenced
     assert sorted(p.name for p in out.iterdir()) == ["results.json"]
-    single, _, _ = mlp_runs
-    assert _accuracies(json.loads((out / "results.json").read_text())) == _accuracies(single["results"])
+    single = runner.run(_cfg("mlp", 45, classes=4))
+    assert _accuracies(json.loads((out / "results.json").read_text())) == _accuracies(single)
