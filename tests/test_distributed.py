@@ -80,6 +80,11 @@ def _collectives(rank: int) -> dict[str, Any]:
     except distributed.DistributedError as e:
         mismatch = str(e)
     distributed.check_same("probe", {"t": torch.tensor([7])})  # equal: must not raise
+    try:
+        distributed.wrap_ddp(torch.nn.Sequential(torch.nn.BatchNorm1d(2)), sync_batchnorm=True)
+        sync_bn = ""
+    except distributed.DistributedError as e:
+        sync_bn = str(e)
     return {
         "gathered": distributed.all_gather_cat(mine),
         "sum": distributed.all_reduce_sum(torch.tensor([rank + 1.0])),
@@ -87,6 +92,7 @@ def _collectives(rank: int) -> dict[str, Any]:
         "labels": local_labels,
         "scale": scale,
         "mismatch": mismatch,
+        "sync_bn": sync_bn,
     }
 
 
@@ -175,6 +181,7 @@ def test_collectives_on_two_ranks(runs: dict[str, Any]) -> None:
         assert s["sum"].item() == 3.0
         assert s["broadcast"] == "from rank 0"
         assert "ranks [1] differ" in s["mismatch"]
+        assert "sync_batchnorm needs CUDA" in s["sync_bn"]  # CPU: a clear error, not a hang
     assert ranks[0]["labels"].tolist() == [0, 1] and ranks[1]["labels"].tolist() == [2, 3, 4]
     assert ranks[0]["scale"] == pytest.approx(2 * 2 / 5) and ranks[1]["scale"] == pytest.approx(2 * 3 / 5)
 

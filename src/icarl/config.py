@@ -56,6 +56,7 @@ class LearnerConfig:
     normalize: str = "pixel_mean"  # "pixel_mean" (from the first step's data) or "none"
     amp: str = "off"  # "off" or "bf16" (autocast on CPU and CUDA)
     channels_last: bool = False
+    sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (notes/ddp.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
     seed: int = 1993

@@ -76,13 +76,10 @@ def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> L
     if not env.distributed or is_dist():
         return env
     cuda = torch.cuda.is_available()
-    if cuda:
-        if env.local_rank >= torch.cuda.device_count():
-            raise DistributedError(
-                f"LOCAL_RANK {env.local_rank} but this machine has {torch.cuda.device_count()} GPUs; "
-                "set --nproc_per_node to at most the number of GPUs"
-            )
-        torch.cuda.set_device(env.local_rank)  # "cuda" and device "auto" now mean this GPU
+    if cuda and env.local_rank < torch.cuda.device_count():
+        # "cuda" and device "auto" now mean this process's GPU. More processes than GPUs
+        # is fine with --device cpu; on CUDA, NCCL refuses two ranks on one GPU.
+        torch.cuda.set_device(env.local_rank)
     dist.init_process_group(
         backend=backend_for(cuda),
         rank=env.rank,
@@ -235,18 +232,28 @@ def check_same(what: str, tensors: dict[str, Tensor]) -> None:
 
 
 # ------------------------------------------------------------------ models
-def wrap_ddp(net: nn.Module) -> nn.Module:
+def wrap_ddp(net: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
     """``net`` itself in one process; DistributedDataParallel around it otherwise.
+
+    ``sync_batchnorm`` (CUDA only, PyTorch's limit): BatchNorm layers of ``net`` become
+    SyncBatchNorm, in place, so that they normalise with the global batch's statistics.
 
     Buffers are not re-broadcast from rank 0 at every forward (``forward_sync_buffers``,
     formerly ``broadcast_buffers=False``): each rank keeps its own BatchNorm running
-    statistics while training; :func:`sync_module` averages them afterwards.
+    statistics within an epoch; :func:`sync_module` averages them after each epoch.
     """
     if not is_dist():
         return net
     from torch.nn.parallel import DistributedDataParallel
 
     dev = next(net.parameters()).device
+    if sync_batchnorm:
+        if dev.type != "cuda":
+            raise DistributedError(
+                "learner.sync_batchnorm needs CUDA (PyTorch's SyncBatchNorm has no CPU version); "
+                "set learner.sync_batchnorm=false on CPU"
+            )
+        nn.SyncBatchNorm.convert_sync_batchnorm(net)
     device_ids = None
     if dev.type == "cuda":
         device_ids = [dev.index if dev.index is not None else torch.cuda.current_device()]

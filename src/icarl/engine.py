@@ -91,7 +91,7 @@ def train(
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
     bar = _progress(cfg, desc)
-    model = distributed.wrap_ddp(net)  # DDP: DistributedDataParallel when world > 1
+    model = distributed.wrap_ddp(net, cfg.sync_batchnorm)  # DDP: DistributedDataParallel when world > 1
     net.train()
     for epoch in range(cfg.epochs):
         total, count = torch.zeros((), device=device), 0
@@ -111,6 +111,7 @@ def train(
             count += len(labels)
         total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
         mean_loss = float(total) / max(count, 1)
+        distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
                 f"the training loss became {mean_loss} in epoch {epoch + 1} of {desc}; "
@@ -126,7 +127,6 @@ def train(
             on_epoch(log)
     if bar is not None:
         bar.close()
-    distributed.sync_module(net)  # DDP: identical BN statistics and weights on every rank
     net.eval()
     return logs
 
