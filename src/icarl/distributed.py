@@ -258,7 +258,9 @@ def wrap_ddp(net: nn.Module, sync_batchnorm: bool = False) -> nn.Module:
     if dev.type == "cuda":
         device_ids = [dev.index if dev.index is not None else torch.cuda.current_device()]
     params = inspect.signature(DistributedDataParallel.__init__).parameters
-    no_sync = {"forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False}
+    no_sync: dict[str, Any] = {
+        "forward_sync_buffers" if "forward_sync_buffers" in params else "broadcast_buffers": False
+    }
     # gradients as views of DDP's buckets: less memory, no copy (and no stride warning)
     return DistributedDataParallel(net, device_ids=device_ids, gradient_as_bucket_view=True, **no_sync)
 
