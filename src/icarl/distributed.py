@@ -96,8 +96,11 @@ def cleanup() -> None:
 
 @contextlib.contextmanager
 def session() -> Iterator[LaunchEnv]:
-    """Set up (if launched by torchrun), silence stdout on ranks other than 0, clean up."""
+    """Set up (if launched by torchrun), silence stdout on ranks other than 0, and clean
+    up the process group if this session started it."""
+    started = not is_dist()
     env = setup()
+    started = started and is_dist()
     try:
         if is_main():
             yield env
@@ -105,7 +108,8 @@ def session() -> Iterator[LaunchEnv]:
             with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
                 yield env
     finally:
-        cleanup()
+        if started:
+            cleanup()
 
 
 # ------------------------------------------------------------------ who am I
