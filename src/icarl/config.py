@@ -57,6 +57,7 @@ class LearnerConfig:
     amp: str = "off"  # "off" or "bf16" (autocast on CPU and CUDA)
     channels_last: bool = False
     compile: bool = False  # torch.compile the network for training (see benchmarks/RESULTS.md)
+    sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (notes/ddp.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
     seed: int = 1993

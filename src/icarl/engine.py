@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .config import LearnerConfig
 from .errors import IcarlError
 
@@ -117,7 +118,8 @@ def train(
     logs: list[EpochLog] = []
     first_epoch = restore_train_state(start, net, opt, sched, generator) if start is not None else 0
     bar = _progress(cfg, desc)
-    model = compiled(net, cfg)
+    # DDP: DistributedDataParallel when world > 1, compiled around it (one graph per bucket)
+    model = compiled(distributed.wrap_ddp(net, cfg.sync_batchnorm), cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
         # the loss is summed on the device; the one host sync per epoch is float(total)
@@ -125,15 +127,19 @@ def train(
         for idx in batches(x.shape[0], cfg.batch_size, generator, device):
             inputs = prepare(x[idx])
             labels = y[idx]
+            # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
+            inputs, labels, scale = distributed.local_batch(inputs, labels)
             with autocast(cfg, device):
                 logits = model(inputs)
                 loss = loss_fn(inputs, logits, labels)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss * scale).backward()
             opt.step()
-            total += loss.detach() * len(idx)
-            count += len(idx)
+            total += loss.detach() * len(labels)
+            count += len(labels)
+        total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
         mean_loss = float(total) / max(count, 1)
+        distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
                 f"the training loss became {mean_loss} in epoch {epoch + 1} of {desc}; "
@@ -156,7 +162,7 @@ def train(
 
 
 def _progress(cfg: LearnerConfig, desc: str):  # type: ignore[no-untyped-def]
-    if not cfg.progress:
+    if not cfg.progress or not distributed.is_main():
         return None
     from tqdm.auto import tqdm
 

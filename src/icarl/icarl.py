@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import engine
+from . import distributed, engine
 from .config import LearnerConfig
 from .data.augment import random_crop_flip, to_float
 from .errors import IcarlError
@@ -97,9 +97,13 @@ class ICaRL:
 
     @torch.no_grad()
     def features(self, x: Tensor, flip: bool = False) -> Tensor:
-        """``phi(x)`` for uint8 images, in batches (raw, not normalised), as float32 on CPU."""
+        """``phi(x)`` for uint8 images, in batches (raw, not normalised), as float32 on CPU.
+
+        Under DDP this is collective: each rank extracts its shard, all get every row in order.
+        """
         assert self.net_ is not None, "call partial_fit first"
         net, dev, bs = self.net_.eval(), self.device, self.config.eval_batch_size
+        x = distributed.local_shard(x)  # DDP: this rank's contiguous share
         out = []
         for i in range(0, x.shape[0], bs):
             xb = x[i : i + bs].to(dev)
@@ -107,7 +111,8 @@ class ICaRL:
                 xb = xb.flip(3)
             with engine.autocast(self.config, dev):
                 out.append(net.forward_features(self._prepare(xb, train=False)).float())
-        return torch.cat(out).cpu() if out else torch.empty(0, net.feature_dim)
+        f = torch.cat(out).cpu() if out else torch.empty(0, net.feature_dim)
+        return distributed.all_gather_cat(f)  # DDP: every rank's rows, in the original order
 
     @torch.no_grad()
     def logits(self, x: Tensor) -> Tensor:
@@ -166,6 +171,7 @@ class ICaRL:
         for c in new:  # Algorithm 4 for the new ones
             self._construct_exemplar_set(x[y == c], self.classes_.index(c), m)
         self._update_means()
+        distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
         return self

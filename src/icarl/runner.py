@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, evaluation, methods
+from . import __version__, distributed, evaluation, methods
 from .checkpoint import (
     CHECKPOINT_NAME,
     RESULTS_NAME,
@@ -111,6 +111,7 @@ def run(
     """
     if cfg.checkpoint_every < 0:
         raise ConfigError(f"checkpoint_every is {cfg.checkpoint_every}; use 0 (after each step only) or more")
+    out_dir = out_dir if distributed.is_main() else None  # DDP: rank 0 writes checkpoints and results
     deterministic = deterministic or (resume is not None and resume.deterministic)
     if deterministic:
         set_deterministic(cfg.seed)
@@ -138,7 +139,8 @@ def run(
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
             clear_run_files(out_dir)
-    report = with_step_bar(report, len(stream) - len(results["steps"]), learner.config.progress, cfg.method)
+    bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
+    report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
     for index in range(len(results["steps"]), len(stream)):
         base = _step_start(saver, learner, results)
         hooks = _hooks(saver, base, results, index, training)
@@ -217,6 +219,7 @@ def finish(results: dict[str, Any], out_dir: Path | None, learner: ICaRL | None 
     avg, final = summarize(results["steps"])
     results["average_incremental_accuracy"] = avg
     results["final_accuracy"] = final
+    out_dir = out_dir if distributed.is_main() else None  # DDP: rank 0 writes
     if learner is not None:
         evaluation.finish_run(results, learner, out_dir)
     if out_dir is not None:

@@ -54,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _, run_command, _ = COMMANDS[args.command]
+    from ..distributed import session
+
     try:
-        return run_command(args)
+        with session():  # torchrun: process group up, stdout on rank 0 only
+            return run_command(args)
     except IcarlError as e:
         print(f"icarl: error: {e}", file=sys.stderr)
         return 2

@@ -111,7 +111,7 @@ def _with_run_options(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
 
 @command("run", "train a method over a class-incremental stream", add_run_command_options)
 def cmd_run(args: argparse.Namespace) -> int:
-    from .. import methods, runner
+    from .. import distributed, methods, runner
 
     if args.resume:
         return _resume(args)
@@ -119,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return dry_run(cfg)
     out = Path(args.out) if args.out else runner.default_run_dir(cfg)
+    out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder")
     if out.exists() and any(out.iterdir()) and not args.force:
@@ -128,13 +129,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     if args.save and Path(args.save).is_dir():
         raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
+    distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
     data = runner.load_run_data(cfg)
     _print_header(cfg, data, out)
     t0 = time.perf_counter()
     learner = methods.create(cfg.method, cfg.resolved_learner())
     results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic, learner=learner)
     _print_summary(results, out, time.perf_counter() - t0)
-    if args.save:
+    if args.save and distributed.is_main():  # DDP: rank 0 writes
         from .. import persist
 
         names = dict(enumerate(data.class_names))
