@@ -168,7 +168,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     n = len(runs)
     cols = min(n, 3)
     nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(max(5.0, 4.2 * cols), 4.4 * nrows), dpi=110, squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(max(5.0, 4.4 * cols), 5.2 * nrows), dpi=110, squeeze=False)
     for ax, (name, res) in zip(axes.flat, runs.items(), strict=False):
         last = res["steps"][-1]
         cm = np.asarray(last["confusion"], dtype=float)
@@ -184,7 +184,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("confusion after the last step\n(colour: square root of the count)", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(h_pad=2.5)
     fig.savefig(path)
     plt.close(fig)
     return path
