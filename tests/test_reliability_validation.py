@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from icarl import ICaRL, checkpoint, load_config, runner
+from icarl import ICaRL, atomic, checkpoint, load_config, runner
 from icarl.checkpoint import WriteError, atomic_write, load_checkpoint
 from icarl.cli import main
 from icarl.data import Dataset, Split
@@ -228,7 +228,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch, where):
     path = tmp_path / "checkpoint.pt"
     atomic_write(path, b"old" * 100)
     if where == "write":
-        monkeypatch.setattr(checkpoint, "open", lambda p, mode: FillingFile(p, 50), raising=False)
+        monkeypatch.setattr(atomic, "open", lambda p, mode: FillingFile(p, 50), raising=False)
     else:
         monkeypatch.setattr(checkpoint.os, where, enospc)
     with pytest.raises(WriteError) as e:

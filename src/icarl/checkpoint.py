@@ -16,11 +16,9 @@ leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import io
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .atomic import PAUSE_ENV, WriteError, atomic_write, fsync_dir, temp_path
 from .errors import IcarlError
+
+__all__ = ["PAUSE_ENV", "WriteError", "atomic_write", "fsync_dir", "temp_path"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "results.json"
@@ -37,76 +38,10 @@ KIND = "icarl-run-checkpoint"
 # Configuration keys that may differ between a run and its resumption: they do not
 # change what is learned (where files go, progress bars, device, checkpoint spacing).
 RESUMABLE_DIFFERENCES = ("out", "checkpoint_every", "learner.progress", "learner.device")
-# Testing hook (documented, off unless set): sleep this many seconds halfway through
-# every atomic write, so that a test can kill the process while a write is in flight.
-PAUSE_ENV = "ICARL_TEST_WRITE_PAUSE"
 
 
 class CheckpointError(IcarlError):
     """A checkpoint that cannot be used to resume; the message says why and what to do."""
-
-
-class WriteError(IcarlError):
-    """A file could not be written (disk full, permissions); the previous file is kept."""
-
-
-# ----------------------------------------------------------------- atomic writes
-def temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp")
-
-
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that ``path`` is either the old or the new content.
-
-    On any OSError (ENOSPC, EDQUOT, EACCES, ...) the temporary file is removed, the
-    previous ``path`` is untouched, and :class:`WriteError` says so on one line.
-    """
-    path = Path(path)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            half = len(data) // 2
-            f.write(data[:half])
-            f.flush()
-            _test_pause()
-            f.write(data[half:])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise WriteError(_write_error_message(path, e)) from None
-    fsync_dir(path.parent)
-
-
-def _write_error_message(path: Path, e: OSError) -> str:
-    if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        why, fix = "the disk is full", "free some space"
-    else:
-        why, fix = (e.strerror or str(e)).lower(), "check the folder's permissions and space"
-    kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
-    return f"cannot write {path}: {why}; {kept}; {fix}, then resume with icarl run --resume {path.parent}"
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where folders cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _test_pause() -> None:
-    seconds = os.environ.get(PAUSE_ENV)
-    if seconds:
-        time.sleep(float(seconds))
 
 
 # ------------------------------------------------------------------- checkpoints

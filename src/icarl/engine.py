@@ -46,7 +46,8 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     """
     if cfg.weight_decay_convention == "torch":
         return [{"params": list(net.parameters()), "weight_decay": cfg.weight_decay}]
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for module in net.modules():
         for name, p in module.named_parameters(recurse=False):
             is_weight = name == "weight" and isinstance(module, nn.Conv2d | nn.Linear)

@@ -178,8 +178,8 @@ class ICaRL:
 
     def _init_network(self, x: Tensor) -> None:
         cfg = self.config
-        self.image_shape_ = tuple(int(s) for s in x.shape[1:])  # type: ignore[assignment]
-        c, h, _ = self.image_shape_
+        c, h, w = (int(s) for s in x.shape[1:])
+        self.image_shape_ = (c, h, w)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             backbone = create_backbone(cfg.backbone, c, h)

@@ -9,7 +9,7 @@ versions that wrote it and the time it was saved.
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .atomic import atomic_write
 from .config import LearnerConfig, _build
 from .errors import IcarlError
 from .icarl import ICaRL, learner_state, restore_learner
@@ -39,13 +40,10 @@ def save(learner: ICaRL, path: str | Path, extra: dict[str, Any] | None = None) 
     state["saved_at"] = utc_now()
     if extra:
         state["extra"] = extra
+    buf = io.BytesIO()
+    torch.save(state, buf)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue(), then="save again")
     return path
 
 

@@ -12,10 +12,8 @@
 from __future__ import annotations
 
 import io
-import os
 import pickle
 import tarfile
-import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import IcarlError
 
 MAX_ARCHIVE_BYTES = 8 << 30  # 8 GiB of uncompressed member data, whatever the archive claims
@@ -248,15 +247,6 @@ def safe_extract(archive: str | Path, dest: str | Path, max_bytes: int = MAX_ARC
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, flush it, then rename into place."""
+    """Write ``data`` next to ``path`` and rename it into place (see :mod:`icarl.atomic`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data, then="run the command again")

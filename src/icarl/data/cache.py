@@ -12,9 +12,9 @@ Folder: ``$ICARL_CACHE`` if set, else ``~/.cache/icarl``.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from .dataset import Dataset, Split
 
 CACHE_VERSION = 1
@@ -84,25 +85,18 @@ def read_entry(path: Path) -> Dataset | None:
 
 def write_entry(path: Path, data: Dataset) -> None:
     """Atomically write ``data`` to ``path`` (a temporary file in the same folder, then rename)."""
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        name=np.array(data.name),
+        x_train=data.train.x.numpy(),
+        y_train=data.train.y.numpy(),
+        x_test=data.test.x.numpy(),
+        y_test=data.test.y.numpy(),
+        class_names=np.array(list(data.class_names), dtype=str),
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(
-                f,
-                name=np.array(data.name),
-                x_train=data.train.x.numpy(),
-                y_train=data.train.y.numpy(),
-                x_test=data.test.x.numpy(),
-                y_test=data.test.y.numpy(),
-                class_names=np.array(list(data.class_names), dtype=str),
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, buf.getvalue(), then="delete the cache folder or pass --cache off")
 
 
 def cached_load(

@@ -23,8 +23,8 @@ def decode_image(source: str | Path | bytes, channels: int = 3, size: int | None
 
     name = "<bytes>" if isinstance(source, bytes) else str(source)
     try:
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
-            im = im.convert("L" if channels == 1 else "RGB")
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
+            im = opened.convert("L" if channels == 1 else "RGB")
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.array(im, dtype=np.uint8)  # a writable copy (torch warns on read-only)
@@ -72,7 +72,7 @@ def load_imagefolder(
     channels: int = 3,
     test_fraction: float = 0.2,
     split_seed: int = 0,
-    **_: Any,
+    **_options: Any,
 ) -> Dataset:
     """One folder per class. With ``train/`` and ``test/`` subfolders those are the splits;
     otherwise a seeded, per-class split puts ``test_fraction`` of each class in test."""
