@@ -139,7 +139,7 @@ def test_learner_channels_last_gives_same_predictions_as_contiguous() -> None:
     for cl in (False, True):
         learner = ICaRL(
             backbone="small_cnn", memory_size=20, epochs=2, batch_size=16, lr=0.1,
-            channels_last=cl, device="cpu", progress=False,
+            channels_last=cl, device="cpu", progress=False, amp="off",
         )  # fmt: skip
         learner.partial_fit(x[y < 2], y[y < 2]).partial_fit(x[y >= 2], y[y >= 2])
         preds.append((learner.predict(x), learner.features(x[:10])))

@@ -54,8 +54,10 @@ class LearnerConfig:
     crop_pad: int = 4  # random crop after zero padding by this many pixels; 0 = off
     flip: bool = True  # random horizontal flips; class means also average flipped copies
     normalize: str = "pixel_mean"  # "pixel_mean" (from the first step's data) or "none"
-    amp: str = "off"  # "off" or "bf16" (autocast on CPU and CUDA)
-    channels_last: bool = False
+    # bf16 autocast: "auto" = where it is fast (AMX / AVX512-BF16 CPUs, CUDA with bf16),
+    # "bf16" = always, "off" = fp32. Measured: same accuracy on digits, 2-2.5x faster on AMX.
+    amp: str = "auto"
+    channels_last: bool = True  # NHWC activations: faster convolutions on CPU and GPU
     compile: bool = False  # torch.compile the network for training (see benchmarks/RESULTS.md)
     sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (notes/ddp.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
@@ -75,7 +77,7 @@ class LearnerConfig:
             "classifier": ("nme", "cnn"),
             "selection": ("herding", "random"),
             "normalize": ("pixel_mean", "none"),
-            "amp": ("off", "bf16"),
+            "amp": ("auto", "off", "bf16"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

