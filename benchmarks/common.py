@@ -36,29 +36,11 @@ def median(xs: list[float]) -> float:
 
 # ------------------------------------------------------------------ FLOPs and peak
 def forward_flops(net: nn.Module, shape: tuple[int, int, int]) -> float:
-    """FLOPs (2 x multiply-adds) of one image through the conv and linear layers, by hooks."""
-    total = [0.0]
+    """FLOPs (2 x multiply-adds) of one image through the conv and linear layers, by hooks
+    (:func:`icarl.estimate.forward_flops`, the counter ``--dry-run`` uses)."""
+    from icarl.estimate import forward_flops as count
 
-    def conv_hook(m: nn.Conv2d, _inp: tuple[Tensor, ...], out: Tensor) -> None:
-        k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
-        total[0] += 2.0 * out[0].numel() * k
-
-    def linear_hook(m: nn.Linear, _inp: tuple[Tensor, ...], out: Tensor) -> None:
-        total[0] += 2.0 * out[0].numel() * m.in_features
-
-    hooks = []
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            hooks.append(m.register_forward_hook(linear_hook))
-    was = net.training
-    with torch.no_grad():
-        net.eval()(torch.zeros(1, *shape, device=next(net.parameters()).device))
-    net.train(was)
-    for h in hooks:
-        h.remove()
-    return total[0]
+    return float(count(net, torch.zeros(1, *shape, device=next(net.parameters()).device)))
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, repeats: int) -> float:
