@@ -115,3 +115,13 @@ def test_distillation_keeps_old_classes_better_than_finetuning(digits):
         finetune.partial_fit(step.train.x, step.train.y)
     old = stream[0].test_new
     assert icarl.score(old.x, old.y) > finetune.score(old.x, old.y) + 0.3
+
+
+def test_too_small_memory_is_refused_before_training_and_leaves_the_learner_intact(digits):
+    learner = ICaRL(memory_size=3, **FAST)
+    step = ClassIncrementalStream(digits, classes_per_step=2, order="identity")[0]
+    learner.partial_fit(step.train.x, step.train.y)  # t = 2, m = 1
+    nxt = ClassIncrementalStream(digits, classes_per_step=2, order="identity")[1]
+    with pytest.raises(ValueError, match="smaller than the 4 classes seen"):
+        learner.partial_fit(nxt.train.x, nxt.train.y)
+    assert learner.classes_ == [0, 1] and learner.net_.num_outputs == 2

@@ -144,16 +144,21 @@ class ICaRL:
             raise IcarlError(
                 f"classes {already} were learned in an earlier step; iCaRL adds new classes only"
             )
-        if self.net_ is None:
-            self._init_network(x)
-        elif tuple(x.shape[1:]) != self.image_shape_:
+        if self.net_ is not None and tuple(x.shape[1:]) != self.image_shape_:
             raise IcarlError(
                 f"images are {tuple(x.shape[1:])} but the model was trained on {self.image_shape_}"
             )
-        assert self.net_ is not None and self.rng_ is not None
         n_old = len(self.classes_)
+        t = n_old + len(new)
+        if self.config.memory_size and per_class_budget(self.config.memory_size, t) == 0:
+            raise IcarlError(
+                f"memory_size K={self.config.memory_size} is smaller than the {t} classes seen, "
+                "so m = K // t = 0; raise memory_size to at least the number of classes"
+            )
+        if self.net_ is None:
+            self._init_network(x)
+        assert self.net_ is not None and self.rng_ is not None
         self.classes_ = self.classes_ + new
-        t = len(self.classes_)
         # passed to engine.train through the instance, so that subclasses overriding
         # _update_representation(x, y, n_old) keep working (checkpoints, icarl.runner)
         self._train_hooks = {"start": resume, "on_state": on_train_state}
@@ -162,11 +167,6 @@ class ICaRL:
         finally:
             self._train_hooks = {}
         m = per_class_budget(self.config.memory_size, t)
-        if self.config.memory_size and m == 0:
-            raise IcarlError(
-                f"memory_size K={self.config.memory_size} is smaller than the {t} classes seen, "
-                "so m = K // t = 0; raise memory_size to at least the number of classes"
-            )
         self.memory_.reduce(m)  # Algorithm 5 for the old classes
         for c in new:  # Algorithm 4 for the new ones
             self._construct_exemplar_set(x[y == c], self.classes_.index(c), m)
