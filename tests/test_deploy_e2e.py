@@ -88,3 +88,17 @@ def test_learn_refuses_known_classes_and_existing_default_out(session, capsys):
     assert main(["learn", str(model), "--data", str(session["new"]), *EPOCHS]) == 2
     assert "--out" in capsys.readouterr().err
     assert _md5(model) == session["md5_before"]
+
+
+def test_resume_with_save_writes_the_final_model(tmp_path):
+    """``--save`` works on ``--resume`` too, also for a run that had already finished."""
+    run = tmp_path / "run"
+    args = ["run", "--quiet", "--epochs", "1", "--classes", "0,1,2,3", "--out", str(run)]
+    assert main(args) == 0
+    model = tmp_path / "m.icarl"
+    assert main(["run", "--quiet", "--resume", str(run), "--save", str(model)]) == 0
+    learner = load(model)
+    assert sorted(learner.classes_) == [0, 1, 2, 3]
+    assert [e["names"] for e in learner.history_] == [
+        [learner.class_names_[c] for c in e["classes"]] for e in learner.history_
+    ]

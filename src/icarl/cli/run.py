@@ -136,18 +136,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     learner = methods.create(cfg.method, cfg.resolved_learner())
     results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic, learner=learner)
     _print_summary(results, out, time.perf_counter() - t0)
-    if args.save and distributed.is_main():  # DDP: rank 0 writes
-        from .. import persist
-
-        names = dict(enumerate(data.class_names))
-        persist.finish_run(learner, names, results["steps"], f"icarl run on {data.name}")
-        print(f"model: {persist.save(learner, args.save)}")
+    if args.save:
+        _save_model(args.save, learner, results)
     return 0
 
 
+def _save_model(path: str, learner: Any, results: dict[str, Any]) -> None:
+    """``--save``: the trained learner, its class names and each step's accuracy, in one file
+    (rank 0 only under DDP)."""
+    from .. import distributed, persist
+
+    if not distributed.is_main():
+        return
+    names = dict(zip(results["class_order"], results["class_names"], strict=True))
+    persist.finish_run(learner, names, results["steps"], f"icarl run on {results['dataset']}")
+    print(f"model: {persist.save(learner, path)}")
+
+
 def _resume(args: argparse.Namespace) -> int:
-    from .. import runner
+    from .. import methods, runner
     from ..checkpoint import RESULTS_NAME, check_config, load_checkpoint
+    from ..icarl import restore_learner
 
     if args.force or args.out:
         raise ConfigError("--resume continues the run in its own folder; drop --force and --out")
@@ -156,10 +165,15 @@ def _resume(args: argparse.Namespace) -> int:
     if _config_given(args):
         check_config(ck, to_dict(config_from_args(args)), run_dir)
     cfg = _with_run_options(_build(RunConfig, ck.config, ""), args)
+    if args.save and Path(args.save).is_dir():
+        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
+    learner = methods.create(cfg.method, cfg.resolved_learner())
     if ck.finished:
         print(f"run {run_dir} is already finished; nothing to train")
         results = runner.finish(ck.results, run_dir if not (run_dir / RESULTS_NAME).exists() else None)
         _print_summary(results, run_dir, None)
+        if args.save:  # the checkpoint after the last step holds the final learner
+            _save_model(args.save, restore_learner(learner, ck.learner), results)
         return 0
     data = runner.load_run_data(cfg)
     _print_header(cfg, data, run_dir)
@@ -167,8 +181,12 @@ def _resume(args: argparse.Namespace) -> int:
     for record in ck.results["steps"]:
         runner.print_row(record)
     t0 = time.perf_counter()
-    results = runner.run(cfg, run_dir, runner.print_row, data, resume=ck, deterministic=args.deterministic)
+    results = runner.run(
+        cfg, run_dir, runner.print_row, data, resume=ck, deterministic=args.deterministic, learner=learner
+    )
     _print_summary(results, run_dir, time.perf_counter() - t0)
+    if args.save:
+        _save_model(args.save, learner, results)
     return 0
 
 
