@@ -15,6 +15,7 @@ from icarl.config import LearnerConfig
 from icarl.icarl import ICaRL
 from icarl.losses import icarl_bce
 from icarl.nets import IncrementalNet, create_backbone
+from icarl.nets.fold import inference_copy
 
 
 def sync(device: torch.device) -> None:
@@ -61,6 +62,15 @@ def make_net(
     if cfg.channels_last:
         net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return net
+
+
+def make_old(
+    backbone: str, c: int, h: int, cfg: LearnerConfig, device: torch.device, fold: bool = True
+) -> nn.Module:
+    """The previous network (10 outputs) as the learner makes it (frozen, BatchNorms folded),
+    or with ``fold=False`` as the field's frameworks run it (a plain eval-mode copy)."""
+    net = make_net(backbone, c, h, 10, cfg, device)
+    return inference_copy(net) if fold else net.eval()
 
 
 def random_task(n: int, c: int, h: int, classes: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -202,13 +212,14 @@ def field_step(
     device: torch.device,
     nb: int,
     workers: int,
+    fold: bool = True,
 ) -> Callable[[], int]:
     """(c) the same work fed by a plain DataLoader with per-sample transforms."""
     from field import loader, train_epochs
 
     c, h = shape
     net = make_net(backbone, c, h, 20, cfg, device)
-    old = make_net(backbone, c, h, 10, cfg, device).eval()
+    old = make_old(backbone, c, h, cfg, device, fold)
     x, y = random_task(nb * cfg.batch_size, c, h, 20, seed=4)
     mean = x.float().div(255.0).mean(0)
     data = loader(flavour, x, y, cfg, mean, workers, seed=0)
