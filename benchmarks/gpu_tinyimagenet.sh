@@ -2,14 +2,26 @@
 # The tinyimagenet100-32 protocol end to end on a lent GPU: ResNet-32 on 32x32 images,
 # 10 steps of 10 classes, 70 epochs each, K = 2000; prints wall time per step and accuracies.
 #
-#   benchmarks/gpu_tinyimagenet.sh PATH/TO/tiny-imagenet-100 [KEY=VALUE overrides...]
+#   benchmarks/gpu_tinyimagenet.sh DATA [KEY=VALUE overrides...]
 #
+# DATA is the Tiny-ImageNet zip/folder, or a JPEG-packed .npz (read with --dataset npz; the
+# preset's class order, seed, image size and everything else stay as they are).
 # Environment: CONFIG (preset or TOML, default tinyimagenet100-32), DEVICE (default cuda),
-# AMP (default bf16), CHANNELS_LAST (default true), COMPILE (default false), OUT (run folder).
-# Needs torch with CUDA in the current Python; icarl is imported from src/ if not installed.
-# CPU rehearsal with a tiny setting (what was run before any GPU call):
-#   python benchmarks/make_synthetic.py /tmp/synth32 --classes 4 --per-class 24
-#   CONFIG=benchmarks/tiny_cpu.toml DEVICE=cpu benchmarks/gpu_tinyimagenet.sh /tmp/synth32
+# AMP (default bf16), CHANNELS_LAST (default true), COMPILE (default false), OUT (run folder),
+# PYTHON (default python3). Needs torch with CUDA; icarl is imported from src/ (not installed).
+#
+# A device machine receives at most 64 MiB of working tree, so the 118 MB zip goes as a
+# 47 MiB packed .npz (JPEG q90 4:4:4, 55,000 images at 32x32) in an ignored folder:
+#   echo /.gpudata/ >> .git/info/exclude   # in a git worktree .git is a file; there:
+#     X=$(git rev-parse --git-path info/exclude); mkdir -p "${X%/*}"; echo /.gpudata/ >> "$X"
+#   python -m icarl.tools.pack .gpudata/tin32.npz --dataset tinyimagenet \
+#       --data ../shared/data/tiny-imagenet-100a.zip --image-size 32 --quality 90
+# then one device call, carry [".gpudata"]:
+#   PYTHON=python3 benchmarks/gpu_tinyimagenet.sh .gpudata/tin32.npz
+#
+# CPU rehearsal with a tiny setting (4 classes, 1 epoch; 45 s on 2 shared cores, OMP_NUM_THREADS=1):
+#   CONFIG=tinyimagenet100-32 DEVICE=cpu AMP=off benchmarks/gpu_tinyimagenet.sh .gpudata/tin32.npz \
+#     data.classes=[0,1,2,3] data.classes_per_step=2 learner.epochs=1 learner.memory_size=40
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: $0 DATA_PATH [KEY=VALUE ...]}
@@ -18,6 +30,8 @@ CONFIG=${CONFIG:-tinyimagenet100-32}
 DEVICE=${DEVICE:-cuda}
 OUT=${OUT:-runs/gpu-tinyimagenet-$(date +%Y%m%d-%H%M%S)}
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+DATASET=()
+case "$DATA" in *.npz) DATASET=(--dataset npz) ;; esac
 "${PYTHON:-python3}" - <<PY
 import torch
 print("torch", torch.__version__, "| cuda available:", torch.cuda.is_available())
@@ -27,7 +41,7 @@ elif "$DEVICE".startswith("cuda"):
     raise SystemExit("no CUDA device: this script is for a lent GPU (DEVICE=cpu for a rehearsal)")
 PY
 START=$(date +%s.%N)
-"${PYTHON:-python3}" -m icarl run --config "$CONFIG" --data "$DATA" --device "$DEVICE" --quiet --out "$OUT" \
+"${PYTHON:-python3}" -m icarl run --config "$CONFIG" ${DATASET[@]+"${DATASET[@]}"} --data "$DATA" --device "$DEVICE" --quiet --out "$OUT" \
   learner.amp="${AMP:-bf16}" learner.channels_last="${CHANNELS_LAST:-true}" \
   learner.compile="${COMPILE:-false}" "$@"
 END=$(date +%s.%N)

@@ -1,6 +1,9 @@
 """Anyone's own data as one ``.npz``: ``x`` and ``y``, optionally ``x_test``/``y_test``
 and ``class_names``. Read with ``allow_pickle=False``.
 
+Or JPEG-packed (see :mod:`icarl.data.packed`): ``x_train_jpeg``/``x_train_offsets``/``y_train``
+and the same for ``test``, decoded here with Pillow.
+
 Images are uint8 (or integers in 0..255), shaped (N, H, W), (N, H, W, C) or
 (N, C, H, W) with C in {1, 3}. Without test arrays a seeded per-class split is made.
 """
@@ -16,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .dataset import DataError, Dataset, Split, resize_images, stratified_split
+from .packed import is_packed, read_packed
 from .sources import register
 
 
@@ -65,15 +69,22 @@ def load_npz(
     image_size: int | None = None,
     test_fraction: float = 0.2,
     split_seed: int = 0,
+    workers: int = 0,
     **_: Any,
 ) -> Dataset:
-    """``x``/``y`` (and optional ``x_test``/``y_test``, ``class_names``) from one .npz file."""
+    """``x``/``y`` (and optional ``x_test``/``y_test``, ``class_names``) from one .npz file,
+    or a JPEG-packed one (decoded with ``workers`` threads; 0 = up to 8)."""
     if path is None:
         raise DataError("the npz dataset needs --data PATH (a .npz file with arrays x and y)")
     p = Path(path)
     if not p.is_file():
         raise DataError(f"npz file {p} does not exist; check the path")
     arrays = _read(p)
+    if is_packed(list(arrays)):
+        decoded = read_packed(arrays, str(p), workers)
+        arrays = {k: v for k, v in arrays.items() if k == "class_names"}
+        arrays.update(x=decoded["x_train"], y=decoded["y_train"])
+        arrays.update(x_test=decoded["x_test"], y_test=decoded["y_test"])
     for key in ("x", "y"):
         if key not in arrays:
             raise DataError(f"{p} has no array '{key}' (found {sorted(arrays)}); save x=images, y=labels")
