@@ -1,6 +1,7 @@
 """Same accuracy within noise: one 10-class step on digits upsampled to 28x28, trained
 by (b) the real learner (ICaRL.partial_fit) and by (c) the DataLoader pipeline with
-the same network, initialisation, hyperparameters, loss and schedule."""
+the same network, initialisation, hyperparameters, loss and schedule; (c fp32) also runs
+the network as the field does (fp32, contiguous)."""
 
 from __future__ import annotations
 
@@ -63,5 +64,11 @@ def accuracy_rows(base: LearnerConfig, device: torch.device, quick: bool) -> lis
         t0 = time.perf_counter()
         theirs = field_accuracy(cfg, x, y, xt, yt, device)
         t_c = time.perf_counter() - t0
-        rows.append(f"| {seed} | {100 * ours:.1f}% | {100 * theirs:.1f}% | {t_b:.1f} | {t_c:.1f} |")
+        t0 = time.perf_counter()
+        fp32 = field_accuracy(replace(cfg, amp="off", channels_last=False), x, y, xt, yt, device)
+        t_f = time.perf_counter() - t0
+        rows.append(
+            f"| {seed} | {100 * ours:.1f}% | {100 * theirs:.1f}% | {100 * fp32:.1f}% | "
+            f"{t_b:.1f} | {t_c:.1f} | {t_f:.1f} |"
+        )
     return rows
