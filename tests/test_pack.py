@@ -118,6 +118,19 @@ def test_truncated_jpeg_names_split_and_index(tmp_path: Path) -> None:
         load_dataset("npz", write(tmp_path / "t.npz", arrays))
 
 
+def test_decompression_bomb_header_is_a_data_error(tmp_path: Path) -> None:
+    """A JPEG whose frame header claims 30000x30000 pixels: refused, not decoded, not a traceback."""
+    arrays = pack_arrays(toy(), 90)
+    data, off = arrays["x_test_jpeg"], arrays["x_test_offsets"]
+    one = data[off[2] : off[3]].tobytes()
+    sof = next(one.find(m) for m in (b"\xff\xc0", b"\xff\xc1", b"\xff\xc2") if one.find(m) >= 0)
+    big = (30000).to_bytes(2, "big")
+    patched = one[: sof + 5] + big + big + one[sof + 9 :]  # marker, length, precision, height, width
+    arrays["x_test_jpeg"] = np.concatenate([data[: off[2]], np.frombuffer(patched, np.uint8), data[off[3] :]])
+    with pytest.raises(DataError, match="test image 2 is not a readable JPEG"):
+        load_dataset("npz", write(tmp_path / "bomb.npz", arrays))
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

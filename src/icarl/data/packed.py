@@ -132,7 +132,7 @@ def decode_jpegs(
                         f"{where} {split} image {i} is a {im.mode} JPEG; expected greyscale (L) or RGB; {FIX}"
                     )
                 return np.asarray(im)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
             if isinstance(e, DataError):
                 raise
             raise DataError(
