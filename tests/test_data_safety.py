@@ -157,3 +157,23 @@ def test_tinyimagenet_zip_with_traversal_is_refused(tmp_path: Path) -> None:
     (tmp_path / "t.zip").write_bytes(buf.getvalue())
     with pytest.raises(DataError, match=r"climbs out with '\.\.'; refused"):
         load_dataset("tinyimagenet", tmp_path / "t.zip")
+
+
+def test_image_claiming_a_decompression_bomb_is_a_clear_error(tmp_path: Path) -> None:
+    """A PNG header that claims 30000x30000 pixels: refused before decoding, one DataError line."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from icarl.data.images import decode_image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, "PNG")
+    png = bytearray(buf.getvalue())
+    png[16:24] = struct.pack(">II", 30000, 30000)  # IHDR width, height
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))  # keep the chunk's CRC valid
+    path = tmp_path / "bomb.png"
+    path.write_bytes(bytes(png))
+    with pytest.raises(DataError, match=r"cannot decode image .*bomb\.png"):
+        decode_image(path)

@@ -28,7 +28,7 @@ def decode_image(source: str | Path | bytes, channels: int = 3, size: int | None
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.array(im, dtype=np.uint8)  # a writable copy (torch warns on read-only)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
         raise DataError(f"cannot decode image {name}: {e}; replace or remove the file") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(arr))

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
+from ..config import DataConfig
 from ..data import Dataset, load_dataset
-from ..data.cache import default_cache_dir
+from ..data.loading import dataset_from_config
 from ..data.packed import encode_jpegs
-from ..data.sources import caches_by_default
 from ..errors import IcarlError
 
 DEFAULT_QUALITY = 90
@@ -72,9 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if out.exists() and not args.force:
             raise IcarlError(f"{out} exists; pass --force to replace it")
-        options = {"image_size": args.image_size} if args.image_size else {}
-        cache = default_cache_dir() if caches_by_default(args.dataset) else None
-        data = load_dataset(args.dataset, args.data, cache=cache, **options)
+        # the loader, cache policy and resizing of `icarl run`
+        source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size)
+        data = dataset_from_config(source)
         arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
         buf = io.BytesIO()
         np.savez(buf, **arrays)
