@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from icarl import load_dataset
+from icarl.algorithm.learner import ICaRL
 from icarl.config import LearnerConfig
 from icarl.data.augment import to_float
-from icarl.icarl import ICaRL
 from icarl.nets import IncrementalNet, create_backbone
 
 

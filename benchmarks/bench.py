@@ -49,8 +49,8 @@ from common import (
     timed_rounds,
 )
 
+from icarl.algorithm.herding import herding_order
 from icarl.config import LearnerConfig
-from icarl.herding import herding_order
 
 # name -> (channels, size, crop pad, flip)
 NETS = {"small_cnn": (1, 28, 2, False), "resnet32": (3, 32, 4, True)}

@@ -10,12 +10,12 @@ from dataclasses import replace
 import torch
 from torch import Tensor, nn
 
-from icarl import engine
+from icarl.algorithm.learner import ICaRL
+from icarl.algorithm.losses import icarl_bce
 from icarl.config import LearnerConfig
-from icarl.icarl import ICaRL
-from icarl.losses import icarl_bce
 from icarl.nets import IncrementalNet, create_backbone
 from icarl.nets.fold import inference_copy
+from icarl.train import loop as engine
 
 
 def sync(device: torch.device) -> None:
@@ -38,8 +38,8 @@ def median(xs: list[float]) -> float:
 # ------------------------------------------------------------------ FLOPs and peak
 def forward_flops(net: nn.Module, shape: tuple[int, int, int]) -> float:
     """FLOPs (2 x multiply-adds) of one image through the conv and linear layers, by hooks
-    (:func:`icarl.estimate.forward_flops`, the counter ``--dry-run`` uses)."""
-    from icarl.estimate import forward_flops as count
+    (:func:`icarl.experiment.estimate.forward_flops`, the counter ``--dry-run`` uses)."""
+    from icarl.experiment.estimate import forward_flops as count
 
     return float(count(net, torch.zeros(1, *shape, device=next(net.parameters()).device)))
 
@@ -133,7 +133,7 @@ def icarl_learner(
     x1, y1 = random_task(max(nb * cfg.batch_size - n_ex, 10), c, h, 10, seed=3)
     y1 = y1 + 10
     learner.classes_ = learner.classes_ + list(range(10, 20))
-    y_int = learner._to_internal(y1)
+    y_int = learner.output_index(y1)
     n = x1.shape[0] + n_ex
     images = (n // cfg.batch_size) * cfg.batch_size
 

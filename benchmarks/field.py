@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from icarl import engine
+from icarl.algorithm.losses import icarl_bce
 from icarl.config import LearnerConfig
-from icarl.losses import icarl_bce
+from icarl.train import loop as engine
 
 
 class PerSampleTensor(Dataset):
@@ -102,7 +102,7 @@ def train_epochs(
     device: torch.device,
     epochs: int,
 ) -> int:
-    """The same work as :func:`icarl.engine.train` with our loss, fed by ``data``; returns images seen."""
+    """The same work as :func:`icarl.train.loop.train` with our loss, fed by ``data``; returns images seen."""
     opt = torch.optim.SGD(engine.param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     net.train()

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from icarl import ClassIncrementalStream, ICaRL
+from icarl.algorithm.memory import ExemplarMemory, per_class_budget
 from icarl.data import DataError
-from icarl.memory import ExemplarMemory, per_class_budget
 from icarl.nets import IncrementalNet, create_backbone
 
 FAST = dict(backbone="small_cnn", epochs=2, batch_size=64, crop_pad=1, flip=False, progress=False)

@@ -6,9 +6,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from icarl.herding import herding_order, herding_order_bruteforce, reduce_exemplars
-from icarl.losses import icarl_bce, kd_softmax
-from icarl.nme import class_means, l2_normalize, nme_classify
+from icarl import ICaRL
+from icarl.algorithm.herding import herding_order, herding_order_bruteforce
+from icarl.algorithm.losses import icarl_bce, kd_softmax
+from icarl.algorithm.memory import ExemplarMemory
+from icarl.algorithm.nme import class_means, l2_normalize
+from icarl.nets import IncrementalNet, create_backbone
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -50,8 +53,12 @@ def test_herding_rejects_m_larger_than_class():
 def test_reduce_keeps_a_prefix_and_herding_is_prefix_stable():
     feats = torch.randn(50, 16, generator=torch.Generator().manual_seed(11))
     full = herding_order(feats, 20)
+    images = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1)
     for m in (1, 5, 13, 20):
-        assert reduce_exemplars(full, m).tolist() == full[:m].tolist()
+        memory = ExemplarMemory(40)
+        memory.add(0, images[full])
+        memory.reduce(m)  # Algorithm 5
+        assert memory.sets[0].flatten().tolist() == full[:m].tolist()
         # Algorithm 5 after Algorithm 4 equals Algorithm 4 run with the smaller m
         assert herding_order(feats, m).tolist() == full[:m].tolist()
 
@@ -72,13 +79,16 @@ def test_nme_equals_bruteforce_over_seen_classes_only():
     g = torch.Generator().manual_seed(5)
     means = l2_normalize(torch.randn(6, 4, generator=g))
     features = torch.randn(100, 4, generator=g)
-    seen = torch.tensor([0, 2, 3])
-    pred = nme_classify(features, means, seen)
-    assert pred.tolist() == _nme_bruteforce(features, means, seen.tolist())
-    assert set(pred.tolist()) <= {0, 2, 3}
+    seen = [0, 2, 3]
+    # the learner's Algorithm 1: its means_ hold the seen classes only, in classes_ order
+    learner = ICaRL(backbone="mlp", memory_size=10, device="cpu", progress=False)
+    learner.net_ = IncrementalNet(create_backbone("mlp", 1, 2), 3)
+    learner.classes_, learner.means_ = [10, 12, 13], means[seen]
+    pred = learner.labels_of(learner.scores(features, "nme"))
+    assert pred.tolist() == [10 + y for y in _nme_bruteforce(features, means, seen)]
     # an unseen class whose mean equals the feature exactly is still never predicted
     feats = means[1:2].repeat(3, 1)
-    assert 1 not in nme_classify(feats, means, seen).tolist()
+    assert 11 not in learner.labels_of(learner.scores(feats, "nme")).tolist()
 
 
 def test_class_means_are_normalised_means_of_normalised_features_flip_averaged():

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from icarl import methods
 from icarl.cli import main
 from icarl.config import ConfigError, load_config, parse_override
 
@@ -102,7 +103,9 @@ def test_config_toml_and_overrides(tmp_path):
     cfg = load_config(str(f), [parse_override("learner.epochs=6")])
     assert cfg.seed == 3 and cfg.data.classes_per_step == 5
     assert cfg.learner.milestones() == (2, 4) and cfg.learner.epochs == 6
-    assert cfg.resolved_learner().seed == 3
+    assert methods.resolve(cfg).learner.seed == 3  # the run's one seed reaches the learner
+    with pytest.raises(ConfigError, match="one seed drives a run"):
+        load_config(str(f), [parse_override("learner.seed=4")])
     with pytest.raises(ConfigError, match="must be an integer"):
         load_config(str(f), [parse_override("learner.epochs='many'")])
     # the paper's schedule by default: 70 epochs, divided by 5 at 49 and 63

@@ -12,7 +12,7 @@ from torch import nn
 from icarl.cli import main
 from icarl.config import load_config, preset_names
 from icarl.data import DataError, resolve_order
-from icarl.estimate import forward_flops
+from icarl.experiment.estimate import forward_flops
 
 # ------------------------------------------------------------------ orders
 
@@ -124,7 +124,7 @@ def test_dry_run_prints_config_data_and_work_without_training(
     train_set, per_epoch, train_imgs = int(rows[0][2]), int(rows[0][3]), int(rows[0][4])
     assert per_epoch == (train_set // 100) * 100 and train_imgs == 3 * per_epoch
     # step 2: its new classes' images plus the exemplars kept after step 1
-    from icarl import runner
+    from icarl.experiment import runner
 
     cfg = load_config("digits")
     stream = runner.make_stream(cfg, runner.load_run_data(cfg))

@@ -15,7 +15,7 @@ from data_writers import add_tar_bytes, py2_pickle, write_cifar100
 
 from icarl.data import DataError, load_dataset
 from icarl.errors import IcarlError
-from icarl.safeio import SafeArchive, UnsafeFileError, restricted_loads, safe_extract
+from icarl.files.safeio import SafeArchive, UnsafeFileError, restricted_loads, safe_extract
 
 
 class RunsCode:

@@ -10,16 +10,9 @@ from icarl import ICaRL, load
 from icarl.cli import main
 from icarl.cli.learn import default_out
 from icarl.data import Dataset, Split
-from icarl.deploy import (
-    DeployError,
-    conform_images,
-    learn_step,
-    plan_step,
-    read_inputs,
-    scores,
-    top_k,
-)
-from icarl.persist import read_state
+from icarl.data.inputs import InputError, conform_images, read_inputs
+from icarl.deploy import DeployError, learn_step, plan_step, scores, top_k
+from icarl.files.model import read_model as read_state
 from icarl.tools.export_images import export_pngs
 
 NAMES = {0: "zero", 1: "one", 2: "two"}
@@ -127,7 +120,7 @@ def test_conform_images_converts_channels_and_resizes():
     assert torch.equal(conform_images(grey, (3, 8, 8), "t"), grey.expand(-1, 3, -1, -1))
     flat = torch.full((1, 1, 16, 16), 77, dtype=torch.uint8)
     assert torch.equal(conform_images(flat, (1, 8, 8), "t"), torch.full((1, 1, 8, 8), 77, dtype=torch.uint8))
-    with pytest.raises(DeployError, match="4 channels"):
+    with pytest.raises(InputError, match="4 channels"):
         conform_images(torch.zeros(1, 4, 8, 8, dtype=torch.uint8), (3, 8, 8), "t")
 
 

@@ -27,8 +27,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from icarl import distributed, methods, runner
+from icarl import methods
 from icarl.config import load_config
+from icarl.experiment import runner
+from icarl.experiment.results import TABLE_HEADER
+from icarl.train import distributed
 
 EPOCHS = 3
 
@@ -236,7 +239,7 @@ def test_torchrun_cli(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count(runner.TABLE_HEADER) == 1  # rank 1's stdout is silenced
+    assert proc.stdout.count(TABLE_HEADER) == 1  # rank 1's stdout is silenced
     names = sorted(p.name for p in out.iterdir())
     assert "results.json" in names and not [n for n in names if n.endswith(".tmp")], names
     single = runner.run(_cfg("mlp", 45, classes=4))

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from icarl import runner
 from icarl.config import load_config
+from icarl.experiment import runner
 
-pytest.importorskip("icarl.checkpoint")
+pytest.importorskip("icarl.files.checkpoint")
 
 # fp32: the digits preset turns bf16 on, where two processes and one round differently
 ARGS = ["--quiet", "--epochs", "3", "--backbone", "mlp", "--batch-size", "45", "learner.amp=off"]

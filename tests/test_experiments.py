@@ -6,11 +6,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from icarl import methods, metrics, runner
-from icarl.baselines import FixedRepresentation, JointTraining, NearestClassMean
+from icarl import methods
+from icarl.algorithm.nme import class_means
 from icarl.cli import main
 from icarl.config import load_config
-from icarl.nme import class_means
+from icarl.experiment import metrics, runner
+from icarl.methods import FixedRepresentation, JointTraining, NearestClassMean
 
 FOUR = {"data": {"classes": [0, 1, 2, 3]}}
 
@@ -26,7 +27,7 @@ def two_steps(digits, cfg):
 
 
 def test_settings_of_registered_methods():
-    cfg = tiny_cfg().resolved_learner()
+    cfg = tiny_cfg().learner
     expect = {
         "lwf": (0, "bce", "cnn"),
         "finetune": (0, "none", "cnn"),
@@ -41,6 +42,13 @@ def test_settings_of_registered_methods():
         c = methods.create(name, cfg).config
         assert (c.memory_size, c.distillation, c.classifier) == (k, dist, clf), name
     assert isinstance(methods.create("fixed", cfg), FixedRepresentation)
+    for name, (k, dist, clf) in expect.items():  # the run's one resolved config carries them
+        run_cfg = methods.resolve(replace(tiny_cfg(), method=name))
+        assert (run_cfg.learner.memory_size, run_cfg.learner.distillation, run_cfg.learner.classifier) == (
+            k,
+            dist,
+            clf,
+        ), name
     assert isinstance(methods.create("joint", cfg), JointTraining)
     assert isinstance(methods.create("incm", cfg), NearestClassMean)
 
@@ -48,7 +56,7 @@ def test_settings_of_registered_methods():
 def test_fixed_representation_freezes_backbone_and_old_rows(digits):
     cfg = tiny_cfg("fixed", epochs=10)
     (x1, y1), (x2, y2) = two_steps(digits, cfg)
-    learner = methods.create("fixed", cfg.resolved_learner())
+    learner = methods.create("fixed", cfg.learner)
     learner.partial_fit(x1, y1)
     before = {k: v.clone() for k, v in learner.net_.backbone.state_dict().items()}
     w_old = learner.net_.head.weight[:2].clone()
@@ -61,13 +69,13 @@ def test_fixed_representation_freezes_backbone_and_old_rows(digits):
     # the new rows did learn: between themselves they tell the new classes apart
     new = torch.isin(digits.test.y, torch.unique(y2))
     pred = learner.logits(digits.test.x[new])[:, 2:].argmax(1) + 2
-    assert float((pred == learner._to_internal(digits.test.y[new])).float().mean()) > 0.8
+    assert float((pred == learner.output_index(digits.test.y[new])).float().mean()) > 0.8
 
 
 def test_joint_trains_on_everything_seen(digits):
     cfg = tiny_cfg("joint")
     (x1, y1), (x2, y2) = two_steps(digits, cfg)
-    learner = methods.create("joint", cfg.resolved_learner())
+    learner = methods.create("joint", cfg.learner)
     learner.partial_fit(x1, y1).partial_fit(x2, y2)
     assert len(learner.seen_) == len(y1) + len(y2)
     assert sorted(learner.seen_.y.unique().tolist()) == [0, 1, 2, 3]
@@ -77,10 +85,10 @@ def test_joint_trains_on_everything_seen(digits):
 def test_incm_learner_means_are_means_of_all_training_data(digits):
     cfg = tiny_cfg("incm")
     (x1, y1), (x2, y2) = two_steps(digits, cfg)
-    learner = methods.create("incm", cfg.resolved_learner())
+    learner = methods.create("incm", cfg.learner)
     learner.partial_fit(x1, y1).partial_fit(x2, y2)
     x, y = torch.cat([x1, x2]), torch.cat([y1, y2])
-    want = class_means(learner.features(x), learner._to_internal(y), 4)
+    want = class_means(learner.features(x), learner.output_index(y), 4)
     assert torch.allclose(learner.means_, want, atol=1e-5)
     ex_x, ex_y = learner.memory_.as_tensors()  # exemplar means are a different estimate
     assert not torch.allclose(class_means(learner.features(ex_x), ex_y, 4), want, atol=1e-4)
@@ -157,7 +165,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_step_bar_reports_every_step_and_shows_accuracy(capsys):
-    from icarl.progress import StepBar, with_step_bar
+    from icarl.experiment.progress import StepBar, with_step_bar
 
     seen = []
     bar = with_step_bar(seen.append, 2, enabled=True, desc="icarl")

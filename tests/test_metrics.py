@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from icarl import metrics
+from icarl.experiment import metrics
 
 T = torch.tensor
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from icarl.checkpoint import CHECKPOINT_NAME, PAUSE_ENV, load_checkpoint, temp_path
+from icarl.files.atomic import PAUSE_ENV, temp_path
+from icarl.files.checkpoint import CHECKPOINT_NAME, load_checkpoint
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from icarl.algorithm.memory import ExemplarMemory, per_class_budget
 from icarl.data import ClassIncrementalStream, DataError, Dataset, Split, load_dataset
-from icarl.memory import ExemplarMemory, per_class_budget
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import torch
 
-from icarl import ICaRL, checkpoint, load_config, methods, runner
-from icarl.checkpoint import CheckpointError, load_checkpoint
+from icarl import ICaRL, load_config, methods
 from icarl.cli import main
+from icarl.experiment import runner
+from icarl.files import checkpoint
+from icarl.files.checkpoint import CheckpointError, load_checkpoint
 
 TINY = {
     "data": {"classes": [0, 1, 2, 3, 4, 5], "classes_per_step": 2},
@@ -209,27 +211,29 @@ def test_cli_force_replaces_only_after_validation(tmp_path, capsys, reference):
 
 # ------------------------------------------------ methods with more learned state
 class _Rehearsal(ICaRL):
-    """Like the joint baseline: overrides _update_representation(x, y, n_old) and keeps
-    every training image seen so far in ``seen_`` (state learner_state does not hold)."""
+    """Like the joint baseline: overrides _update_representation(x, y, n_old, hooks) and keeps
+    every training image seen so far in ``seen_`` (state the base state_dict does not hold)."""
 
-    def _update_representation(self, x, y, n_old):
+    def _update_representation(self, x, y, n_old, hooks):
         if not hasattr(self, "seen_"):
             self.seen_ = (x[:0].cpu(), y[:0].cpu())
         self.seen_ = (torch.cat([self.seen_[0], x.cpu()]), torch.cat([self.seen_[1], y.cpu()]))
-        super()._update_representation(*self.seen_, n_old)
+        super()._update_representation(*self.seen_, n_old, hooks)
 
 
 class _ResumableRehearsal(_Rehearsal):
-    def get_extra_state(self):
-        return {"seen": list(self.seen_)} if hasattr(self, "seen_") else {}
+    def state_dict(self):
+        return {**super().state_dict(), "seen": list(getattr(self, "seen_", ()))}
 
-    def set_extra_state(self, state):
-        if state:
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        if state["seen"]:
             self.seen_ = tuple(state["seen"])
+        return self
 
 
-methods.register("test-rehearsal", "test only")(lambda cfg: _Rehearsal(config=cfg))
-methods.register("test-rehearsal-resumable", "test only")(lambda cfg: _ResumableRehearsal(config=cfg))
+methods.register(methods.Method("test-rehearsal", "test only", _Rehearsal))
+methods.register(methods.Method("test-rehearsal-resumable", "test only", _ResumableRehearsal))
 
 
 def test_subclass_with_extra_state_resumes_exactly(tmp_path, monkeypatch, digits):
@@ -240,7 +244,7 @@ def test_subclass_with_extra_state_resumes_exactly(tmp_path, monkeypatch, digits
         runner.run(cfg, tmp_path / "run", data=digits)
     monkeypatch.undo()
     ck = load_checkpoint(tmp_path / "run")
-    assert ck.describe() == "step 2, epoch 2" and len(ck.learner["extra_state"]["seen"][1]) > 0
+    assert ck.describe() == "step 2, epoch 2" and len(ck.learner["seen"][1]) > 0
     assert strip_timings(runner.run(cfg, tmp_path / "run", data=digits, resume=ck)) == expected
 
 

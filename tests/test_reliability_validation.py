@@ -14,11 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from icarl import ICaRL, atomic, checkpoint, load_config, runner
-from icarl.checkpoint import WriteError, atomic_write, load_checkpoint
+from icarl import ICaRL, load_config
 from icarl.cli import main
 from icarl.data import Dataset, Split
 from icarl.errors import IcarlError
+from icarl.experiment import runner
+from icarl.files import atomic
+from icarl.files.atomic import WriteError, atomic_write
+from icarl.files.checkpoint import load_checkpoint
 
 TINY = ["--quiet", "--epochs", "1", "--memory", "40", "--checkpoint-every", "1"]
 
@@ -176,7 +179,7 @@ def test_learner_input_messages():
 
 # ------------------------------------------------------------ training diverges
 def test_nan_loss_stops_keeps_last_good_checkpoint_and_says_so(tmp_path, capsys, monkeypatch):
-    import icarl.icarl as core
+    import icarl.algorithm.learner as core
 
     real = core.icarl_bce
 
@@ -230,7 +233,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch, where):
     if where == "write":
         monkeypatch.setattr(atomic, "open", lambda p, mode: FillingFile(p, 50), raising=False)
     else:
-        monkeypatch.setattr(checkpoint.os, where, enospc)
+        monkeypatch.setattr(atomic.os, where, enospc)
     with pytest.raises(WriteError) as e:
         atomic_write(path, b"new" * 1000)
     monkeypatch.undo()
@@ -243,7 +246,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path, monkeypatch, where):
 
 
 def test_disk_full_during_a_run_then_resume(tmp_path, capsys, monkeypatch):
-    real, calls = checkpoint.os.replace, [0]
+    real, calls = atomic.os.replace, [0]
 
     def fill_on_third(src, dst):
         calls[0] += 1
@@ -251,7 +254,7 @@ def test_disk_full_during_a_run_then_resume(tmp_path, capsys, monkeypatch):
             enospc()
         real(src, dst)
 
-    monkeypatch.setattr(checkpoint.os, "replace", fill_on_third)
+    monkeypatch.setattr(atomic.os, "replace", fill_on_third)
     out = tmp_path / "run"
     err = run_cli(capsys, "--out", str(out), "--classes", "0,1,2,3")
     assert (
@@ -264,14 +267,14 @@ def test_disk_full_during_a_run_then_resume(tmp_path, capsys, monkeypatch):
 
 
 def test_first_write_failing_says_nothing_was_written(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint.os, "fsync", enospc)
+    monkeypatch.setattr(atomic.os, "fsync", enospc)
     cfg = load_config("digits", [{"data": {"classes": [0, 1]}, "learner": {"epochs": 1, "progress": False}}])
     with pytest.raises(WriteError, match=re.escape("the disk is full; no checkpoint.pt was written")):
         runner.run(cfg, tmp_path / "run")
 
 
 def test_deterministic_mode_names_an_operation_without_deterministic_kernel(tmp_path, monkeypatch):
-    import icarl.icarl as core
+    import icarl.algorithm.learner as core
 
     def cuda_only_failure(*_a, **_k):
         raise RuntimeError(

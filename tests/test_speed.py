@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from icarl import engine
+from icarl.algorithm.learner import ICaRL
 from icarl.config import LearnerConfig
 from icarl.data.augment import augment_batch, random_crop_flip, random_crop_flip_reference, to_float
-from icarl.icarl import ICaRL
 from icarl.nets import IncrementalNet, create_backbone
+from icarl.train import loop as engine
 
 
 def _images(n: int, c: int, h: int, seed: int = 0) -> torch.Tensor:
@@ -127,7 +127,9 @@ def test_channels_last_matches_contiguous(backbone: str, c: int, h: int) -> None
             opt.step()
         with torch.no_grad():
             results.append(net.eval()(xin))
-    torch.testing.assert_close(results[1], results[0], rtol=1e-3, atol=1e-4)
+    # two SGD steps amplify the layouts' different rounding: on an AMD EPYC (AVX-512, no AMX)
+    # ResNet-32 outputs differed by 3.5e-4 after them, so the bound is 1e-3, not 1e-4
+    torch.testing.assert_close(results[1], results[0], rtol=1e-3, atol=1e-3)
 
 
 def test_learner_channels_last_gives_same_predictions_as_contiguous() -> None:

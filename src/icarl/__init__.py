@@ -1,11 +1,10 @@
 """icarl: class-incremental learning with iCaRL (Rebuffi et al., CVPR 2017)."""
 
-__version__ = "0.1.0"
-
+from .algorithm import ICaRL
 from .config import LearnerConfig, RunConfig, load_config
 from .data import ClassIncrementalStream, Dataset, Split, load_dataset
-from .icarl import ICaRL
-from .persist import load
+from .deploy import load
+from .version import __version__
 
 __all__ = [
     "ClassIncrementalStream",

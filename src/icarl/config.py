@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import types
 import typing
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ class LearnerConfig:
     amp: str = "off"
     channels_last: bool = True  # NHWC activations: faster convolutions on CPU and GPU
     compile: bool = False  # torch.compile the network for training (see benchmarks/RESULTS.md)
-    sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (notes/ddp.md)
+    sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (docs/distributed.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
     seed: int = 1993
@@ -123,10 +123,6 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
 
-    def resolved_learner(self) -> LearnerConfig:
-        """The learner's settings with the run's one seed threaded through."""
-        return replace(self.learner, seed=self.seed)
-
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
@@ -175,7 +171,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp}")
 
 
-def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
+def from_table(cls: type, table: dict[str, Any], prefix: str) -> Any:
     hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -184,10 +180,10 @@ def _build(cls: type, table: dict[str, Any], prefix: str) -> Any:
         if key not in known:
             raise ConfigError(f"unknown config key {full!r}; known keys: {', '.join(sorted(known))}")
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"{full} must be a table ([{full}])")
-            kwargs[key] = _build(tp, value, f"{full}.")  # type: ignore[arg-type]
+            kwargs[key] = from_table(tp, value, f"{full}.")
         else:
             kwargs[key] = _coerce(value, tp, full)
     return cls(**kwargs)
@@ -248,7 +244,13 @@ def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | N
     table: dict[str, Any] = read_toml(spec) if spec else {}
     for o in overrides or []:
         table = _merge(table, o)
-    cfg: RunConfig = _build(RunConfig, table, "")
+    learner_seed = table.get("learner", {}).get("seed") if isinstance(table.get("learner"), dict) else None
+    if learner_seed is not None and learner_seed != table.get("seed", RunConfig.seed):
+        raise ConfigError(
+            f"learner.seed = {learner_seed} differs from the run's seed = "
+            f"{table.get('seed', RunConfig.seed)}; one seed drives a run: set only seed (--seed)"
+        )
+    cfg: RunConfig = from_table(RunConfig, table, "")
     cfg.learner.check()
     return cfg
 

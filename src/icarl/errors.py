@@ -3,3 +3,7 @@
 
 class IcarlError(ValueError):
     """Base of every user-facing error; the message names the problem and the fix."""
+
+
+class NotFittedError(IcarlError):
+    """A learner was asked to predict, score or extract features before it learned anything."""

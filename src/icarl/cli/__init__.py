@@ -1,50 +1,39 @@
 """Command line: ``icarl COMMAND``. Errors a user can fix exit with status 2, on one line.
 
-Each command lives in its own module here and registers itself with :func:`command`.
+Each command is a module here with ``HELP``, ``build(parser)`` and ``main(args)``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from types import ModuleType
 
 from ..errors import IcarlError
+from ..train.distributed import session
+from ..version import __version__
+from . import compare, info, learn, predict, report, run
 
-Command = Callable[[argparse.Namespace], int]
-COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Command, str]] = {}
-
-
-def command(
-    name: str, help: str, build: Callable[[argparse.ArgumentParser], None]
-) -> Callable[[Command], Command]:
-    """Register a subcommand: ``build`` adds its arguments; the decorated function runs it."""
-
-    def add(fn: Command) -> Command:
-        COMMANDS[name] = (build, fn, help)
-        return fn
-
-    return add
+COMMANDS: dict[str, ModuleType] = {
+    "run": run,
+    "compare": compare,
+    "report": report,
+    "learn": learn,
+    "predict": predict,
+    "info": info,
+}
 
 
-# ------------------------------------------------------------------------ main
 def build_parser() -> argparse.ArgumentParser:
-    from . import compare, info, learn, predict, report, run  # noqa: F401  (each module registers its commands)
-
     parser = argparse.ArgumentParser(
         prog="icarl", description="Class-incremental learning with iCaRL (CVPR 2017)."
     )
-    parser.add_argument("--version", action="version", version=f"icarl {_version()}")
+    parser.add_argument("--version", action="version", version=f"icarl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (build, _, help) in COMMANDS.items():
-        build(sub.add_parser(name, help=help, description=help))
+    for name, module in COMMANDS.items():
+        module.build(sub.add_parser(name, help=module.HELP, description=module.HELP))
     return parser
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,12 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    _, run_command, _ = COMMANDS[args.command]
-    from ..distributed import session
-
     try:
         with session():  # torchrun: process group up, stdout on rank 0 only
-            return run_command(args)
+            code: int = COMMANDS[args.command].main(args)
+            return code
     except IcarlError as e:
         print(f"icarl: error: {e}", file=sys.stderr)
         return 2
@@ -67,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-__all__ = ["command", "main"]
+__all__ = ["main"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,15 +8,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .. import methods
 from ..config import ConfigError, to_dict
-from . import command
+from ..experiment import report, runner
+from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
 from .run import add_run_options, config_from_args
+
+HELP = "run several methods on one class-incremental stream, side by side"
 
 DEFAULT_METHODS = "icarl,lwf,finetune,fixed,joint"
 COMPARE_VERSION = 1
 
 
-def _build(p: argparse.ArgumentParser) -> None:
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--methods",
         default=DEFAULT_METHODS,
@@ -27,8 +31,6 @@ def _build(p: argparse.ArgumentParser) -> None:
 
 
 def parse_methods(spec: str) -> list[str]:
-    from .. import methods
-
     names = list(dict.fromkeys(m.strip() for m in spec.split(",") if m.strip()))
     if not names:
         raise ConfigError("--methods is empty; give a comma-separated list like icarl,lwf,finetune")
@@ -57,19 +59,16 @@ def summary(res: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@command("compare", "run several methods on one class-incremental stream, side by side", _build)
-def cmd_compare(args: argparse.Namespace) -> int:
-    from .. import methods, report, runner
-
+def main(args: argparse.Namespace) -> int:
     if args.list:
         for name in methods.available():
-            print(f"{name:<10} {methods.DESCRIPTIONS[name]}")
+            print(f"{name:<10} {methods.get(name).description}")
         return 0
     if args.method is not None:
         raise ConfigError("icarl compare takes --methods a,b,c (not --method); list them comma-separated")
     names = parse_methods(args.methods)
     cfg = config_from_args(args)
-    out = Path(args.out) if args.out else runner.default_run_dir(replace(cfg, method="compare"))
+    out = Path(args.out) if args.out else default_run_dir(replace(cfg, method="compare"))
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"folder {out} already exists and is not empty; choose another --out")
     data = runner.load_run_data(cfg)
@@ -83,13 +82,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         "folders": {},
         "dataset": data.name,
         "seed": cfg.seed,
-        "config": to_dict(cfg),
+        "config": to_dict(cfg),  # each method's resolved config is in its results.json
         "summary": {},
     }
     for name in names:
-        print(f"\n== {name}: {methods.DESCRIPTIONS[name]}")
-        print(runner.TABLE_HEADER)
-        res = runner.run(replace(cfg, method=name), out / name, runner.print_row, data)
+        print(f"\n== {name}: {methods.get(name).description}")
+        print(TABLE_HEADER)
+        res = runner.run(replace(cfg, method=name), out / name, print_row, data)
         if done and res["class_order"] != next(iter(done.values()))["class_order"]:
             raise ConfigError("the methods saw different class orders; this is a bug, please report it")
         done[name] = res
@@ -97,7 +96,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         record["methods"].append(name)
         record["folders"][name] = name
         record["summary"][name] = summary(res)
-        runner.write_json(out / "compare.json", record)  # after each method: partial results survive
+        write_json(out / "compare.json", record)  # after each method: partial results survive
     print()
     print(report.format_table(report.table_rows(done, all_classifiers=False)))
     print()

@@ -6,7 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from . import command
+from ..files.model import read_model, summary
+
+HELP = "show a saved model: classes, exemplars, memory, steps, config, versions"
+
 
 CONFIG_SUMMARY = (
     "backbone",
@@ -21,7 +24,7 @@ CONFIG_SUMMARY = (
 )
 
 
-def _build(p: argparse.ArgumentParser) -> None:
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
@@ -34,18 +37,18 @@ def _acc(step: dict[str, Any]) -> str:
     return f"{'  '.join(parts)} on {acc.get('on', 'test images')}"
 
 
-@command("info", "show a saved model: classes, exemplars, memory, steps, config, versions", _build)
-def cmd_info(args: argparse.Namespace) -> int:
-    from .. import persist
-
-    info = persist.summary(persist.read_state(args.model), args.model)
+def main(args: argparse.Namespace) -> int:
+    info = summary(read_model(args.model), args.model)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
     mem = info["memory"]
     pre = info["preprocessing"]
     print(f"model {info['file']} ({info['file_bytes']} bytes, saved {info['saved_at']})")
-    print(f"{info['kind']}, format {info['format_version']}; images {pre.get('image_shape')} (C, H, W)")
+    print(
+        f"method {info['method']} ({info['kind']}), format {info['format_version']}; "
+        f"images {pre.get('image_shape')} (C, H, W)"
+    )
     print(f"classes: {len(info['classes'])}")
     print("  label  name                  exemplars")
     for c in info["classes"]:

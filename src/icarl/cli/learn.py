@@ -20,11 +20,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import deploy
+from ..data import load_dataset
 from ..errors import IcarlError
-from . import command
+
+HELP = "add the classes of new data to a saved model (one iCaRL step)"
 
 
-def _build(p: argparse.ArgumentParser) -> None:
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
     p.add_argument(
         "--data", help="new data: a folder of class folders, or the dataset's path (embedded ones need none)"
@@ -58,13 +61,9 @@ def _pct(acc: dict[str, Any]) -> str:
     return f"NME {one(acc.get('nme'))}  CNN {one(acc.get('cnn'))}"
 
 
-@command("learn", "add the classes of new data to a saved model (one iCaRL step)", _build)
-def cmd_learn(args: argparse.Namespace) -> int:
-    from .. import deploy, persist
-    from ..data import load_dataset
-
+def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
-    learner = persist.load(model, device=args.device)
+    learner = deploy.load(model, device=args.device)
     out = Path(args.out) if args.out else None
     if out is None and default_out(model, len(learner.history_) + 1).exists():
         raise IcarlError(
@@ -84,7 +83,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         progress=False if args.quiet else None,
     )
-    known = deploy.class_names(learner)
+    known = learner.named_classes()
     print(f"model {model}: {len(known)} classes ({', '.join(known.values())})")
     print(f"new data {data.name}: {len(data.train)} train / {len(data.test)} test images")
     t0 = time.perf_counter()
@@ -105,6 +104,6 @@ def cmd_learn(args: argparse.Namespace) -> int:
             f"{_pct(report.accuracy_all)}"
         )
     out = out or default_out(model, len(learner.history_))
-    persist.save(learner, out)
+    learner.save(out)
     print(f"model: {out} ({len(learner.classes_)} classes, {len(learner.memory_)} exemplars)")
     return 0

@@ -19,11 +19,15 @@ import argparse
 import json
 from typing import Any
 
+from .. import deploy
+from ..data.inputs import read_inputs
+from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
-from . import command
+
+HELP = "classify images with a saved model: top-k class names and scores"
 
 
-def _build(p: argparse.ArgumentParser) -> None:
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npz files")
     p.add_argument("--top-k", type=int, default=1, help="how many classes to show per image (default 1)")
@@ -50,19 +54,16 @@ def accuracy(predicted: list[list[str]], folders: list[str], known: set[str]) ->
     }
 
 
-@command("predict", "classify images with a saved model: top-k class names and scores", _build)
-def cmd_predict(args: argparse.Namespace) -> int:
-    from .. import deploy, persist
-
+def main(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise IcarlError(f"--top-k is {args.top_k}; use 1 or more")
-    learner = persist.load(args.model, device=args.device)
+    learner = deploy.load(args.model, device=args.device)
     if learner.image_shape_ is None:
         raise IcarlError(f"{args.model} has learned nothing yet; train it with icarl run first")
-    inputs = deploy.read_inputs(args.inputs, learner.image_shape_)
+    inputs = read_inputs(args.inputs, learner.image_shape_)
     args.classifier = args.classifier or learner.config.classifier
     labels, values = deploy.top_k(learner, inputs.x, args.top_k, args.classifier)
-    names = deploy.class_names(learner)
+    names = learner.named_classes()
     predicted = [[names[int(c)] for c in row] for row in labels]
     rows: list[dict[str, Any]] = [
         {
@@ -82,7 +83,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         doc = {
             "model": str(args.model),
             "classifier": args.classifier,
-            "score": deploy.SCORE_MEANING[args.classifier],
+            "score": SCORE_MEANING[args.classifier],
             "predictions": rows,
         }
         if acc is not None:

@@ -8,9 +8,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, RunConfig, _build, load_config, parse_override, to_dict
+from .. import deploy, methods
+from ..algorithm import ICaRL
+from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
 from ..data import Dataset
-from . import command
+from ..experiment import runner
+from ..experiment.estimate import estimate, to_toml, work_table
+from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
+from ..files.checkpoint import RESULTS_NAME, check_config, load_checkpoint
+from ..train import distributed
+
+HELP = "train a method over a class-incremental stream"
 
 RUN_FLAGS: dict[str, tuple[str, type]] = {
     "--dataset": ("data.dataset", str),
@@ -72,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return load_config(args.config or "digits", overrides)
 
 
-def add_run_command_options(p: argparse.ArgumentParser) -> None:
+def build(p: argparse.ArgumentParser) -> None:
     """``icarl run``'s own options: the shared ones plus checkpoints and resuming."""
     add_run_options(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
@@ -101,24 +109,24 @@ def _config_given(args: argparse.Namespace) -> bool:
     return bool(args.config or args.overrides or any(v is not None for v in flags))
 
 
-def _with_run_options(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
+def _with_checkpoint_every(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
     if args.checkpoint_every is not None:
         cfg = replace(cfg, checkpoint_every=args.checkpoint_every)
-    if args.quiet:
-        cfg = replace(cfg, learner=replace(cfg.learner, progress=False))
     return cfg
 
 
-@command("run", "train a method over a class-incremental stream", add_run_command_options)
-def cmd_run(args: argparse.Namespace) -> int:
-    from .. import distributed, methods, runner
+def _check_save(args: argparse.Namespace) -> None:
+    if args.save and Path(args.save).is_dir():
+        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
 
+
+def main(args: argparse.Namespace) -> int:
     if args.resume:
         return _resume(args)
-    cfg = _with_run_options(config_from_args(args), args)
+    cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
     if args.dry_run:
         return dry_run(cfg)
-    out = Path(args.out) if args.out else runner.default_run_dir(cfg)
+    out = Path(args.out) if args.out else default_run_dir(cfg)
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a folder")
@@ -127,62 +135,56 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"run folder {out} already exists and is not empty; continue it with --resume {out}, "
             "choose another --out, or pass --force to replace its results"
         )
-    if args.save and Path(args.save).is_dir():
-        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
+    _check_save(args)
     distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
     data = runner.load_run_data(cfg)
     _print_header(cfg, data, out)
     t0 = time.perf_counter()
-    learner = methods.create(cfg.method, cfg.resolved_learner())
-    results = runner.run(cfg, out, runner.print_row, data, deterministic=args.deterministic, learner=learner)
+    learner = methods.create(cfg.method, cfg.learner)
+    results = runner.run(cfg, out, print_row, data, deterministic=args.deterministic, learner=learner)
     _print_summary(results, out, time.perf_counter() - t0)
     if args.save:
         _save_model(args.save, learner, results)
     return 0
 
 
-def _save_model(path: str, learner: Any, results: dict[str, Any]) -> None:
+def _save_model(path: str, learner: ICaRL, results: dict[str, Any]) -> None:
     """``--save``: the trained learner, its class names and each step's accuracy, in one file
     (rank 0 only under DDP)."""
-    from .. import distributed, persist
-
     if not distributed.is_main():
         return
     names = dict(zip(results["class_order"], results["class_names"], strict=True))
-    persist.finish_run(learner, names, results["steps"], f"icarl run on {results['dataset']}")
-    print(f"model: {persist.save(learner, path)}")
+    deploy.name_run_steps(learner, names, results["steps"], f"icarl run on {results['dataset']}")
+    print(f"model: {learner.save(path)}")
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from .. import methods, runner
-    from ..checkpoint import RESULTS_NAME, check_config, load_checkpoint
-    from ..icarl import restore_learner
-
     if args.force or args.out:
         raise ConfigError("--resume continues the run in its own folder; drop --force and --out")
     run_dir = Path(args.resume)
     ck = load_checkpoint(run_dir)
     if _config_given(args):
-        check_config(ck, to_dict(config_from_args(args)), run_dir)
-    cfg = _with_run_options(_build(RunConfig, ck.config, ""), args)
-    if args.save and Path(args.save).is_dir():
-        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
-    learner = methods.create(cfg.method, cfg.resolved_learner())
+        check_config(ck, to_dict(methods.resolve(config_from_args(args))), run_dir)
+    cfg = _with_checkpoint_every(from_table(RunConfig, ck.config, ""), args)
+    if args.quiet:  # the checkpoint's config, not the command line's, so --quiet applies here
+        cfg = replace(cfg, learner=replace(cfg.learner, progress=False))
+    _check_save(args)
+    learner = methods.create(cfg.method, cfg.learner)
     if ck.finished:
         print(f"run {run_dir} is already finished; nothing to train")
         results = runner.finish(ck.results, run_dir if not (run_dir / RESULTS_NAME).exists() else None)
         _print_summary(results, run_dir, None)
         if args.save:  # the checkpoint after the last step holds the final learner
-            _save_model(args.save, restore_learner(learner, ck.learner), results)
+            _save_model(args.save, learner.load_state_dict(ck.learner), results)
         return 0
     data = runner.load_run_data(cfg)
     _print_header(cfg, data, run_dir)
     print(f"resuming from the checkpoint {ck.describe()}")
     for record in ck.results["steps"]:
-        runner.print_row(record)
+        print_row(record)
     t0 = time.perf_counter()
     results = runner.run(
-        cfg, run_dir, runner.print_row, data, resume=ck, deterministic=args.deterministic, learner=learner
+        cfg, run_dir, print_row, data, resume=ck, deterministic=args.deterministic, learner=learner
     )
     _print_summary(results, run_dir, time.perf_counter() - t0)
     if args.save:
@@ -191,14 +193,12 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _print_header(cfg: RunConfig, data: Dataset, out: Path) -> None:
-    from .. import runner
-
     print(
         f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
         f"{len(data.train)} train / {len(data.test)} test images {data.image_shape}"
     )
     print(f"run folder: {out}")
-    print(runner.TABLE_HEADER)
+    print(TABLE_HEADER)
 
 
 def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) -> None:
@@ -216,14 +216,8 @@ def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) ->
 
 def dry_run(cfg: RunConfig) -> int:
     """``--dry-run``: the resolved configuration, the data and an estimate of the work."""
-    from dataclasses import replace
-
-    from .. import runner
-    from ..config import to_dict
-    from ..estimate import estimate, to_toml, work_table
-
     print("# icarl run --dry-run: resolved configuration (nothing is trained)")
-    print(to_toml(to_dict(replace(cfg, learner=cfg.resolved_learner()))))
+    print(to_toml(to_dict(cfg)))
     data = runner.load_run_data(cfg)
     stream = runner.make_stream(cfg, data)
     print(

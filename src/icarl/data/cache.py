@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
+from ..files.atomic import atomic_write
 from .dataset import Dataset, Split
 
 CACHE_VERSION = 1

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import IcarlError
-from ..safeio import restricted_loads
+from ..files.safeio import restricted_loads
 from .dataset import DataError, Dataset, Split, resize_images
 from .files import FileTree, file_digest, find_root, open_tree
 from .sources import register

@@ -88,15 +88,6 @@ class Dataset:
             )
         return self
 
-    def restrict(self, classes: list[int]) -> Dataset:
-        """Keep only ``classes`` (original labels are kept, names too)."""
-        return Dataset(
-            self.name,
-            self.train.of_classes(classes),
-            self.test.of_classes(classes),
-            self.class_names,
-        )
-
 
 def resize_images(x: Tensor, size: int | None) -> Tensor:
     """uint8 (N, C, H, W) -> (N, C, size, size), antialiased bilinear; unchanged if ``size`` is

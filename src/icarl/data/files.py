@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import IcarlError
-from ..safeio import SafeArchive
+from ..files.safeio import SafeArchive
 from .dataset import DataError
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ..config import DataConfig
 from .cache import default_cache_dir
 from .dataset import Dataset
+from .download import download
 from .sources import caches_by_default, load_dataset
 
 
@@ -26,8 +27,6 @@ def data_path_for(dc: DataConfig) -> str | Path | None:
     (default folder: ``<cache>/downloads/<dataset>``)."""
     if not dc.download:
         return dc.path
-    from .download import download
-
     folder = Path(dc.path) if dc.path else default_cache_dir() / "downloads" / dc.dataset
     if folder.is_file():
         folder = folder.parent

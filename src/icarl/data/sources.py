@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cache import cached_load
 from .dataset import DataError, Dataset, Split
 
 Loader = Callable[..., Dataset]
@@ -53,8 +54,6 @@ def load_dataset(
     except KeyError:
         raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}") from None
     if cache is not None and path is not None:
-        from .cache import cached_load
-
         return cached_load(loader, name, Path(path), Path(cache), options).validate()
     return loader(path, **options).validate()
 

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .incremental import IncrementalNet
+from .protocol import as_backbone
 
 
 class _Features(nn.Module):
@@ -25,9 +26,10 @@ class _Features(nn.Module):
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
+        self.phi = (as_backbone(backbone),)  # a tuple: not a second registration of the module
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.backbone.forward_features(x)  # type: ignore[operator,no-any-return]
+        return self.phi[0].forward_features(x)
 
 
 class FoldedBackbone(nn.Module):
@@ -39,7 +41,8 @@ class FoldedBackbone(nn.Module):
         self.out_dim = out_dim
 
     def forward_features(self, x: Tensor) -> Tensor:
-        return self.graph(x)  # type: ignore[no-any-return]
+        out: Tensor = self.graph(x)
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_features(x)
@@ -63,7 +66,7 @@ def fold_batchnorm(backbone: nn.Module) -> nn.Module:
         return backbone
     if _count_bn(graph) == before:
         return backbone
-    return FoldedBackbone(graph, int(backbone.out_dim))  # type: ignore[arg-type]
+    return FoldedBackbone(graph, as_backbone(backbone).out_dim)
 
 
 def inference_copy(net: IncrementalNet) -> IncrementalNet:

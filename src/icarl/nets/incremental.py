@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import torch
 from torch import Tensor, nn
+
+from .protocol import Backbone, as_backbone
 
 
 class IncrementalNet(nn.Module):
@@ -17,8 +20,8 @@ class IncrementalNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, num_outputs: int = 0) -> None:
         super().__init__()
+        self.feature_dim = int(as_backbone(backbone).out_dim)
         self.backbone = backbone
-        self.feature_dim = int(backbone.out_dim)  # type: ignore[arg-type]
         with warnings.catch_warnings():  # a head with no rows yet warns on init
             warnings.simplefilter("ignore", UserWarning)
             self.head = nn.Linear(self.feature_dim, num_outputs)
@@ -28,7 +31,7 @@ class IncrementalNet(nn.Module):
         return int(self.head.out_features)
 
     def forward_features(self, x: Tensor) -> Tensor:
-        return self.backbone.forward_features(x)  # type: ignore[operator]
+        return cast(Backbone, self.backbone).forward_features(x)
 
     def forward_head(self, features: Tensor) -> Tensor:
         return self.head(features)
@@ -49,3 +52,7 @@ class IncrementalNet(nn.Module):
         new.weight[: old.out_features] = old.weight
         new.bias[: old.out_features] = old.bias
         self.head = new
+
+    def to_channels_last(self) -> IncrementalNet:
+        """NHWC parameters (faster convolutions on CPU and GPU); returns ``self``."""
+        return self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from .errors import IcarlError
+from ..errors import IcarlError
 
 # Testing hook (documented, off unless set): sleep this many seconds halfway through
 # every atomic write, so that a test can kill the process while a write is in flight.

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..icarl import ICaRL
+from ..algorithm import ICaRL
+from ..train import TrainHooks
 
 
 class SeenData:
@@ -33,28 +34,28 @@ class SeenData:
 
 
 class KeepsSeenData(ICaRL):
-    """A learner that keeps every training image it saw in ``seen_`` (checkpointed)."""
+    """A learner that keeps every training image it saw in ``seen_`` (saved with its state)."""
 
-    seen_: SeenData
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seen_ = SeenData()
 
-    def _remember(self, x: Tensor, y: Tensor) -> SeenData:
-        if not hasattr(self, "seen_"):
-            self.seen_ = SeenData()
-        self.seen_.add(x, y)
-        return self.seen_
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "seen": {"x": self.seen_.x, "y": self.seen_.y}}
 
-    def get_extra_state(self) -> dict[str, Any]:
-        return {"x": self.seen_.x, "y": self.seen_.y} if hasattr(self, "seen_") else {}
-
-    def set_extra_state(self, state: dict[str, Any]) -> None:
-        if state:
-            self.seen_ = SeenData()
-            self.seen_.x, self.seen_.y = state["x"], state["y"]
+    def load_state_dict(self, state: dict[str, Any]) -> ICaRL:
+        super().load_state_dict(state)
+        self.seen_ = SeenData()
+        if "seen" in state:
+            self.seen_.x, self.seen_.y = state["seen"]["x"], state["seen"]["y"]
+        return self
 
 
 class JointTraining(KeepsSeenData):
     """``partial_fit`` trains on the new classes plus all earlier training data."""
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
-        seen = self._remember(x, y)
-        super()._update_representation(seen.x, seen.y, n_old)
+    method = "joint"
+
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
+        self.seen_.add(x, y)
+        super()._update_representation(self.seen_.x, self.seen_.y, n_old, hooks)

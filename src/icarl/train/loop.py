@@ -9,20 +9,19 @@ precision, progress and the divergence check. Nothing else.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
+from ..config import LearnerConfig
+from ..errors import IcarlError
 from . import distributed
-from .config import LearnerConfig
-from .errors import IcarlError
+from .amp import autocast, compiled
 
 Prepare = Callable[[Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -60,43 +59,6 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     ]
 
 
-@functools.cache
-def _cpu_has_fast_bf16() -> bool:
-    """AMX or AVX512-BF16 (Linux /proc/cpuinfo); elsewhere assume not."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return any(f in flags for f in (" amx_bf16", " avx512_bf16"))
-
-
-def use_bf16(amp: str, device: torch.device) -> bool:
-    """``amp``: "bf16" always, "off" never, "auto" where bf16 is fast (measured on AMX CPUs:
-    2-2.5x for small CNNs and ResNet-32 with equal accuracy; CUDA devices with bf16)."""
-    if amp != "auto":
-        return amp == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _cpu_has_fast_bf16()
-
-
-def autocast(cfg: LearnerConfig, device: torch.device) -> contextlib.AbstractContextManager[None]:
-    if use_bf16(cfg.amp, device):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def compiled(net: nn.Module, cfg: LearnerConfig) -> nn.Module:
-    """``torch.compile(net)`` when ``cfg.compile`` is set (it shares ``net``'s parameters), else ``net``.
-
-    The head grows between steps; the first recompilation marks that size dynamic,
-    so a run compiles about twice, not once per step.
-    """
-    if not cfg.compile:
-        return net
-    return torch.compile(net)  # type: ignore[return-value]
-
-
 def batches(
     n: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None
 ) -> Iterator[Tensor]:
@@ -116,6 +78,16 @@ def batches(
         yield perm[i : i + batch_size]
 
 
+@dataclass(frozen=True)
+class TrainHooks:
+    """What a caller hands one call of :func:`train`, explicitly: the interrupted state to
+    continue (``resume``) and the callback that receives the loop's state after every epoch
+    (``on_epoch``: checkpoints). The learner passes them down as an argument."""
+
+    resume: TrainState | None = None
+    on_epoch: StateHook | None = None
+
+
 def train(
     net: nn.Module,
     x: Tensor,
@@ -125,43 +97,26 @@ def train(
     prepare: Prepare,
     loss_fn: LossFn,
     generator: torch.Generator,
+    hooks: TrainHooks = TrainHooks(),
     desc: str = "train",
-    on_epoch: Callable[[EpochLog], None] | None = None,
-    start: TrainState | None = None,
-    on_state: Callable[[TrainState], None] | None = None,
 ) -> list[EpochLog]:
     """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs.
 
-    ``start`` continues an interrupted loop from a :class:`TrainState` (see
-    :func:`restore_train_state`); ``on_state`` receives one after every epoch (checkpoints).
+    ``hooks.resume`` continues an interrupted loop from a :class:`TrainState`;
+    ``hooks.on_epoch`` receives one after every epoch (checkpoints).
     """
-    device = x.device
     opt = torch.optim.SGD(param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
-    first_epoch = restore_train_state(start, net, opt, sched, generator) if start is not None else 0
+    first_epoch = 0
+    if hooks.resume is not None:
+        first_epoch = restore_train_state(hooks.resume, net, opt, sched, generator)
     bar = _progress(cfg, desc)
     # DDP: DistributedDataParallel when world > 1, compiled around it (one graph per bucket)
     model = compiled(distributed.wrap_ddp(net, cfg.sync_batchnorm), cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
-        # the loss is summed on the device; the one host sync per epoch is float(total)
-        total, count = torch.zeros((), device=device), 0
-        for idx in batches(x.shape[0], cfg.batch_size, generator, device):
-            inputs = prepare(x[idx])
-            labels = y[idx]
-            # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
-            inputs, labels, scale = distributed.local_batch(inputs, labels)
-            with autocast(cfg, device):
-                logits = model(inputs)
-                loss = loss_fn(inputs, logits, labels)
-            opt.zero_grad(set_to_none=True)
-            (loss * scale).backward()
-            opt.step()
-            total += loss.detach() * len(labels)
-            count += len(labels)
-        total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
-        mean_loss = float(total) / max(count, 1)
+        mean_loss = _epoch(model, x, y, cfg, prepare, loss_fn, generator, opt)
         distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
@@ -174,21 +129,48 @@ def train(
         if bar is not None:
             bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{log.lr:.3g}")
             bar.update(1)
-        if on_epoch is not None:
-            on_epoch(log)
-        if on_state is not None:
-            on_state(capture_train_state(epoch + 1, net, opt, sched, generator))
+        if hooks.on_epoch is not None:
+            hooks.on_epoch(capture_train_state(epoch + 1, net, opt, sched, generator))
     if bar is not None:
         bar.close()
     net.eval()
     return logs
 
 
-def _progress(cfg: LearnerConfig, desc: str):  # type: ignore[no-untyped-def]
+def _epoch(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    cfg: LearnerConfig,
+    prepare: Prepare,
+    loss_fn: LossFn,
+    generator: torch.Generator,
+    opt: torch.optim.Optimizer,
+) -> float:
+    """One pass over shuffled batches; the mean loss over every rank's items."""
+    device = x.device
+    # the loss is summed on the device; the one host sync per epoch is float(total)
+    total, count = torch.zeros((), device=device), 0
+    for idx in batches(x.shape[0], cfg.batch_size, generator, device):
+        inputs = prepare(x[idx])
+        labels = y[idx]
+        # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
+        inputs, labels, scale = distributed.local_batch(inputs, labels)
+        with autocast(cfg, device):
+            logits = model(inputs)
+            loss = loss_fn(inputs, logits, labels)
+        opt.zero_grad(set_to_none=True)
+        (loss * scale).backward()
+        opt.step()
+        total += loss.detach() * len(labels)
+        count += len(labels)
+    total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
+    return float(total) / max(count, 1)
+
+
+def _progress(cfg: LearnerConfig, desc: str) -> Any:
     if not cfg.progress or not distributed.is_main():
         return None
-    from tqdm.auto import tqdm
-
     return tqdm(total=cfg.epochs, desc=desc, unit="epoch", leave=False, dynamic_ncols=True)
 
 

@@ -1,7 +1,8 @@
 """Exemplar selection (paper Algorithms 4 and 5) as pure tensor functions.
 
 ``herding_order`` is Algorithm 4: it returns an ORDERED list of exactly ``m``
-distinct indices. Algorithm 5 (ReduceExemplarSet) is then ``order[:m]``.
+distinct indices. Algorithm 5 (ReduceExemplarSet) is then a truncation of that list:
+:meth:`icarl.algorithm.memory.ExemplarMemory.reduce`.
 """
 
 from __future__ import annotations
@@ -69,8 +70,3 @@ def herding_order_bruteforce(features: Tensor, m: int) -> Tensor:
 def random_order(n: int, m: int, generator: torch.Generator | None = None) -> Tensor:
     """Ablation: ``m`` distinct items in random order."""
     return torch.randperm(n, generator=generator)[:m]
-
-
-def reduce_exemplars(order: Tensor, m: int) -> Tensor:
-    """Algorithm 5 (ReduceExemplarSet): keep the first ``m`` of an ordered set."""
-    return order[:m]

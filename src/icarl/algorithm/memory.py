@@ -6,6 +6,8 @@ truncation. The total never exceeds the budget ``K``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor
 
@@ -55,11 +57,9 @@ class ExemplarMemory:
         lab = torch.cat([torch.full((self.sets[y].shape[0],), y, dtype=torch.long) for y in ys])
         return x, lab
 
-    def state_dict(self) -> dict[str, object]:
+    def state_dict(self) -> dict[str, Any]:
         return {"memory_size": self.memory_size, "sets": {str(k): v for k, v in self.sets.items()}}
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        self.memory_size = int(state["memory_size"])  # type: ignore[call-overload]
-        sets = state["sets"]
-        assert isinstance(sets, dict)
-        self.sets = {int(k): v for k, v in sets.items()}
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.memory_size = int(state["memory_size"])
+        self.sets = {int(k): v for k, v in dict(state["sets"]).items()}

@@ -1,4 +1,9 @@
-"""Nearest-mean-of-exemplars classification (paper Algorithm 1), pure tensor functions."""
+"""Nearest-mean-of-exemplars classification (paper Algorithm 1), pure tensor functions.
+
+Algorithm 1 itself, ``y* = argmin_y ||phi(x) - mu_y||``, is the argmax of the learner's
+scores ``-nme_distances(phi(x), mu)`` (:meth:`icarl.algorithm.learner.ICaRL.scores`):
+``mu`` holds the seen classes only, so unseen classes never take part in the argmin.
+"""
 
 from __future__ import annotations
 
@@ -41,13 +46,3 @@ def nme_distances(features: Tensor, means: Tensor) -> Tensor:
     f = l2_normalize(features.float())
     # ||f - mu||^2 = ||f||^2 + ||mu||^2 - 2 f.mu, as one matrix product
     return (f * f).sum(1, keepdim=True) + (means * means).sum(1)[None] - 2.0 * f @ means.T
-
-
-def nme_classify(features: Tensor, means: Tensor, seen: Tensor) -> Tensor:
-    """Algorithm 1: ``argmin_y ||phi(x) - mu_y||`` over the classes in ``seen`` only.
-
-    ``seen`` is an index tensor of the rows of ``means`` that may be predicted;
-    the result is an index into ``means`` (not into ``seen``).
-    """
-    d = nme_distances(features, means[seen])
-    return seen[d.argmin(1)]

@@ -5,7 +5,7 @@ step being trained (network, which is also the step's *previous* network, exempl
 memory, class means, random-number state), the results of the finished steps, the
 run's configuration and class order, a fingerprint of the data and, when written in
 the middle of a step, the training loop's state (network, optimizer, scheduler,
-epoch, generator; see :class:`icarl.engine.TrainState`). Everything is plain tensors
+epoch, generator; see :class:`icarl.train.loop.TrainState`). Everything is plain tensors
 and containers, read back with ``torch.load(weights_only=True)`` only.
 
 Writes are atomic: a temporary file in the same folder, flushed and fsynced, then
@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .atomic import PAUSE_ENV, WriteError, atomic_write, fsync_dir, temp_path
-from .errors import IcarlError
-
-__all__ = ["PAUSE_ENV", "WriteError", "atomic_write", "fsync_dir", "temp_path"]
+from ..errors import IcarlError
+from .atomic import atomic_write, temp_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "results.json"
@@ -174,17 +171,6 @@ def clone_state(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return type(obj)(clone_state(v) for v in obj)
     return obj
-
-
-def set_deterministic(seed: int) -> None:
-    """Bitwise-reproducible training in this process: deterministic kernels, one CPU
-    thread, no cuDNN autotuning, the global generators seeded."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(1)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
-    torch.manual_seed(seed)
 
 
 def clear_run_files(run_dir: Path) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 import tarfile
@@ -22,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import IcarlError
 from .atomic import atomic_write
-from .errors import IcarlError
 
 MAX_ARCHIVE_BYTES = 8 << 30  # 8 GiB of uncompressed member data, whatever the archive claims
 
@@ -42,9 +43,9 @@ def _safe_dtype(*args: Any) -> np.dtype[Any]:
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
     try:
-        from numpy._core.multiarray import _reconstruct  # type: ignore[attr-defined]
+        _reconstruct = importlib.import_module("numpy._core.multiarray")._reconstruct
     except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct  # type: ignore[attr-defined,no-redef]
+        _reconstruct = importlib.import_module("numpy.core.multiarray")._reconstruct
 
     allowed: dict[tuple[str, str], Any] = {
         ("numpy", "ndarray"): np.ndarray,
@@ -191,10 +192,10 @@ class SafeArchive:
                 with self._zip.open(info) as f:
                     data = f.read(budget + 1)
             else:
-                assert self._tar is not None
+                assert self._tar is not None  # internal: a tar when not a zip
                 with self._lock:
                     member = self._tar.extractfile(info)
-                    assert member is not None
+                    assert member is not None  # internal: regular files only reach here
                     data = member.read(budget + 1)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
             raise IcarlError(

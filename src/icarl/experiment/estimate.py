@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .config import RunConfig
-from .data.stream import ClassIncrementalStream
-from .memory import per_class_budget
-from .nets import create_backbone
+from ..algorithm.memory import per_class_budget
+from ..config import RunConfig
+from ..data.stream import ClassIncrementalStream
+from ..nets import create_backbone
 
 
 def forward_flops(module: nn.Module, x: Tensor) -> int:
@@ -29,14 +29,14 @@ def forward_flops(module: nn.Module, x: Tensor) -> int:
 
     def conv_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
         nonlocal total
-        assert isinstance(m, nn.Conv2d)
+        assert isinstance(m, nn.Conv2d)  # internal: hooked on Conv2d only
         kh, kw = m.kernel_size
         per_output = (m.in_channels // m.groups) * kh * kw
         total += 2 * out.numel() * per_output
 
     def linear_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
         nonlocal total
-        assert isinstance(m, nn.Linear)
+        assert isinstance(m, nn.Linear)  # internal: hooked on Linear only
         total += 2 * out.numel() * m.in_features
 
     handles = []

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tqdm.auto import tqdm
+
 Reporter = Callable[[dict[str, Any]], None]
 
 
@@ -19,8 +21,6 @@ class StepBar:
         self.done = 0
         self.bar: Any = None
         if enabled:
-            from tqdm.auto import tqdm
-
             self.bar = tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, leave=False)
 
     def __call__(self, record: dict[str, Any]) -> None:
@@ -29,8 +29,6 @@ class StepBar:
             if self.report is not None:
                 self.report(record)
             return
-        from tqdm.auto import tqdm
-
         if self.report is not None:
             with tqdm.external_write_mode():
                 self.report(record)

@@ -1,6 +1,6 @@
 """One evaluation pass after each step: every classifier the learner has, from one
 feature extraction of the test images, and the per-step and per-run metrics that
-``results.json`` holds (keys documented in notes/experiments.md).
+``results.json`` holds (keys documented in docs/experiments.md).
 
 Classifiers, labelled everywhere by these names:
 
@@ -12,39 +12,33 @@ Classifiers, labelled everywhere by these names:
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
+from ..algorithm import ICaRL
+from ..algorithm.nme import class_means, nme_distances
+from ..data import Split
 from . import metrics
-from .baselines.incm import incm_means
-from .data import Split
-from .icarl import ICaRL
-from .nme import nme_distances
-
-CLASSIFIERS = ("nme", "cnn", "incm")
+from .report import save_exemplar_grid
+from .results import CLASSIFIERS, write_metrics_csv
 
 
 def classifier_scores(learner: ICaRL, x: Tensor, train: Split | None = None) -> dict[str, Tensor]:
     """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
     classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given."""
-    assert learner.net_ is not None, "call partial_fit first"
-    t = len(learner.classes_)
     f = learner.features(x)
-    head = learner.net_.head
-    w, b = head.weight[:t].detach().float().cpu(), head.bias[:t].detach().float().cpu()
-    scores = {"cnn": f @ w.T + b}
+    scores = {"cnn": learner.scores(f, "cnn")}  # the learner's own classifiers (Algorithm 1 for nme)
     if learner.means_ is not None:
-        scores["nme"] = -nme_distances(f, learner.means_[:t].float().cpu())
-    if train is not None and len(train):
+        scores["nme"] = learner.scores(f, "nme")
+    if train is not None and len(train):  # iNCM: the true class means of all training data
         flipped = learner.features(train.x, flip=True) if learner.config.flip else None
-        mu = incm_means(learner.features(train.x), learner._to_internal(train.y).cpu(), t, flipped)
+        t = len(learner.classes_)
+        mu = class_means(learner.features(train.x), learner.output_index(train.y).cpu(), t, flipped)
         scores["incm"] = -nme_distances(f, mu)
     return scores
 
@@ -60,10 +54,9 @@ def evaluate(
     classifier (``learner.config.classifier``)."""
     t0 = time.perf_counter()
     scores = classifier_scores(learner, test.x, train)
-    labels = torch.tensor(learner.classes_, dtype=torch.long)
     y = test.y.cpu()
-    y_index = learner._to_internal(y).cpu() if len(y) else y
-    preds = {k: labels[s.argmax(1)] for k, s in scores.items()}
+    y_index = learner.output_index(y).cpu() if len(y) else y
+    preds = {k: learner.labels_of(s) for k, s in scores.items()}
     main = learner.config.classifier
     seen = [c for g in groups for c in g]
     pred_main = preds[main]
@@ -96,7 +89,7 @@ def summarize_run(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if not steps or any(r is None for r in rows):
             out["accuracy_matrix"][k] = out["forgetting"][k] = out["backward_transfer"][k] = None
             continue
-        a = metrics.accuracy_matrix(rows)  # type: ignore[arg-type]
+        a = metrics.accuracy_matrix([r for r in rows if r is not None])
         out["accuracy_matrix"][k] = [metrics.nan_to_none(r) for r in a.tolist()]
         out["forgetting"][k] = _none_if_nan(metrics.forgetting(a))
         out["backward_transfer"][k] = _none_if_nan(metrics.backward_transfer(a))
@@ -105,33 +98,6 @@ def summarize_run(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _none_if_nan(v: float) -> float | None:
     return None if math.isnan(v) else v
-
-
-CSV_FIELDS = (
-    "step",
-    "seen_classes",
-    *(f"acc_{k}" for k in CLASSIFIERS),
-    *(f"top5_{k}" for k in CLASSIFIERS),
-    "share_newest",
-    "share_first",
-    "test_share_newest",
-    "memory_size",
-    "train_seconds",
-    "eval_seconds",
-)
-
-
-def write_metrics_csv(results: dict[str, Any], path: Path) -> None:
-    """One row per step (fractions; empty where a classifier does not apply)."""
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for s in results["steps"]:
-            row = {k: s.get(k) for k in CSV_FIELDS}
-            for k in CLASSIFIERS:
-                row[f"acc_{k}"] = s["accuracy"].get(k)
-                row[f"top5_{k}"] = s.get("top5", {}).get(k)
-            w.writerow({k: ("" if v is None else v) for k, v in row.items()})
 
 
 def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) -> None:
@@ -144,7 +110,5 @@ def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     write_metrics_csv(results, out_dir / "metrics.csv")
     if len(learner.memory_):
-        from .report import save_exemplar_grid
-
         names = dict(zip(results["class_order"], results["class_names"], strict=True))
         save_exemplar_grid(learner, out_dir / "exemplars.png", names)

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IcarlError
+from ..errors import IcarlError
+from .results import write_metrics_csv
 
 LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
 
@@ -248,8 +249,6 @@ def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] 
 
 def build(run_dir: Path | str) -> Path:
     """Rebuild the figures, ``metrics.csv`` of each run and ``report.html`` in ``run_dir``."""
-    from .evaluation import write_metrics_csv
-
     run_dir = Path(run_dir)
     runs, cmp = load_runs(run_dir)
     if not runs:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .. import engine
-from ..icarl import ICaRL
-from ..losses import icarl_bce
+from ..algorithm import ICaRL
+from ..algorithm.losses import icarl_bce
 from ..nets import IncrementalNet
+from ..train import TrainHooks
 
 
 class _NewRows(nn.Module):
@@ -44,26 +44,23 @@ class _NewRows(nn.Module):
 class FixedRepresentation(ICaRL):
     """Finetuning for the first step, then only the new classes' head rows learn."""
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int) -> None:
+    method = "fixed"
+
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
         if n_old == 0:
-            super()._update_representation(x, y, n_old)
+            super()._update_representation(x, y, n_old, hooks)
             return
-        cfg, net = self.config, self.net_
-        assert net is not None and self.rng_ is not None
-        net.grow(max(cfg.head_size, len(self.classes_)), generator=self.rng_)
+        net = self._fitted()
+        net.grow(max(self.config.head_size, len(self.classes_)), generator=self._generator())
         net.eval()
         rows = _NewRows(net, n_old)
         dev = self.device
-        engine.train(
-            rows,
-            x.to(dev),
-            y.to(dev),
-            cfg=cfg,
-            prepare=lambda xb: self._prepare(xb, train=True),
-            loss_fn=lambda inputs, logits, labels: icarl_bce(logits, labels),
-            generator=self.rng_,
-            desc=f"classes {n_old + 1}-{len(self.classes_)} (head only)",
-        )
+
+        def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
+            return icarl_bce(logits, labels)
+
+        desc = f"classes {n_old + 1}-{len(self.classes_)} (head only)"
+        self._train(rows, x.to(dev), y.to(dev), loss_fn, hooks, desc)
         with torch.no_grad():
             net.head.weight[n_old:] = rows.head.weight
             net.head.bias[n_old:] = rows.head.bias

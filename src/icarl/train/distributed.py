@@ -10,7 +10,7 @@ The state lives in ``torch.distributed`` itself (no globals here). Under DDP eve
 rank holds the whole data set and the same seeded generator, so every rank draws the
 same permutations and augmentations; each rank computes its shard and the results
 are gathered in the original order, so every rank ends each step in the same state.
-See notes/ddp.md.
+See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .errors import IcarlError
+from ..errors import IcarlError
 
 T = TypeVar("T")
 
@@ -207,7 +207,7 @@ def broadcast_object(obj: T) -> T:
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=0)
-    return box[0]  # type: ignore[return-value]
+    return box[0]
 
 
 def digest(tensors: dict[str, Tensor]) -> str:

@@ -1,0 +1,388 @@
+"""iCaRL: Incremental Classifier and Representation Learning (Rebuffi et al., CVPR 2017).
+
+The learner in the paper's terms. ``K`` is the memory size, ``t`` the number of
+classes seen, ``m = K // t`` exemplars per class, ``P_y`` the ordered exemplar
+set of class ``y``, ``phi`` the feature extractor, ``mu_y`` the class means.
+The sections follow the paper's Algorithms 1-5 in order. Deviations from the paper
+or the authors' code are marked DEVIATION.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..config import LearnerConfig, to_dict
+from ..data.augment import random_crop_flip, to_float
+from ..errors import IcarlError, NotFittedError
+from ..files.model import write_model
+from ..nets import IncrementalNet, create_backbone
+from ..nets.fold import inference_copy
+from ..train import TrainHooks, TrainState, distributed, train
+from ..train.amp import autocast, resolve_device
+from ..train.loop import LossFn, StateHook
+from .herding import herding_order, random_order
+from .inputs import check_inputs
+from .losses import icarl_bce, kd_softmax
+from .memory import ExemplarMemory, per_class_budget
+from .nme import class_means, nme_distances
+
+FORMAT_VERSION = 1
+
+
+class ICaRL:
+    """Class-incremental learner, scikit-learn shaped.
+
+    >>> learner = ICaRL(backbone="small_cnn", memory_size=200, epochs=30)
+    >>> learner.partial_fit(x_uint8, y)   # Algorithm 2 for the classes in y
+    >>> learner.predict(x_uint8)          # Algorithm 1 (nearest mean of exemplars)
+
+    Keyword arguments are the fields of :class:`~icarl.config.LearnerConfig`.
+    Learned state ends in ``_``: ``classes_`` (original labels, in arrival order;
+    a class's output unit is its position), ``class_names_``, ``net_``, ``memory_``,
+    ``means_``. ``method`` names the method it was built as (see :mod:`icarl.methods`).
+    """
+
+    method = "icarl"
+
+    def __init__(self, *, config: LearnerConfig | None = None, **params: Any) -> None:
+        self.config = replace(config or LearnerConfig(), **params).check()
+        self.classes_: list[int] = []
+        self.class_names_: dict[int, str] = {}
+        self.net_: IncrementalNet | None = None
+        self.memory_ = ExemplarMemory(self.config.memory_size)
+        self.means_: Tensor | None = None
+        self.pixel_mean_: Tensor | None = None
+        self.image_shape_: tuple[int, int, int] | None = None
+        self.rng_: torch.Generator | None = None
+        self.history_: list[dict[str, Any]] = []
+        self._mean_on_device: tuple[Tensor, Tensor] | None = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.config.device)
+
+    def get_params(self) -> dict[str, Any]:
+        return to_dict(self.config)
+
+    def named_classes(self) -> dict[int, str]:
+        """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
+        return {c: self.class_names_.get(c, str(c)) for c in self.classes_}
+
+    def _fitted(self) -> IncrementalNet:
+        if self.net_ is None:
+            raise NotFittedError("this learner has not learned any classes yet; call partial_fit(x, y) first")
+        return self.net_
+
+    def output_index(self, y: Tensor) -> Tensor:
+        """Original labels -> output indices (positions in ``classes_``)."""
+        known = torch.tensor(self.classes_, dtype=torch.long)
+        order = torch.argsort(known)
+        pos = torch.searchsorted(known[order], y.cpu())
+        pos = pos.clamp_max(len(known) - 1)
+        if not bool((known[order][pos] == y.cpu()).all()):
+            raise IcarlError("labels include classes the learner has not seen")
+        return order[pos].to(y.device)
+
+    def _prepare(self, xb: Tensor, train: bool) -> Tensor:
+        """uint8 batch -> float network input: crop/flip (training), normalise, layout."""
+        cfg = self.config
+        if train:
+            xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, self.rng_)
+        return to_float(xb, self._pixel_mean_on(xb.device), channels_last=cfg.channels_last)
+
+    def _pixel_mean_on(self, device: torch.device) -> Tensor | None:
+        """The pixel mean on ``device``, copied there once (not once per batch)."""
+        mean = self.pixel_mean_
+        if mean is None or mean.device == device:
+            return mean
+        cached = self._mean_on_device
+        if cached is None or cached[0] is not mean or cached[1].device != device:
+            cached = (mean, mean.to(device))
+            self._mean_on_device = cached
+        return cached[1]
+
+    @torch.no_grad()
+    def features(self, x: Tensor, flip: bool = False) -> Tensor:
+        """``phi(x)`` for uint8 images, in batches (raw, not normalised), as float32 on CPU.
+
+        Under DDP this is collective: each rank extracts its shard, all get every row in order.
+        """
+        net, dev, bs = self._fitted().eval(), self.device, self.config.eval_batch_size
+        x = distributed.local_shard(x)  # DDP: this rank's contiguous share
+        if x.shape[0] > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
+            net = inference_copy(net)
+        out = []
+        for i in range(0, x.shape[0], bs):
+            xb = x[i : i + bs].to(dev)
+            if flip:
+                xb = xb.flip(3)
+            with autocast(self.config, dev):
+                out.append(net.forward_features(self._prepare(xb, train=False)).float())
+        f = torch.cat(out).cpu() if out else torch.empty(0, net.feature_dim)
+        return distributed.all_gather_cat(f)  # DDP: every rank's rows, in the original order
+
+    # ------------------------------------------------------------ Algorithm 1
+    def scores(self, features: Tensor, classifier: str | None = None) -> Tensor:
+        """(N, t) ranking scores from ``phi(x)``, higher is better, columns in ``classes_`` order.
+
+        ``"nme"`` (Algorithm 1): ``-||phi(x) - mu_y||^2`` over the seen classes, so the argmax
+        is the nearest mean of exemplars. ``"cnn"``: the network's outputs ``w_y . phi(x) + b_y``.
+        """
+        net, t = self._fitted(), len(self.classes_)
+        if self._classifier(classifier) == "nme":
+            if self.means_ is None:
+                raise IcarlError("NME needs exemplars; this learner keeps none (use classifier 'cnn')")
+            return -nme_distances(features, self.means_[:t].float().cpu())
+        with torch.no_grad():
+            head = net.head
+            w, b = head.weight[:t].detach().float().cpu(), head.bias[:t].detach().float().cpu()
+            return features.float().cpu() @ w.T + b
+
+    def predict(self, x: Tensor, classifier: str | None = None) -> Tensor:
+        """Original labels: nearest mean of exemplars (``"nme"``) or network outputs (``"cnn"``)."""
+        x, _ = check_inputs(x, None)
+        return self.labels_of(self.scores(self.features(x), classifier))
+
+    def labels_of(self, scores: Tensor) -> Tensor:
+        """The original label of each row's best score."""
+        return torch.tensor(self.classes_, dtype=torch.long)[scores.argmax(1)]
+
+    def score(self, x: Tensor, y: Tensor, classifier: str | None = None) -> float:
+        """Accuracy (a fraction) of :meth:`predict` on ``(x, y)``."""
+        return float((self.predict(x, classifier) == torch.as_tensor(y).cpu()).float().mean())
+
+    def decision_scores(self, x: Tensor, classifier: str | None = None) -> Tensor:
+        """(B, t) scores, higher is better: ``-||phi(x) - mu_y||^2`` or sigmoid outputs."""
+        x, _ = check_inputs(x, None)
+        s = self.scores(self.features(x), classifier)
+        return s if self._classifier(classifier) == "nme" else torch.sigmoid(s)
+
+    def logits(self, x: Tensor) -> Tensor:
+        """Network outputs for the seen classes (B, t), float32 on CPU."""
+        return self.scores(self.features(x), "cnn")
+
+    def _classifier(self, classifier: str | None) -> str:
+        kind = classifier or self.config.classifier
+        if kind not in ("nme", "cnn"):
+            raise IcarlError(f"classifier {kind!r} is not one of nme, cnn")
+        return kind
+
+    def _update_means(self) -> None:
+        """``mu_y`` from the exemplars, averaged with their flipped copies when flips are on."""
+        ex_x, ex_y = self.memory_.as_tensors()
+        if ex_x.shape[0] == 0:
+            self.means_ = None
+            return
+        flipped = self.features(ex_x, flip=True) if self.config.flip else None
+        self.means_ = class_means(self.features(ex_x), ex_y, len(self.classes_), flipped)
+
+    # ------------------------------------------------------------ Algorithm 2
+    def partial_fit(
+        self,
+        x: Tensor,
+        y: Tensor,
+        *,
+        resume: TrainState | None = None,
+        on_train_state: StateHook | None = None,
+    ) -> ICaRL:
+        """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
+
+        ``resume`` / ``on_train_state`` continue an interrupted step and receive its training
+        state after every epoch (checkpoints; see :mod:`icarl.files.checkpoint`)."""
+        x, y = check_inputs(x, y)
+        new = [int(c) for c in torch.unique(y)]
+        t = self._check_step(x, new)
+        if self.net_ is None:
+            self._init_network(x)
+        n_old = len(self.classes_)
+        self.classes_ = self.classes_ + new
+        hooks = TrainHooks(resume=resume, on_epoch=on_train_state)
+        self._update_representation(x, self.output_index(y), n_old, hooks)
+        m = per_class_budget(self.config.memory_size, t)
+        self._reduce_exemplar_sets(m)
+        for c in new:
+            self._construct_exemplar_set(x[y == c], self.classes_.index(c), m)
+        self._update_means()
+        distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
+        return self
+
+    def _check_step(self, x: Tensor, new: list[int]) -> int:
+        """The preconditions of a step (before anything changes); returns ``t``."""
+        already = sorted(set(new) & set(self.classes_))
+        if already:
+            raise IcarlError(
+                f"classes {already} were learned in an earlier step; iCaRL adds new classes only"
+            )
+        if self.net_ is not None and tuple(x.shape[1:]) != self.image_shape_:
+            raise IcarlError(
+                f"images are {tuple(x.shape[1:])} but the model was trained on {self.image_shape_}"
+            )
+        t = len(self.classes_) + len(new)
+        if self.config.memory_size and per_class_budget(self.config.memory_size, t) == 0:
+            raise IcarlError(
+                f"memory_size K={self.config.memory_size} is smaller than the {t} classes seen, "
+                "so m = K // t = 0; raise memory_size to at least the number of classes"
+            )
+        return t
+
+    def _init_network(self, x: Tensor) -> None:
+        cfg = self.config
+        c, h, w = (int(s) for s in x.shape[1:])
+        self.image_shape_ = (c, h, w)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.net_ = self._new_network(0)
+        self.rng_ = torch.Generator().manual_seed(cfg.seed + 1)
+        if cfg.normalize == "pixel_mean":
+            # DEVIATION: the authors subtract the mean image of the whole training set; an
+            # incremental learner only has the first step's data, so the mean comes from there.
+            self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
+
+    def _new_network(self, num_outputs: int) -> IncrementalNet:
+        assert self.image_shape_ is not None  # internal: set before any network is built
+        c, h, _ = self.image_shape_
+        net = IncrementalNet(create_backbone(self.config.backbone, c, h), num_outputs).to(self.device)
+        return net.to_channels_last() if self.config.channels_last else net
+
+    def _generator(self) -> torch.Generator:
+        assert self.rng_ is not None  # internal: set with the network
+        return self.rng_
+
+    # ------------------------------------------------------------ Algorithm 3
+    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
+        """UpdateRepresentation: new data plus exemplars; classification + distillation."""
+        cfg, net = self.config, self._fitted()
+        old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
+        net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
+        ex_x, ex_y = self.memory_.as_tensors()
+        dev = self.device
+        train_x = torch.cat([x.cpu(), ex_x]).to(dev)
+        train_y = torch.cat([y.cpu(), ex_y]).to(dev)
+        t, kd = len(self.classes_), cfg.distillation == "kd"
+
+        def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
+            # the previous network runs on the same augmented batch (authors' code)
+            old = _old_logits(old_net, inputs, n_old)
+            if kd:
+                return kd_softmax(
+                    logits[:, :t], labels, old, temperature=cfg.temperature, ce_weight=cfg.kd_lambda
+                )
+            return icarl_bce(logits, labels, old)
+
+        self._train(net, train_x, train_y, loss_fn, hooks, f"classes {n_old + 1}-{t}")
+
+    def _train(
+        self, net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, hooks: TrainHooks, desc: str
+    ) -> None:
+        """The one training loop, with this learner's augmentation and generator."""
+
+        def prepare(xb: Tensor) -> Tensor:
+            return self._prepare(xb, train=True)
+
+        gen = self._generator()
+        train(
+            net,
+            x,
+            y,
+            cfg=self.config,
+            prepare=prepare,
+            loss_fn=loss_fn,
+            generator=gen,
+            hooks=hooks,
+            desc=desc,
+        )
+
+    # ------------------------------------------------------------ Algorithm 4
+    def _construct_exemplar_set(self, x_class: Tensor, y: int, m: int) -> None:
+        """ConstructExemplarSet: the ``m`` herding-ordered exemplars of a new class ``y``."""
+        if m == 0:
+            return
+        m = min(m, x_class.shape[0])
+        if self.config.selection == "herding":
+            order = herding_order(self.features(x_class), m)
+        else:
+            order = random_order(x_class.shape[0], m, self.rng_)
+        self.memory_.add(y, x_class[order.cpu()])
+
+    # ------------------------------------------------------------ Algorithm 5
+    def _reduce_exemplar_sets(self, m: int) -> None:
+        """ReduceExemplarSet for every old class: keep the first ``m`` of its ordered set."""
+        self.memory_.reduce(m)
+
+    # ---------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the learner has learned, as tensors and plain containers only
+        (loadable with ``torch.load(weights_only=True)``). Methods add their own state."""
+        net = self.net_
+        shape = list(self.image_shape_) if self.image_shape_ else None
+        return {
+            "format_version": FORMAT_VERSION,
+            "method": self.method,
+            "kind": type(self).__name__,
+            "config": to_dict(self.config),
+            "classes": list(self.classes_),
+            "class_names": self.named_classes(),
+            "image_shape": shape,
+            "preprocessing": {
+                "image_shape": shape,
+                "channels": shape[0] if shape else None,
+                "input": "uint8 0..255, scaled to [0, 1]",
+                "normalize": self.config.normalize,
+            },
+            "num_outputs": net.num_outputs if net is not None else 0,
+            "net": {k: v.detach().cpu() for k, v in net.state_dict().items()} if net else None,
+            "memory": self.memory_.state_dict(),
+            "means": self.means_,
+            "pixel_mean": self.pixel_mean_,
+            "rng": self.rng_.get_state() if self.rng_ is not None else None,
+            "history": list(self.history_),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> ICaRL:
+        """Inverse of :meth:`state_dict` on a learner built with the same config."""
+        if state.get("format_version") != FORMAT_VERSION:
+            raise IcarlError(
+                f"model format version {state.get('format_version')} is not supported by this "
+                f"icarl (format {FORMAT_VERSION}); use the icarl version that wrote it"
+            )
+        self.classes_ = [int(c) for c in state["classes"]]
+        self.class_names_ = {int(k): str(v) for k, v in state["class_names"].items()}
+        self.history_ = list(state["history"])
+        self.memory_.load_state_dict(state["memory"])
+        self.means_ = state["means"]
+        self.pixel_mean_ = state["pixel_mean"]
+        if state["image_shape"] is not None:
+            c, h, w = (int(v) for v in state["image_shape"])
+            self.image_shape_ = (c, h, w)
+            net = self._new_network(int(state["num_outputs"]))
+            net.load_state_dict(state["net"])
+            self.net_ = net.eval()
+        if state["rng"] is not None:
+            self.rng_ = torch.Generator()
+            self.rng_.set_state(state["rng"])
+        return self
+
+    def save(self, path: str | Path, **extra: Any) -> Path:
+        """One file: network, exemplars, class names, preprocessing, config, history;
+        :func:`icarl.load` reads it back as a learner of the same method."""
+        state = self.state_dict()
+        if extra:
+            state["extra"] = extra
+        return write_model(path, state)
+
+
+def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:
+    if old_net is None:
+        return None
+    with torch.no_grad():
+        out: Tensor = old_net(inputs)[:, :n_old].float()
+        return out

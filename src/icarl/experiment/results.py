@@ -1,0 +1,92 @@
+"""``results.json`` and ``metrics.csv``: the records a run writes, and the table it prints.
+
+``results.json`` is a contract other tools read (see README, "results.json"):
+accuracies are fractions in [0, 1]; ``nme`` is the nearest-mean-of-exemplars
+classifier (iCaRL, Alg. 1), ``cnn`` the network's own outputs (hybrid1 for iCaRL),
+``incm`` nearest class mean over all training data of the seen classes (iNCM).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import RunConfig
+from ..files.atomic import atomic_write
+
+CLASSIFIERS = ("nme", "cnn", "incm")
+RESULTS_VERSION = 1
+TABLE_HEADER = "step  classes  NME %  CNN %  exemplars  train s"
+
+
+def summarize(steps: list[dict[str, Any]]) -> tuple[dict[str, float | None], ...]:
+    """Average incremental accuracy (mean over steps) and final accuracy, per classifier."""
+    avg: dict[str, float | None] = {}
+    final: dict[str, float | None] = {}
+    for key in steps[0]["accuracy"] if steps else ():
+        vals = [s["accuracy"][key] for s in steps]
+        ok = all(v is not None for v in vals)
+        avg[key] = float(np.mean(vals)) if ok and vals else None
+        final[key] = vals[-1] if vals else None
+    return avg, final
+
+
+CSV_FIELDS = (
+    "step",
+    "seen_classes",
+    *(f"acc_{k}" for k in CLASSIFIERS),
+    *(f"top5_{k}" for k in CLASSIFIERS),
+    "share_newest",
+    "share_first",
+    "test_share_newest",
+    "memory_size",
+    "train_seconds",
+    "eval_seconds",
+)
+
+
+def write_metrics_csv(results: dict[str, Any], path: Path) -> None:
+    """One row per step (fractions; empty where a classifier does not apply)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for s in results["steps"]:
+            row = {k: s.get(k) for k in CSV_FIELDS}
+            for k in CLASSIFIERS:
+                row[f"acc_{k}"] = s["accuracy"].get(k)
+                row[f"top5_{k}"] = s.get("top5", {}).get(k)
+            w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomic write (see :func:`icarl.files.atomic.atomic_write`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def default_run_dir(cfg: RunConfig) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.out) / f"{cfg.data.dataset}-{cfg.method}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def print_row(record: dict[str, Any]) -> None:
+    acc = record["accuracy"]
+
+    def pct(v: float | None) -> str:
+        return "     -" if v is None else f"{100 * v:6.2f}"
+
+    print(
+        f"{record['step'] + 1:>4}  {record['seen_classes']:>7}  {pct(acc['nme'])}  {pct(acc['cnn'])}"
+        f"  {record['memory_size']:>9}  {record['train_seconds']:>8.1f}",
+        flush=True,
+    )

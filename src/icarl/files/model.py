@@ -1,0 +1,104 @@
+"""The model file: one ``torch.save`` archive of tensors and plain containers, read back
+with ``torch.load(weights_only=True)`` only.
+
+It holds what a learner's ``state_dict()`` returns (method, configuration, network,
+exemplar memory, class means, class names, preprocessing, history of steps), plus the
+versions that wrote it and the time it was saved. Turning a file back into a learner
+of the right method is :func:`icarl.deploy.model.load`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import IcarlError
+from ..version import versions
+from .atomic import atomic_write
+
+
+class ModelFileError(IcarlError):
+    """A model file that cannot be read."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_model(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write a learner's ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save({**state, "versions": versions(), "saved_at": utc_now()}, buf)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buf.getvalue(), then="save again")
+    return path
+
+
+def read_model(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist; check the path")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise ModelFileError(
+            f"{path} is not an icarl model file (not a torch archive); pass a file written by "
+            "learner.save or icarl run --save"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise ModelFileError(
+            f"{path} holds objects other than tensors and plain containers, which icarl refuses "
+            "to unpickle; pass a file written by learner.save or icarl run --save"
+        ) from None
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelFileError(
+            f"{path} is damaged or not an icarl model ({first[:120]}); pass a file written by "
+            "learner.save or icarl run --save"
+        ) from None
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise ModelFileError(f"{path} is not an icarl model file; pass a file written by learner.save")
+    return state
+
+
+def summary(state: dict[str, Any], path: str | Path | None = None) -> dict[str, Any]:
+    """What ``icarl info`` shows, from a state read by :func:`read_state`."""
+    memory = state["memory"]["sets"]
+    classes = [int(c) for c in state["classes"]]
+    names = {int(k): str(v) for k, v in state["class_names"].items()}
+    net_bytes = sum(t.numel() * t.element_size() for t in (state["net"] or {}).values())
+    ex_bytes = sum(t.numel() * t.element_size() for t in memory.values())
+    return {
+        "file": str(path) if path is not None else None,
+        "file_bytes": Path(path).stat().st_size if path is not None else None,
+        "method": state.get("method", "icarl"),
+        "kind": state.get("kind"),
+        "format_version": state.get("format_version"),
+        "classes": [
+            {
+                "label": c,
+                "name": names.get(c, str(c)),
+                "exemplars": int(memory[str(i)].shape[0]) if str(i) in memory else 0,
+            }
+            for i, c in enumerate(classes)
+        ],
+        "memory": {
+            "K": int(state["memory"]["memory_size"]),
+            "exemplars": sum(int(t.shape[0]) for t in memory.values()),
+            "exemplar_bytes": ex_bytes,
+            "network_bytes": net_bytes,
+        },
+        "preprocessing": state.get("preprocessing", {"image_shape": state.get("image_shape")}),
+        "config": state["config"],
+        "steps": state["history"],
+        "versions": state.get("versions", {}),
+        "saved_at": state.get("saved_at"),
+    }

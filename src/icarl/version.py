@@ -1,0 +1,19 @@
+"""The package version and the versions of what a run or a model file was made with."""
+
+from __future__ import annotations
+
+import platform
+
+import numpy as np
+import torch
+
+__version__ = "0.1.0"
+
+
+def versions() -> dict[str, str]:
+    return {
+        "icarl": __version__,
+        "torch": str(torch.__version__),
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
