@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from run_helpers import TINY, Crash, crash_after, record_checkpoints, strip_timings
 
 import icarl
 from icarl import ICaRL, load_config, methods
@@ -18,27 +19,10 @@ from icarl.experiment import runner
 from icarl.files.checkpoint import load_checkpoint
 
 METHODS = ["icarl", "hybrid1", "hybrid2", "hybrid3", "incm", "lwf", "finetune", "fixed", "joint"]
-TINY = {
-    "data": {"classes": [0, 1, 2, 3, 4, 5], "classes_per_step": 2},
-    "learner": {"epochs": 2, "memory_size": 30, "progress": False, "batch_size": 64},
-    "checkpoint_every": 1,
-}
-
-
-class Crash(Exception):
-    pass
 
 
 def tiny(**extra: Any) -> icarl.RunConfig:
     return load_config("digits", [TINY, extra])
-
-
-def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(results))
-    for s in out["steps"]:
-        s.pop("train_seconds")
-        s.pop("eval_seconds")
-    return out
 
 
 def test_the_matrix_covers_every_registered_method() -> None:
@@ -48,28 +32,12 @@ def test_the_matrix_covers_every_registered_method() -> None:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_every_method_resumes_from_a_mid_step_checkpoint_exactly(name, tmp_path, monkeypatch, digits):
-    real = runner.save_checkpoint
-    seen: list[str] = []
-
-    def spy(run_dir, ck):
-        seen.append(ck.describe())
-        return real(run_dir, ck)
-
-    monkeypatch.setattr(runner, "save_checkpoint", spy)
+    seen = record_checkpoints(monkeypatch)
     expected = strip_timings(runner.run(tiny(method=name), tmp_path / "ref", data=digits))
     # mid-step checkpoints in every step, not only the first (fixed once lost them after step 1)
     assert {"step 2, epoch 1", "step 3, epoch 1", "step 3, epoch 2"} <= set(seen), seen
-    kill_at = seen.index("step 3, epoch 1") + 1
-    calls = [0]
-
-    def crashing(run_dir, ck):
-        path = real(run_dir, ck)
-        calls[0] += 1
-        if calls[0] == kill_at:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(runner, "save_checkpoint", crashing)
+    monkeypatch.undo()
+    crash_after(monkeypatch, seen.index("step 3, epoch 1") + 1)
     with pytest.raises(Crash):
         runner.run(tiny(method=name), tmp_path / "run", data=digits)
     monkeypatch.undo()
@@ -130,5 +98,7 @@ def test_a_run_records_the_config_of_the_learner_it_was_given(tmp_path, digits):
 )
 def test_an_unfitted_learner_says_so_in_one_line(call) -> None:
     x = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
-    with pytest.raises(NotFittedError, match=r"^this learner has not learned any classes yet; call partial_fit"):
+    with pytest.raises(
+        NotFittedError, match=r"^this learner has not learned any classes yet; call partial_fit"
+    ):
         call(ICaRL(backbone="small_cnn", device="cpu"), x)

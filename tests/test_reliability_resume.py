@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from run_helpers import TINY, Crash, crash_after, strip_timings
 
 from icarl import ICaRL, load_config, methods
 from icarl.cli import main
@@ -16,27 +17,9 @@ from icarl.experiment import runner
 from icarl.files import checkpoint
 from icarl.files.checkpoint import CheckpointError, load_checkpoint
 
-TINY = {
-    "data": {"classes": [0, 1, 2, 3, 4, 5], "classes_per_step": 2},
-    "learner": {"epochs": 2, "memory_size": 30, "progress": False, "batch_size": 64},
-    "checkpoint_every": 1,
-}
-
-
-class Crash(Exception):
-    pass
-
 
 def tiny_cfg(**extra: Any):
     return load_config("digits", [TINY, extra])
-
-
-def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(results))
-    for s in out["steps"]:
-        s.pop("train_seconds")
-        s.pop("eval_seconds")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +39,6 @@ def reference(tmp_path_factory, digits):
     finally:
         runner.save_checkpoint = real
     return out, strip_timings(results), seen
-
-
-def crash_after(monkeypatch, n: int) -> None:
-    real = runner.save_checkpoint
-    calls = [0]
-
-    def crashing(run_dir, ck):
-        path = real(run_dir, ck)
-        calls[0] += 1
-        if calls[0] == n:
-            raise Crash
-        return path
-
-    monkeypatch.setattr(runner, "save_checkpoint", crashing)
 
 
 def test_checkpoints_are_written_before_each_step_every_epoch_and_after_each_step(reference):
