@@ -164,8 +164,8 @@ def test_learner_input_messages():
         learner.partial_fit(x.index_fill(0, torch.tensor([2]), float("nan")), y)
     with pytest.raises(IcarlError, match="images contain NaN or infinite values"):
         learner.partial_fit(x.index_fill(0, torch.tensor([2]), float("inf")), y)
-    with pytest.raises(IcarlError, match=re.escape("images must be uint8 (0-255), got torch.float32")):
-        learner.partial_fit(x, y)
+    with pytest.raises(IcarlError, match=re.escape("float images range 255..255; give floats in [0, 1]")):
+        learner.partial_fit(x + 255.0, y)  # floats are taken in [0, 1] only
     with pytest.raises(IcarlError, match=re.escape("6 images but labels shaped (5,)")):
         learner.partial_fit(x.byte(), y[:5])
     learner.partial_fit(x.byte(), y)

@@ -32,7 +32,11 @@ class ConfigError(IcarlError):
 class LearnerConfig:
     """Hyperparameters of a learner. Defaults are the paper's CIFAR-100 settings."""
 
+    # a registry name, "package.module:factory" (called with channels and image size), or
+    # "object:<class>" for a module passed as an object (ICaRL(backbone=module))
     backbone: str = "resnet32"
+    init_weights: str = ""  # initial backbone weights: a state dict file (read with weights_only=True)
+    augment: str = "builtin"  # "builtin": crop/flip then batch_transform; "user": batch_transform only
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
     epochs: int = 70
     lr: float = 2.0
@@ -80,6 +84,7 @@ class LearnerConfig:
             "selection": ("herding", "random"),
             "normalize": ("pixel_mean", "none"),
             "amp": ("auto", "off", "bf16"),
+            "augment": ("builtin", "user"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -1,25 +1,156 @@
-"""What the learner accepts as images and labels, checked before anything changes."""
+"""What the learner accepts as images and labels, checked before anything changes.
+
+Images: a numpy array or torch tensor, uint8 (0-255) or float in [0, 1], shaped
+(N, C, H, W), (N, H, W, C) or (N, H, W) for grey images. The channel axis is the one of
+size 1-4 at position 1 or 3; where both are (e.g. (N, 3, 8, 3)) the learner's image shape
+decides once it has one, else the shape is refused as ambiguous. Floats become uint8 as
+``round(255 x)``: exemplars are kept as uint8 either way.
+
+Labels: integers, or strings (class names). String labels become the class names.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import IcarlError
 
+CHANNELS = (1, 2, 3, 4)
 
-def check_inputs(x: Tensor, y: Tensor | None) -> tuple[Tensor, Tensor]:
-    if not isinstance(x, Tensor):
-        x = torch.as_tensor(x)
-    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
-        raise IcarlError("images contain NaN or infinite values; clean them, then convert to uint8 (0-255)")
-    if x.dtype != torch.uint8:
-        raise IcarlError(f"images must be uint8 (0-255), got {x.dtype}; convert before fitting")
+
+def as_tensor(x: Any) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    if isinstance(x, np.ndarray):
+        if x.dtype == object or x.dtype.kind in "US":
+            raise IcarlError(f"images have dtype {x.dtype}; give numbers (uint8 0-255 or float 0-1)")
+        return torch.from_numpy(np.ascontiguousarray(x))
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise IcarlError(
+            f"images of type {type(x).__name__} are not an array; give a numpy array or torch tensor"
+        ) from None
+
+
+def to_nchw(x: Tensor, image_shape: tuple[int, int, int] | None) -> Tensor:
+    """(N, C, H, W) from NCHW, NHWC or (N, H, W) input."""
+    if x.ndim == 3:
+        return x[:, None]
     if x.ndim != 4:
-        raise IcarlError(f"images must be shaped (N, C, H, W), got {tuple(x.shape)}")
-    if y is None:
-        return x, torch.empty(0, dtype=torch.long)
-    y = torch.as_tensor(y).long()
-    if y.shape != (x.shape[0],):
-        raise IcarlError(f"{x.shape[0]} images but labels shaped {tuple(y.shape)}")
-    return x, y
+        raise IcarlError(
+            f"images must be shaped (N, C, H, W), (N, H, W, C) or (N, H, W), got {tuple(x.shape)}"
+        )
+    first, last = x.shape[1] in CHANNELS, x.shape[3] in CHANNELS
+    if image_shape is not None and first and last:
+        first = tuple(x.shape[1:]) == image_shape
+        last = not first and (x.shape[3], x.shape[1], x.shape[2]) == image_shape
+    if first and last:
+        raise IcarlError(
+            f"images shaped {tuple(x.shape)} are ambiguous: the channel axis could be 1 or 3; "
+            "give them as (N, C, H, W) with x.permute(0, 3, 1, 2) where needed"
+        )
+    if last and not first:
+        return x.permute(0, 3, 1, 2).contiguous()
+    if first:
+        return x
+    raise IcarlError(f"images shaped {tuple(x.shape)} have no channel axis of size 1-4 at position 1 or 3")
+
+
+def to_uint8(x: Tensor) -> Tensor:
+    if x.dtype == torch.uint8:
+        return x
+    if x.dtype == torch.bool or x.is_complex():
+        raise IcarlError(f"images have dtype {x.dtype}; give uint8 (0-255) or float (0-1)")
+    if not x.is_floating_point():
+        lo, hi = (int(x.min()), int(x.max())) if x.numel() else (0, 0)
+        if lo < 0 or hi > 255:
+            raise IcarlError(f"integer images range {lo}..{hi}; give uint8 pixels in 0-255")
+        return x.to(torch.uint8)
+    if not bool(torch.isfinite(x).all()):
+        raise IcarlError("images contain NaN or infinite values; clean them first")
+    lo_f, hi_f = (float(x.min()), float(x.max())) if x.numel() else (0.0, 0.0)
+    if lo_f < 0.0 or hi_f > 1.0:
+        raise IcarlError(
+            f"float images range {lo_f:.3g}..{hi_f:.3g}; give floats in [0, 1] (divide by 255) or uint8 0-255"
+        )
+    return x.float().mul(255.0).round_().to(torch.uint8)
+
+
+def check_images(x: Any, image_shape: tuple[int, int, int] | None = None) -> Tensor:
+    """Any accepted image array -> uint8 (N, C, H, W)."""
+    return to_nchw(to_uint8(as_tensor(x)), image_shape)
+
+
+def is_text(labels: Any) -> bool:
+    """Whether ``labels`` are class names (strings) rather than integers."""
+    if isinstance(labels, np.ndarray):
+        first = labels.flat[0] if labels.size else None
+        return labels.dtype.kind in "US" or (labels.dtype == object and isinstance(first, str))
+    if isinstance(labels, Sequence) and not isinstance(labels, str) and len(labels) > 0:
+        return isinstance(labels[0], str)
+    return False
+
+
+def text_labels(labels: Any) -> list[str]:
+    return [str(v) for v in (labels.tolist() if isinstance(labels, np.ndarray) else labels)]
+
+
+def int_labels(y: Any, n: int) -> Tensor:
+    if isinstance(y, np.ndarray):
+        y = torch.from_numpy(np.ascontiguousarray(y))
+    y = torch.as_tensor(y)
+    if y.is_floating_point() and not bool((y == y.round()).all()):
+        raise IcarlError("labels are fractional numbers; give integer labels or class names")
+    y = y.long()
+    if y.shape != (n,):
+        raise IcarlError(f"{n} images but labels shaped {tuple(y.shape)}")
+    return y
+
+
+def encode_labels(
+    y: Any, n: int, class_names: dict[int, str], classes: list[int], kind: str
+) -> tuple[Tensor, dict[int, str]]:
+    """``y`` as int labels; string labels map to the labels of known names, and new names get
+    new labels after the largest known one (returned as label -> name, not yet applied)."""
+    if not is_text(y):
+        if kind == "str":
+            raise IcarlError("this learner was taught class names as labels; give names (strings) again")
+        return int_labels(y, n), {}
+    if classes and kind == "int":
+        raise IcarlError("this learner was taught integer labels; give integer labels again")
+    names = text_labels(y)
+    if len(names) != n:
+        raise IcarlError(f"{n} images but {len(names)} labels")
+    by_name = {v: k for k, v in class_names.items()}
+    start = max(classes, default=-1) + 1
+    added = {name: start + i for i, name in enumerate(sorted(set(names) - set(by_name)))}
+    lookup = {**by_name, **added}
+    return torch.tensor([lookup[v] for v in names], dtype=torch.long), {k: v for v, k in added.items()}
+
+
+def known_labels(y: Any, n: int, class_names: dict[int, str]) -> Tensor:
+    """Labels of classes a learner knows, as ints (string labels through ``class_names``)."""
+    if not is_text(y):
+        return int_labels(y, n)
+    by_name = {v: k for k, v in class_names.items()}
+    names = text_labels(y)
+    unknown = sorted(set(names) - set(by_name))
+    if unknown or len(names) != n:
+        raise IcarlError(f"labels include classes the learner has not seen: {unknown[:5]}")
+    return torch.tensor([by_name[v] for v in names], dtype=torch.long)
+
+
+def positions(classes: list[int], y: Tensor) -> Tensor:
+    """Original labels -> output indices (positions in ``classes``)."""
+    known = torch.tensor(classes, dtype=torch.long)
+    order = torch.argsort(known)
+    pos = torch.searchsorted(known[order], y.cpu()).clamp_max(len(known) - 1)
+    if not bool((known[order][pos] == y.cpu()).all()):
+        raise IcarlError("labels include classes the learner has not seen")
+    return order[pos].to(y.device)

@@ -9,33 +9,32 @@ or the authors' code are marked DEVIATION.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ..config import LearnerConfig, to_dict
-from ..data.augment import random_crop_flip, to_float
 from ..errors import IcarlError, NotFittedError
-from ..files.model import write_model
-from ..nets import IncrementalNet, create_backbone
+from ..nets import IncrementalNet, build_backbone, object_spec
 from ..nets.fold import inference_copy
 from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import autocast, resolve_device
 from ..train.loop import LossFn, StateHook
 from .herding import herding_order, random_order
-from .inputs import check_inputs
+from .inputs import check_images, encode_labels, known_labels, positions
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
+from .preprocess import prepare
+from .state import LearnerState
 
-FORMAT_VERSION = 1
 
-
-class ICaRL:
+class ICaRL(LearnerState):
     """Class-incremental learner, scikit-learn shaped.
 
     >>> learner = ICaRL(backbone="small_cnn", memory_size=200, epochs=30)
@@ -46,12 +45,33 @@ class ICaRL:
     Learned state ends in ``_``: ``classes_`` (original labels, in arrival order;
     a class's output unit is its position), ``class_names_``, ``net_``, ``memory_``,
     ``means_``. ``method`` names the method it was built as (see :mod:`icarl.methods`).
+
+    ``backbone`` may be any ``nn.Module`` mapping float images (B, C, H, W) to features
+    (B, d) or a feature map (see :mod:`icarl.nets.adapt`); ``batch_transform`` is a callable
+    on the float [0, 1] training batch on the training device, after the built-in crop and
+    flip (``augment="builtin"``) or instead of them (``augment="user"``).
     """
 
     method = "icarl"
 
-    def __init__(self, *, config: LearnerConfig | None = None, **params: Any) -> None:
+    def __init__(
+        self,
+        *,
+        config: LearnerConfig | None = None,
+        batch_transform: Callable[[Tensor], Tensor] | None = None,
+        **params: Any,
+    ) -> None:
+        self.backbone_object: nn.Module | None = None
+        if isinstance(params.get("backbone"), nn.Module):
+            self.backbone_object = params["backbone"]
+            params["backbone"] = object_spec(params["backbone"])
         self.config = replace(config or LearnerConfig(), **params).check()
+        if self.config.augment == "user" and batch_transform is None:
+            raise IcarlError(
+                "augment='user' replaces crop and flip by batch_transform; pass batch_transform=fn"
+            )
+        self.batch_transform = batch_transform
+        self.label_kind_ = "int"  # "str" once taught class names as labels
         self.classes_: list[int] = []
         self.class_names_: dict[int, str] = {}
         self.net_: IncrementalNet | None = None
@@ -71,10 +91,6 @@ class ICaRL:
     def get_params(self) -> dict[str, Any]:
         return to_dict(self.config)
 
-    def named_classes(self) -> dict[int, str]:
-        """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
-        return {c: self.class_names_.get(c, str(c)) for c in self.classes_}
-
     def _fitted(self) -> IncrementalNet:
         if self.net_ is None:
             raise NotFittedError("this learner has not learned any classes yet; call partial_fit(x, y) first")
@@ -82,20 +98,12 @@ class ICaRL:
 
     def output_index(self, y: Tensor) -> Tensor:
         """Original labels -> output indices (positions in ``classes_``)."""
-        known = torch.tensor(self.classes_, dtype=torch.long)
-        order = torch.argsort(known)
-        pos = torch.searchsorted(known[order], y.cpu())
-        pos = pos.clamp_max(len(known) - 1)
-        if not bool((known[order][pos] == y.cpu()).all()):
-            raise IcarlError("labels include classes the learner has not seen")
-        return order[pos].to(y.device)
+        return positions(self.classes_, y)
 
     def _prepare(self, xb: Tensor, train: bool) -> Tensor:
-        """uint8 batch -> float network input: crop/flip (training), normalise, layout."""
-        cfg = self.config
-        if train:
-            xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, self.rng_)
-        return to_float(xb, self._pixel_mean_on(xb.device), channels_last=cfg.channels_last)
+        """uint8 batch -> float network input (see :func:`icarl.algorithm.preprocess.prepare`)."""
+        mean = self._pixel_mean_on(xb.device)
+        return prepare(xb, self.config, mean, self.rng_ if train else None, self.batch_transform, train)
 
     def _pixel_mean_on(self, device: torch.device) -> Tensor | None:
         """The pixel mean on ``device``, copied there once (not once per batch)."""
@@ -115,7 +123,7 @@ class ICaRL:
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
         net, dev, bs = self._fitted().eval(), self.device, self.config.eval_batch_size
-        x = distributed.local_shard(x)  # DDP: this rank's contiguous share
+        x = distributed.local_shard(check_images(x, self.image_shape_))  # DDP: this rank's contiguous share
         if x.shape[0] > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
             net = inference_copy(net)
         out = []
@@ -145,22 +153,26 @@ class ICaRL:
             w, b = head.weight[:t].detach().float().cpu(), head.bias[:t].detach().float().cpu()
             return features.float().cpu() @ w.T + b
 
-    def predict(self, x: Tensor, classifier: str | None = None) -> Tensor:
-        """Original labels: nearest mean of exemplars (``"nme"``) or network outputs (``"cnn"``)."""
-        x, _ = check_inputs(x, None)
-        return self.labels_of(self.scores(self.features(x), classifier))
+    def predict(self, x: Any, classifier: str | None = None) -> Any:
+        """Labels of the kind the learner was taught (an int64 tensor, or a numpy array of class
+        names): nearest mean of exemplars (``"nme"``) or network outputs (``"cnn"``)."""
+        labels = self.labels_of(self.scores(self.features(x), classifier))
+        if self.label_kind_ == "str":
+            return np.array([self.class_names_[int(c)] for c in labels])
+        return labels
 
     def labels_of(self, scores: Tensor) -> Tensor:
         """The original label of each row's best score."""
         return torch.tensor(self.classes_, dtype=torch.long)[scores.argmax(1)]
 
-    def score(self, x: Tensor, y: Tensor, classifier: str | None = None) -> float:
+    def score(self, x: Any, y: Any, classifier: str | None = None) -> float:
         """Accuracy (a fraction) of :meth:`predict` on ``(x, y)``."""
-        return float((self.predict(x, classifier) == torch.as_tensor(y).cpu()).float().mean())
+        f = self.features(x)
+        truth = known_labels(y, f.shape[0], self.class_names_)
+        return float((self.labels_of(self.scores(f, classifier)) == truth).float().mean())
 
-    def decision_scores(self, x: Tensor, classifier: str | None = None) -> Tensor:
+    def decision_scores(self, x: Any, classifier: str | None = None) -> Tensor:
         """(B, t) scores, higher is better: ``-||phi(x) - mu_y||^2`` or sigmoid outputs."""
-        x, _ = check_inputs(x, None)
         s = self.scores(self.features(x), classifier)
         return s if self._classifier(classifier) == "nme" else torch.sigmoid(s)
 
@@ -196,9 +208,13 @@ class ICaRL:
 
         ``resume`` / ``on_train_state`` continue an interrupted step and receive its training
         state after every epoch (checkpoints; see :mod:`icarl.files.checkpoint`)."""
-        x, y = check_inputs(x, y)
+        x = check_images(x, self.image_shape_)
+        y, names = encode_labels(y, x.shape[0], self.class_names_, self.classes_, self.label_kind_)
         new = [int(c) for c in torch.unique(y)]
         t = self._check_step(x, new)
+        if names:
+            self.class_names_.update(names)
+            self.label_kind_ = "str"
         if self.net_ is None:
             self._init_network(x)
         n_old = len(self.classes_)
@@ -240,17 +256,20 @@ class ICaRL:
         self.image_shape_ = (c, h, w)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.net_ = self._new_network(0)
+            self.net_ = self._new_network(0, fresh=True)
         self.rng_ = torch.Generator().manual_seed(cfg.seed + 1)
         if cfg.normalize == "pixel_mean":
             # DEVIATION: the authors subtract the mean image of the whole training set; an
             # incremental learner only has the first step's data, so the mean comes from there.
             self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
 
-    def _new_network(self, num_outputs: int) -> IncrementalNet:
+    def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
+        """The network; ``fresh`` (the first step) also loads ``init_weights``."""
         assert self.image_shape_ is not None  # internal: set before any network is built
         c, h, _ = self.image_shape_
-        net = IncrementalNet(create_backbone(self.config.backbone, c, h), num_outputs).to(self.device)
+        cfg = self.config
+        phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
+        net = IncrementalNet(phi, num_outputs).to(self.device)
         return net.to_channels_last() if self.config.channels_last else net
 
     def _generator(self) -> torch.Generator:
@@ -317,67 +336,6 @@ class ICaRL:
     def _reduce_exemplar_sets(self, m: int) -> None:
         """ReduceExemplarSet for every old class: keep the first ``m`` of its ordered set."""
         self.memory_.reduce(m)
-
-    # ---------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, Any]:
-        """Everything the learner has learned, as tensors and plain containers only
-        (loadable with ``torch.load(weights_only=True)``). Methods add their own state."""
-        net = self.net_
-        shape = list(self.image_shape_) if self.image_shape_ else None
-        return {
-            "format_version": FORMAT_VERSION,
-            "method": self.method,
-            "kind": type(self).__name__,
-            "config": to_dict(self.config),
-            "classes": list(self.classes_),
-            "class_names": self.named_classes(),
-            "image_shape": shape,
-            "preprocessing": {
-                "image_shape": shape,
-                "channels": shape[0] if shape else None,
-                "input": "uint8 0..255, scaled to [0, 1]",
-                "normalize": self.config.normalize,
-            },
-            "num_outputs": net.num_outputs if net is not None else 0,
-            "net": {k: v.detach().cpu() for k, v in net.state_dict().items()} if net else None,
-            "memory": self.memory_.state_dict(),
-            "means": self.means_,
-            "pixel_mean": self.pixel_mean_,
-            "rng": self.rng_.get_state() if self.rng_ is not None else None,
-            "history": list(self.history_),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> ICaRL:
-        """Inverse of :meth:`state_dict` on a learner built with the same config."""
-        if state.get("format_version") != FORMAT_VERSION:
-            raise IcarlError(
-                f"model format version {state.get('format_version')} is not supported by this "
-                f"icarl (format {FORMAT_VERSION}); use the icarl version that wrote it"
-            )
-        self.classes_ = [int(c) for c in state["classes"]]
-        self.class_names_ = {int(k): str(v) for k, v in state["class_names"].items()}
-        self.history_ = list(state["history"])
-        self.memory_.load_state_dict(state["memory"])
-        self.means_ = state["means"]
-        self.pixel_mean_ = state["pixel_mean"]
-        if state["image_shape"] is not None:
-            c, h, w = (int(v) for v in state["image_shape"])
-            self.image_shape_ = (c, h, w)
-            net = self._new_network(int(state["num_outputs"]))
-            net.load_state_dict(state["net"])
-            self.net_ = net.eval()
-        if state["rng"] is not None:
-            self.rng_ = torch.Generator()
-            self.rng_.set_state(state["rng"])
-        return self
-
-    def save(self, path: str | Path, **extra: Any) -> Path:
-        """One file: network, exemplars, class names, preprocessing, config, history;
-        :func:`icarl.load` reads it back as a learner of the same method."""
-        state = self.state_dict()
-        if extra:
-            state["extra"] = extra
-        return write_model(path, state)
 
 
 def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:

@@ -3,28 +3,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
 
 from .. import methods
 from ..algorithm import ICaRL
 from ..config import ConfigError, LearnerConfig, from_table
+from ..errors import IcarlError
 from ..files.model import ModelFileError, read_model
+from ..nets.adapt import OBJECT_PREFIX
 from .learn import set_class_names
 
 
-def load(path: str | Path, device: str | None = None) -> ICaRL:
+def load(
+    path: str | Path,
+    device: str | None = None,
+    *,
+    backbone: nn.Module | None = None,
+    batch_transform: Callable[[Tensor], Tensor] | None = None,
+) -> ICaRL:
     """Load a learner saved by :meth:`ICaRL.save`, as the method that saved it.
 
     ``device`` overrides the saved setting; without it, a model saved with a CUDA
-    device loads on the CPU where CUDA is not available."""
+    device loads on the CPU where CUDA is not available. A model whose backbone was passed
+    as an object needs ``backbone``: a module of the same architecture (its weights are
+    replaced by the saved ones). ``batch_transform`` is handed to the learner for more steps."""
     state = read_model(path)
-    return from_state(state, device, str(path))
+    return from_state(state, device, str(path), backbone=backbone, batch_transform=batch_transform)
 
 
-def from_state(state: dict[str, Any], device: str | None = None, where: str = "the model") -> ICaRL:
+def from_state(
+    state: dict[str, Any],
+    device: str | None = None,
+    where: str = "the model",
+    *,
+    backbone: nn.Module | None = None,
+    batch_transform: Callable[[Tensor], Tensor] | None = None,
+) -> ICaRL:
     """The learner a model file's ``state`` describes (its method, config and learned state)."""
     saved = dict(state["config"])
     if device is None and str(saved.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
@@ -36,10 +55,20 @@ def from_state(state: dict[str, Any], device: str | None = None, where: str = "t
         method = methods.get(str(state.get("method", "icarl")))
     except ConfigError as e:
         raise ModelFileError(f"{where} cannot be rebuilt by this icarl: {e}") from None
-    learner = method.learner(config=cfg)  # the saved config is already the method's resolved one
+    spec = cfg.backbone
+    if spec.startswith(OBJECT_PREFIX) and backbone is None:
+        raise ModelFileError(
+            f"{where} was trained with a backbone passed as an object ({spec[len(OBJECT_PREFIX) :]}); "
+            "load it with icarl.load(path, backbone=<a module of the same architecture>)"
+        )
+    # the saved config is already the method's resolved one
+    learner = method.learner(config=cfg, batch_transform=batch_transform)
     learner.method = method.name
+    learner.backbone_object = backbone
     try:
         return learner.load_state_dict(state)
+    except IcarlError as e:
+        raise ModelFileError(f"{where}: {e}") from None
     except (KeyError, RuntimeError, ValueError) as e:
         raise ModelFileError(f"{where} does not match this icarl version: {e}") from None
 

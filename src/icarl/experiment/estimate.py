@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from ..algorithm.memory import per_class_budget
 from ..config import RunConfig
 from ..data.stream import ClassIncrementalStream
-from ..nets import create_backbone
+from ..nets import build_backbone
 
 
 def forward_flops(module: nn.Module, x: Tensor) -> int:
@@ -75,7 +75,7 @@ def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[
     lc = cfg.learner
     data = stream.data
     c, h, _ = data.image_shape
-    backbone = create_backbone(lc.backbone, c, h)
+    backbone = build_backbone(lc.backbone, c, h)
     fwd = forward_flops(backbone, torch.zeros(1, c, h, h))
     feat = int(getattr(backbone, "out_dim", 0))
     n_train = data.train.y.bincount(minlength=data.num_classes)

@@ -34,7 +34,14 @@ def write_model(path: str | Path, state: dict[str, Any]) -> Path:
     """Write a learner's ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
     path = Path(path)
     buf = io.BytesIO()
-    torch.save({**state, "versions": versions(), "saved_at": utc_now()}, buf)
+    shape = state.get("image_shape")
+    preprocessing = {
+        "image_shape": shape,
+        "channels": shape[0] if shape else None,
+        "input": "uint8 0..255, scaled to [0, 1]",
+        "normalize": state.get("config", {}).get("normalize"),
+    }
+    torch.save({**state, "preprocessing": preprocessing, "versions": versions(), "saved_at": utc_now()}, buf)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, buf.getvalue(), then="save again")
     return path

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from typing_extensions import Self
 
 from ..algorithm import ICaRL
 from ..train import TrainHooks
@@ -43,7 +44,7 @@ class KeepsSeenData(ICaRL):
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "seen": {"x": self.seen_.x, "y": self.seen_.y}}
 
-    def load_state_dict(self, state: dict[str, Any]) -> ICaRL:
+    def load_state_dict(self, state: dict[str, Any]) -> Self:
         super().load_state_dict(state)
         self.seen_ = SeenData()
         if "seen" in state:

@@ -5,8 +5,19 @@ A backbone is an ``nn.Module`` with ``forward_features(x) -> (N, out_dim)`` and 
 """
 
 from . import resnet, small  # noqa: F401  (each registers its backbones)
+from .adapt import adapt, build_backbone, object_spec
 from .incremental import IncrementalNet
 from .protocol import Backbone, as_backbone
 from .registry import available, create_backbone, register
 
-__all__ = ["Backbone", "IncrementalNet", "as_backbone", "available", "create_backbone", "register"]
+__all__ = [
+    "Backbone",
+    "IncrementalNet",
+    "adapt",
+    "as_backbone",
+    "available",
+    "build_backbone",
+    "create_backbone",
+    "object_spec",
+    "register",
+]

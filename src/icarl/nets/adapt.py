@@ -1,0 +1,153 @@
+"""Any ``nn.Module`` as a backbone, and initial weights from a file.
+
+A backbone spec (``learner.backbone``) is a registry name (``resnet32``), an import path
+``package.module:factory`` (the factory is called with the image channels and size), or
+``object:<class>`` for a module handed to the learner as an object (it records the class;
+loading such a model needs an object of the same architecture again).
+
+:func:`adapt` makes a module fit :class:`~icarl.nets.protocol.Backbone`: a module with
+``forward_features`` and an integer ``out_dim`` is used as it is; otherwise its
+``forward_features`` (timm's convention) or its ``forward`` gives the features, a feature
+map ``(B, d, h, w)`` is average-pooled to ``(B, d)``, and ``d`` comes from one forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..config import ConfigError
+from ..errors import IcarlError
+from .protocol import Backbone
+from .registry import available, create_backbone
+
+OBJECT_PREFIX = "object:"
+
+
+def object_spec(module: nn.Module) -> str:
+    """The spec recorded for a backbone passed as an object: its class's import path."""
+    cls = type(module)
+    return f"{OBJECT_PREFIX}{cls.__module__}.{cls.__qualname__}"
+
+
+def _pool(f: Tensor) -> Tensor:
+    if f.ndim == 4:
+        return f.mean(dim=(2, 3))
+    if f.ndim == 2:
+        return f
+    raise IcarlError(
+        f"the backbone gives features shaped {tuple(f.shape)}; it must map (B, C, H, W) images "
+        "to (B, d) features or a (B, d, h, w) feature map"
+    )
+
+
+class AdaptedBackbone(nn.Module):
+    """A user module under the backbone protocol: ``forward_features(x) -> (B, out_dim)``."""
+
+    def __init__(self, body: nn.Module, out_dim: int) -> None:
+        super().__init__()
+        self.body = body
+        self.out_dim = out_dim
+        self.own_features = callable(getattr(body, "forward_features", None))
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        fn = getattr(self.body, "forward_features") if self.own_features else self.body  # noqa: B009
+        f: Tensor = fn(x)
+        return _pool(f)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_features(x)
+
+
+def adapt(module: nn.Module, in_channels: int, image_size: int) -> nn.Module:
+    """``module`` as a :class:`Backbone` (itself when it already is one)."""
+    if isinstance(module, Backbone) and isinstance(getattr(module, "out_dim", None), int):
+        return module
+    adapted = AdaptedBackbone(module, 0)
+    was_training = module.training
+    probe = torch.zeros(2, in_channels, image_size, image_size)
+    try:
+        with torch.no_grad():
+            out = adapted.eval().forward_features(probe)
+    except IcarlError:
+        raise
+    except Exception as e:  # the user's module rejects the images: say which shape it was given
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise IcarlError(
+            f"the backbone {type(module).__name__} fails on a batch shaped {tuple(probe.shape)} ({first}); "
+            "pass a module that takes float images (B, C, H, W)"
+        ) from None
+    adapted.train(was_training)
+    adapted.out_dim = int(out.shape[1])
+    return adapted
+
+
+def factory_from_path(spec: str) -> Any:
+    """The factory named by ``package.module:factory``; a one-line error if it cannot be imported."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise ConfigError(
+            f"backbone {spec!r}: cannot import {module_name} ({type(e).__name__}: {e}); "
+            "install it or put it on PYTHONPATH, or choose one of: " + ", ".join(available())
+        ) from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise ConfigError(f"backbone {spec!r}: {module_name} has no callable {attr!r}; check the name")
+    return factory
+
+
+def build_backbone(
+    spec: str, in_channels: int, image_size: int, obj: nn.Module | None = None, init_weights: str = ""
+) -> nn.Module:
+    """The backbone ``spec`` names (a copy of ``obj`` for ``object:`` specs), with
+    ``init_weights`` loaded into it, adapted to the protocol."""
+    if spec.startswith(OBJECT_PREFIX):
+        if obj is None:
+            raise ConfigError(
+                f"backbone {spec[len(OBJECT_PREFIX) :]} was passed as an object; pass a module of the same "
+                "architecture again: ICaRL(backbone=module) or icarl.load(path, backbone=module)"
+            )
+        module = copy.deepcopy(obj)
+    elif ":" in spec:
+        module = factory_from_path(spec)(in_channels, image_size)
+        if not isinstance(module, nn.Module):
+            raise ConfigError(f"backbone factory {spec!r} returned {type(module).__name__}, not an nn.Module")
+    else:
+        module = create_backbone(spec, in_channels, image_size)
+    if init_weights:
+        load_weights(module, init_weights)
+    return adapt(module, in_channels, image_size)
+
+
+def load_weights(module: nn.Module, path: str | Path) -> None:
+    """Initial weights from ``path`` (a state dict, read with ``weights_only=True``; a
+    ``{"state_dict": ...}`` wrapper and DDP's ``module.`` prefixes are accepted)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"learner.init_weights {p} does not exist; pass a file saved with torch.save")
+    try:
+        state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise ConfigError(
+            f"learner.init_weights {p} is not a plain state dict ({first}); save model.state_dict()"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ConfigError(f"learner.init_weights {p} holds {type(state).__name__}, not a state dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    result = module.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise ConfigError(
+            f"learner.init_weights {p} does not fit the backbone: {len(result.missing_keys)} missing "
+            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected keys "
+            f"(e.g. {result.unexpected_keys[:2]}); save the state dict of the same architecture"
+        )
