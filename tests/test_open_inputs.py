@@ -120,5 +120,5 @@ def test_batch_transform_instead_of_builtin_augmentation(digits, monkeypatch) ->
     ICaRL(**QUICK, augment="user", batch_transform=lambda b: b.flip(3)).partial_fit(x, y)
     with pytest.raises(IcarlError, match="pass batch_transform=fn"):
         ICaRL(**QUICK, augment="user")
-    with pytest.raises(IcarlError, match="batch_transform returned .* it must return a float batch"):
+    with pytest.raises(IcarlError, match=r"batch_transform returned .* it must return a float batch"):
         ICaRL(**QUICK, augment="user", batch_transform=lambda b: b[:, :, :4]).partial_fit(x, y)
