@@ -100,10 +100,11 @@ class ICaRL(LearnerState):
         """Original labels -> output indices (positions in ``classes_``)."""
         return positions(self.classes_, y)
 
-    def _prepare(self, xb: Tensor, train: bool) -> Tensor:
+    def _prepare(self, xb: Tensor, train: bool, part: tuple[int, int, int] | None = None) -> Tensor:
         """uint8 batch -> float network input (see :func:`icarl.algorithm.preprocess.prepare`)."""
         mean = self._pixel_mean_on(xb.device)
-        return prepare(xb, self.config, mean, self.rng_ if train else None, self.batch_transform, train)
+        rng = self.rng_ if train else None
+        return prepare(xb, self.config, mean, rng, self.batch_transform, train, part)
 
     def _pixel_mean_on(self, device: torch.device) -> Tensor | None:
         """The pixel mean on ``device``, copied there once (not once per batch)."""
@@ -304,8 +305,8 @@ class ICaRL(LearnerState):
     ) -> None:
         """The one training loop, with this learner's augmentation and generator."""
 
-        def prepare(xb: Tensor) -> Tensor:
-            return self._prepare(xb, train=True)
+        def prepare(xb: Tensor, part: tuple[int, int, int] | None = None) -> Tensor:
+            return self._prepare(xb, True, part)
 
         gen = self._generator()
         train(

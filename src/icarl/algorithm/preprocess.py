@@ -22,15 +22,17 @@ def prepare(
     generator: torch.Generator | None,
     transform: BatchTransform | None,
     train: bool,
+    part: tuple[int, int, int] | None = None,
 ) -> Tensor:
     """``xb`` (uint8, on the training device) as the network's input.
 
     Training: crop and flip with ``generator`` when ``cfg.augment == "builtin"``, then
     ``transform`` on the float [0, 1] batch (same shape back), then the mean. Evaluation:
     the mean only. The fast path (no transform) casts, subtracts and lays out in one pass.
+    ``part``: ``xb`` is this rank's slice of a global batch (see :func:`random_crop_flip`).
     """
     if train and cfg.augment == "builtin":
-        xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, generator)
+        xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, generator, part)
     if not train or transform is None:
         return to_float(xb, mean, channels_last=cfg.channels_last)
     out = transform(to_float(xb, None))

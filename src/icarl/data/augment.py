@@ -61,15 +61,26 @@ def on_device(t: Tensor, device: torch.device) -> Tensor:
     return t.to(device)
 
 
-def random_crop_flip(x: Tensor, pad: int, flip: bool, generator: torch.Generator | None) -> Tensor:
+def random_crop_flip(
+    x: Tensor,
+    pad: int,
+    flip: bool,
+    generator: torch.Generator | None,
+    part: tuple[int, int, int] | None = None,
+) -> Tensor:
     """Zero-pad by ``pad`` then crop back to size at a random offset; flip half horizontally.
 
     Works on any dtype. The crop is one advanced-indexing gather on the
     ``unfold`` view of the padded batch (all windows, no copy), so it costs one
-    pass over the output whatever the batch size.
+    pass over the output whatever the batch size. ``part = (start, stop, n)``: ``x`` is
+    items ``start:stop`` of a batch of ``n``; the numbers are drawn for all ``n`` (as for the
+    whole batch) and that slice of them is applied.
     """
     b, _, h, w = x.shape
-    offs, coin = draw_crop_flip(b, pad, flip, generator)
+    start, stop, n = part if part is not None else (0, b, b)
+    offs, coin = draw_crop_flip(n, pad, flip, generator)
+    offs = offs[:, start:stop] if offs is not None else None
+    coin = coin[start:stop] if coin is not None else None
     if offs is not None:
         padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
         windows = padded.unfold(2, h, 1).unfold(3, w, 1)  # (B, C, 2p+1, 2p+1, H, W), a view

@@ -1,10 +1,15 @@
 """The one training loop every learner uses.
 
-A learner hands :func:`train` its network, its data (uint8 images and labels on
-the training device), a ``prepare`` function that turns a uint8 batch into the
-network's float input (augmentation, normalisation) and a ``loss`` of
-``(inputs, logits, labels)``. The loop owns the optimiser, the schedule, mixed
-precision, progress and the divergence check. Nothing else.
+A learner hands :func:`train` its network, its data, a ``prepare`` function that turns a
+uint8 batch into the network's float input (augmentation, normalisation) and a ``loss`` of
+``(inputs, logits, labels)``. The loop owns the optimiser, the schedule, mixed precision,
+progress and the divergence check. Nothing else.
+
+The data are either uint8 images and labels on the training device (the in-memory path:
+every rank indexes the global batch, prepares it and keeps its slice) or a
+:class:`BatchReader` (the streaming path: each rank reads only its slice of each global
+batch, and ``prepare(xb, part)`` draws the augmentation of the whole global batch and
+applies that slice of it). Both see the same batches and the same random numbers.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -23,8 +28,24 @@ from ..errors import IcarlError
 from . import distributed
 from .amp import autocast, compiled
 
-Prepare = Callable[[Tensor], Tensor]
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+Part = tuple[int, int, int]  # (start, stop, size of the global batch) of this rank's slice
+
+
+class Prepare(Protocol):
+    def __call__(self, xb: Tensor, part: Part | None = None) -> Tensor: ...
+
+
+class BatchReader(Protocol):
+    """Training data read in batches (the streaming path)."""
+
+    device: torch.device
+
+    def __len__(self) -> int: ...
+
+    def read(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
+        """This rank's slice of each global index batch: uint8 images and labels on ``device``."""
+        ...
 
 
 class TrainingDiverged(IcarlError):
@@ -90,8 +111,8 @@ class TrainHooks:
 
 def train(
     net: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | BatchReader,
+    y: Tensor | None,
     *,
     cfg: LearnerConfig,
     prepare: Prepare,
@@ -139,8 +160,8 @@ def train(
 
 def _epoch(
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | BatchReader,
+    y: Tensor | None,
     cfg: LearnerConfig,
     prepare: Prepare,
     loss_fn: LossFn,
@@ -151,11 +172,7 @@ def _epoch(
     device = x.device
     # the loss is summed on the device; the one host sync per epoch is float(total)
     total, count = torch.zeros((), device=device), 0
-    for idx in batches(x.shape[0], cfg.batch_size, generator, device):
-        inputs = prepare(x[idx])
-        labels = y[idx]
-        # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
-        inputs, labels, scale = distributed.local_batch(inputs, labels)
+    for inputs, labels, scale in _local_batches(x, y, cfg.batch_size, generator, prepare):
         with autocast(cfg, device):
             logits = model(inputs)
             loss = loss_fn(inputs, logits, labels)
@@ -166,6 +183,28 @@ def _epoch(
         count += len(labels)
     total, count = distributed.all_reduce_sum(total), distributed.all_reduce_sum_int(count)  # DDP
     return float(total) / max(count, 1)
+
+
+def _local_batches(
+    x: Tensor | BatchReader, y: Tensor | None, batch_size: int, generator: torch.Generator, prepare: Prepare
+) -> Iterator[tuple[Tensor, Tensor, float]]:
+    """(inputs, labels, loss scale) of this rank's slice of each global batch."""
+    if isinstance(x, Tensor):
+        assert y is not None  # internal: in-memory data come with their labels
+        for idx in batches(x.shape[0], batch_size, generator, x.device):
+            # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
+            yield distributed.local_batch(prepare(x[idx]), y[idx])
+        return
+    index_batches = list(batches(len(x), batch_size, generator))  # the same draws as in memory
+    world, rank = distributed.world(), distributed.rank()
+    for idx, (xb, labels) in zip(index_batches, x.read(index_batches), strict=True):
+        start, stop = distributed.shard_bounds(len(idx), rank, world)
+        if stop == start:
+            raise distributed.DistributedError(
+                f"a batch of {len(idx)} images cannot be split over {world} processes; "
+                "raise learner.batch_size or use fewer processes"
+            )
+        yield prepare(xb, (start, stop, len(idx))), labels, (stop - start) * world / len(idx)
 
 
 def _progress(cfg: LearnerConfig, desc: str) -> Any:
