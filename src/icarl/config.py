@@ -68,6 +68,7 @@ class LearnerConfig:
     sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (docs/distributed.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
+    workers: int = 2  # decoding processes of the streaming path (DataLoader num_workers; 0: in process)
     seed: int = 1993
     progress: bool = True
 
@@ -117,6 +118,11 @@ class DataConfig:
     image_size: int = 0  # resize to this size at load time; 0 = native
     cache: str = "auto"  # decoded-image cache: "auto" (default folder, slow sources), "off", or a folder
     download: bool = False  # fetch the published files into `path` (cifar10/100, mnist, fashion-mnist)
+    # "memory": decode the dataset into uint8 tensors (the fast path); "stream": read batches
+    # from the files through decoding workers (imagefolder, tinyimagenet, npz); "auto": stream
+    # when the decoded training set would exceed memory_budget
+    storage: str = "auto"
+    memory_budget: float = 0.0  # GiB the decoded training set may take; 0: half the available RAM
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.streaming import ImageSource
+from ..data.streamload import UserSource
 from ..errors import IcarlError
 
 CHANNELS = (1, 2, 3, 4)
+
+
+def as_source(x: Any) -> ImageSource | None:
+    """``x`` as an image source when it is a ``torch.utils.data.Dataset`` (the streaming
+    path: read in batches), None for arrays."""
+    if isinstance(x, ImageSource):
+        return x
+    if isinstance(x, torch.utils.data.Dataset) and not isinstance(x, Tensor):
+        return UserSource(x)
+    return None
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -19,14 +19,16 @@ import torch
 from torch import Tensor, nn
 
 from ..config import LearnerConfig, to_dict
+from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
 from ..nets import IncrementalNet, build_backbone, object_spec
 from ..nets.fold import inference_copy
 from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import autocast, resolve_device
 from ..train.loop import LossFn, StateHook
+from ..train.stream import SourceReader, pixel_mean_of, read_shard, take, training_reader
 from .herding import herding_order, random_order
-from .inputs import check_images, encode_labels, known_labels, positions
+from .inputs import as_source, check_images, encode_labels, known_labels, positions
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
@@ -53,6 +55,7 @@ class ICaRL(LearnerState):
     """
 
     method = "icarl"
+    streams = True  # whether partial_fit takes image sources (the streaming path)
 
     def __init__(
         self,
@@ -118,18 +121,24 @@ class ICaRL(LearnerState):
         return cached[1]
 
     @torch.no_grad()
-    def features(self, x: Tensor, flip: bool = False) -> Tensor:
-        """``phi(x)`` for uint8 images, in batches (raw, not normalised), as float32 on CPU.
+    def features(self, x: Any, flip: bool = False) -> Tensor:
+        """``phi(x)`` for images (any accepted form, or an image source read in batches), raw,
+        not normalised, as float32 on CPU.
 
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
         net, dev, bs = self._fitted().eval(), self.device, self.config.eval_batch_size
-        x = distributed.local_shard(check_images(x, self.image_shape_))  # DDP: this rank's contiguous share
-        if x.shape[0] > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
+        source = as_source(x)
+        if source is not None:
+            n, chunks = len(source), read_shard(source, bs, self.config.workers)
+        else:
+            x = distributed.local_shard(check_images(x, self.image_shape_))  # DDP: this rank's share
+            n, chunks = x.shape[0], (x[i : i + bs] for i in range(0, x.shape[0], bs))
+        if n > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
             net = inference_copy(net)
         out = []
-        for i in range(0, x.shape[0], bs):
-            xb = x[i : i + bs].to(dev)
+        for xb in chunks:
+            xb = xb.to(dev)
             if flip:
                 xb = xb.flip(3)
             with autocast(self.config, dev):
@@ -166,10 +175,11 @@ class ICaRL(LearnerState):
         """The original label of each row's best score."""
         return torch.tensor(self.classes_, dtype=torch.long)[scores.argmax(1)]
 
-    def score(self, x: Any, y: Any, classifier: str | None = None) -> float:
-        """Accuracy (a fraction) of :meth:`predict` on ``(x, y)``."""
+    def score(self, x: Any, y: Any = None, classifier: str | None = None) -> float:
+        """Accuracy (a fraction) of :meth:`predict` on ``(x, y)`` (``y`` of a source: its labels)."""
+        source = as_source(x)
         f = self.features(x)
-        truth = known_labels(y, f.shape[0], self.class_names_)
+        truth = source.labels if source is not None else known_labels(y, f.shape[0], self.class_names_)
         return float((self.labels_of(self.scores(f, classifier)) == truth).float().mean())
 
     def decision_scores(self, x: Any, classifier: str | None = None) -> Tensor:
@@ -199,25 +209,37 @@ class ICaRL(LearnerState):
     # ------------------------------------------------------------ Algorithm 2
     def partial_fit(
         self,
-        x: Tensor,
-        y: Tensor,
+        x: Any,
+        y: Any = None,
         *,
         resume: TrainState | None = None,
         on_train_state: StateHook | None = None,
     ) -> ICaRL:
         """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
 
+        ``x``: images in any accepted form with labels ``y``, or a ``torch.utils.data.Dataset``
+        of ``(image, label)`` (an image source), read in batches: the streaming path.
         ``resume`` / ``on_train_state`` continue an interrupted step and receive its training
         state after every epoch (checkpoints; see :mod:`icarl.files.checkpoint`)."""
-        x = check_images(x, self.image_shape_)
-        y, names = encode_labels(y, x.shape[0], self.class_names_, self.classes_, self.label_kind_)
+        source = as_source(x)
+        if source is not None and not self.streams:
+            raise IcarlError(
+                f"{self.method} keeps every training image in memory; use data.storage = 'memory'"
+            )
+        if source is not None:
+            x, y, names = source, source.labels, self._source_names(source)
+            shape = source.image_shape
+        else:
+            x = check_images(x, self.image_shape_)
+            y, names = encode_labels(y, x.shape[0], self.class_names_, self.classes_, self.label_kind_)
+            shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
         new = [int(c) for c in torch.unique(y)]
-        t = self._check_step(x, new)
-        if names:
-            self.class_names_.update(names)
+        t = self._check_step(shape, new)
+        self.class_names_.update(names)
+        if names and source is None:
             self.label_kind_ = "str"
         if self.net_ is None:
-            self._init_network(x)
+            self._init_network(x, shape)
         n_old = len(self.classes_)
         self.classes_ = self.classes_ + new
         hooks = TrainHooks(resume=resume, on_epoch=on_train_state)
@@ -225,24 +247,30 @@ class ICaRL(LearnerState):
         m = per_class_budget(self.config.memory_size, t)
         self._reduce_exemplar_sets(m)
         for c in new:
-            self._construct_exemplar_set(x[y == c], self.classes_.index(c), m)
+            items = x.of_classes([c]) if source is not None else x[y == c]
+            self._construct_exemplar_set(items, self.classes_.index(c), m)
         self._update_means()
         distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
         return self
 
-    def _check_step(self, x: Tensor, new: list[int]) -> int:
+    def _source_names(self, source: ImageSource) -> dict[int, str]:
+        """Names of a source's classes that the learner does not know yet."""
+        if self.label_kind_ == "str":
+            raise IcarlError("this learner was taught class names as labels; an image source gives integers")
+        given = tuple(source.class_names)
+        return {c: given[c] for c in torch.unique(source.labels).tolist() if c < len(given)}
+
+    def _check_step(self, shape: tuple[int, int, int], new: list[int]) -> int:
         """The preconditions of a step (before anything changes); returns ``t``."""
         already = sorted(set(new) & set(self.classes_))
         if already:
             raise IcarlError(
                 f"classes {already} were learned in an earlier step; iCaRL adds new classes only"
             )
-        if self.net_ is not None and tuple(x.shape[1:]) != self.image_shape_:
-            raise IcarlError(
-                f"images are {tuple(x.shape[1:])} but the model was trained on {self.image_shape_}"
-            )
+        if self.net_ is not None and shape != self.image_shape_:
+            raise IcarlError(f"images are {shape} but the model was trained on {self.image_shape_}")
         t = len(self.classes_) + len(new)
         if self.config.memory_size and per_class_budget(self.config.memory_size, t) == 0:
             raise IcarlError(
@@ -251,10 +279,9 @@ class ICaRL(LearnerState):
             )
         return t
 
-    def _init_network(self, x: Tensor) -> None:
+    def _init_network(self, x: Tensor | ImageSource, shape: tuple[int, int, int]) -> None:
         cfg = self.config
-        c, h, w = (int(s) for s in x.shape[1:])
-        self.image_shape_ = (c, h, w)
+        self.image_shape_ = shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.net_ = self._new_network(0, fresh=True)
@@ -262,7 +289,10 @@ class ICaRL(LearnerState):
         if cfg.normalize == "pixel_mean":
             # DEVIATION: the authors subtract the mean image of the whole training set; an
             # incremental learner only has the first step's data, so the mean comes from there.
-            self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
+            if isinstance(x, Tensor):
+                self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
+            else:  # running float64 sums, never the whole step decoded
+                self.pixel_mean_ = pixel_mean_of(x, cfg.eval_batch_size, cfg.workers)
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
         """The network; ``fresh`` (the first step) also loads ``init_weights``."""
@@ -283,10 +313,7 @@ class ICaRL(LearnerState):
         cfg, net = self.config, self._fitted()
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
-        ex_x, ex_y = self.memory_.as_tensors()
-        dev = self.device
-        train_x = torch.cat([x.cpu(), ex_x]).to(dev)
-        train_y = torch.cat([y.cpu(), ex_y]).to(dev)
+        train_x, train_y = self._train_data(x, y, with_exemplars=True)
         t, kd = len(self.classes_), cfg.distillation == "kd"
 
         def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
@@ -300,8 +327,24 @@ class ICaRL(LearnerState):
 
         self._train(net, train_x, train_y, loss_fn, hooks, f"classes {n_old + 1}-{t}")
 
+    def _train_data(
+        self, x: Tensor | ImageSource, y: Tensor, with_exemplars: bool
+    ) -> tuple[Tensor | SourceReader, Tensor | None]:
+        """The step's training data on the device (in memory) or as a reader (streaming),
+        followed by the exemplars when ``with_exemplars``."""
+        ex_x, ex_y = self.memory_.as_tensors() if with_exemplars else ExemplarMemory(0).as_tensors()
+        if isinstance(x, Tensor):
+            return torch.cat([x.cpu(), ex_x]).to(self.device), torch.cat([y.cpu(), ex_y]).to(self.device)
+        return training_reader(x, (ex_x, ex_y), self.classes_, self.device, self.config.workers), None
+
     def _train(
-        self, net: nn.Module, x: Tensor, y: Tensor, loss_fn: LossFn, hooks: TrainHooks, desc: str
+        self,
+        net: nn.Module,
+        x: Tensor | SourceReader,
+        y: Tensor | None,
+        loss_fn: LossFn,
+        hooks: TrainHooks,
+        desc: str,
     ) -> None:
         """The one training loop, with this learner's augmentation and generator."""
 
@@ -322,16 +365,18 @@ class ICaRL(LearnerState):
         )
 
     # ------------------------------------------------------------ Algorithm 4
-    def _construct_exemplar_set(self, x_class: Tensor, y: int, m: int) -> None:
+    def _construct_exemplar_set(self, x_class: Tensor | ImageSource, y: int, m: int) -> None:
         """ConstructExemplarSet: the ``m`` herding-ordered exemplars of a new class ``y``."""
         if m == 0:
             return
-        m = min(m, x_class.shape[0])
+        n = len(x_class)
+        m = min(m, n)
         if self.config.selection == "herding":
             order = herding_order(self.features(x_class), m)
         else:
-            order = random_order(x_class.shape[0], m, self.rng_)
-        self.memory_.add(y, x_class[order.cpu()])
+            order = random_order(n, m, self.rng_)
+        images = x_class[order.cpu()] if isinstance(x_class, Tensor) else take(x_class, order)
+        self.memory_.add(y, images)  # uint8 in RAM either way
 
     # ------------------------------------------------------------ Algorithm 5
     def _reduce_exemplar_sets(self, m: int) -> None:

@@ -12,6 +12,8 @@ from .. import deploy, methods
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
 from ..data import Dataset
+from ..data.loading import run_data
+from ..data.streamset import SourceDataset
 from ..experiment import runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
@@ -137,8 +139,8 @@ def main(args: argparse.Namespace) -> int:
         )
     _check_save(args)
     distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
-    data = runner.load_run_data(cfg)
-    _print_header(cfg, data, out)
+    data, storage = run_data(cfg.data)
+    _print_header(cfg, data, out, storage)
     t0 = time.perf_counter()
     learner = methods.create(cfg.method, cfg.learner)
     results = runner.run(cfg, out, print_row, data, deterministic=args.deterministic, learner=learner)
@@ -177,8 +179,8 @@ def _resume(args: argparse.Namespace) -> int:
         if args.save:  # the checkpoint after the last step holds the final learner
             _save_model(args.save, learner.load_state_dict(ck.learner), results)
         return 0
-    data = runner.load_run_data(cfg)
-    _print_header(cfg, data, run_dir)
+    data, storage = run_data(cfg.data)
+    _print_header(cfg, data, run_dir, storage)
     print(f"resuming from the checkpoint {ck.describe()}")
     for record in ck.results["steps"]:
         print_row(record)
@@ -192,11 +194,12 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_header(cfg: RunConfig, data: Dataset, out: Path) -> None:
+def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:
     print(
         f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
         f"{len(data.train)} train / {len(data.test)} test images {data.image_shape}"
     )
+    print(storage)
     print(f"run folder: {out}")
     print(TABLE_HEADER)
 
@@ -214,17 +217,34 @@ def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) ->
     print(f"{wall}results: {out / 'results.json'}")
 
 
+def rank_memory(cfg: RunConfig, data: Dataset | SourceDataset) -> str:
+    """What each rank holds of the data: all of it in memory, or exemplars and batch buffers."""
+    c, h, w = data.image_shape
+    image = c * h * w
+    if isinstance(data, Dataset):
+        return f"each rank holds the decoded dataset: {data.decoded_nbytes / 2**30:.2f} GiB"
+    lc = cfg.learner
+    exemplars = lc.memory_size * image
+    buffers = (2 * max(lc.workers, 1) + 1) * max(lc.batch_size, lc.eval_batch_size) * image
+    return (
+        f"each rank holds about {(exemplars + buffers) / 2**30:.2f} GiB of images: at most K = "
+        f"{lc.memory_size} exemplars ({exemplars / 2**30:.2f} GiB) and its decoding buffers "
+        f"({buffers / 2**30:.2f} GiB), whatever the dataset's size"
+    )
+
+
 def dry_run(cfg: RunConfig) -> int:
     """``--dry-run``: the resolved configuration, the data and an estimate of the work."""
     print("# icarl run --dry-run: resolved configuration (nothing is trained)")
     print(to_toml(to_dict(cfg)))
-    data = runner.load_run_data(cfg)
+    data, storage = run_data(cfg.data)
     stream = runner.make_stream(cfg, data)
     print(
         f"\ndata: {data.name}, {data.num_classes} classes, {len(data.train)} train / "
         f"{len(data.test)} test images of shape {data.image_shape} (uint8, "
-        f"{(data.train.x.numel() + data.test.x.numel()) / 2**20:.1f} MiB)"
+        f"{data.decoded_nbytes / 2**20:.1f} MiB decoded)"
     )
+    print(f"{storage}; {rank_memory(cfg, data)}")
     more = " ..." if len(stream.class_order) > 10 else ""
     print(
         f"stream: {len(stream)} steps, classes per step {[len(g) for g in stream.groups]}, "

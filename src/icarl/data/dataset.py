@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from ..errors import IcarlError
+from ..files.checkpoint import data_fingerprint
 
 
 class DataError(IcarlError):
@@ -55,6 +56,14 @@ class Dataset:
     def image_shape(self) -> tuple[int, int, int]:
         c, h, w = self.train.x.shape[1:]
         return int(c), int(h), int(w)
+
+    @property
+    def decoded_nbytes(self) -> int:
+        return int(self.train.x.numel() + self.test.x.numel())
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the bytes, shapes and dtypes of the images and labels (its identity)."""
+        return data_fingerprint(self.train.x, self.train.y, self.test.x, self.test.y)
 
     def validate(self) -> Dataset:
         """Check shapes, dtypes and labels; raise :class:`DataError` naming the problem."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import DataConfig
+from ..config import ConfigError, DataConfig
 from .cache import default_cache_dir
 from .dataset import Dataset
 from .download import download
 from .sources import caches_by_default, load_dataset
+from .streamload import STREAMABLE, choose_storage, memory_budget_default, open_stream
+from .streamset import SourceDataset
 
 
 def cache_dir_for(dc: DataConfig) -> Path | None:
@@ -31,6 +33,28 @@ def data_path_for(dc: DataConfig) -> str | Path | None:
     if folder.is_file():
         folder = folder.parent
     return download(dc.dataset, folder)
+
+
+def run_data(dc: DataConfig) -> tuple[Dataset | SourceDataset, str]:
+    """The run's data in the storage ``data.storage`` asks for, and a sentence saying which
+    path was taken and why."""
+    if dc.storage not in ("memory", "stream", "auto"):
+        raise ConfigError(f"data.storage is {dc.storage!r}; choose one of memory, stream, auto")
+    if dc.dataset not in STREAMABLE:
+        if dc.storage == "stream":
+            raise ConfigError(
+                f"data.storage = 'stream' reads {', '.join(STREAMABLE)}; {dc.dataset} is loaded "
+                "into memory: set data.storage = 'memory' or 'auto'"
+            )
+        return dataset_from_config(dc), "storage: memory (this source is always decoded into memory)"
+    if dc.storage == "memory":
+        return dataset_from_config(dc), "storage: memory (data.storage = 'memory')"
+    train, test = open_stream(dc.dataset, data_path_for(dc), image_size=dc.image_size or None)
+    budget = int(dc.memory_budget * 2**30) if dc.memory_budget > 0 else memory_budget_default()
+    storage, why = choose_storage(dc.storage, train.decoded_nbytes + test.decoded_nbytes, budget)
+    if storage == "memory":
+        return dataset_from_config(dc), f"storage: memory ({why})"
+    return SourceDataset.of(train, test), f"storage: stream ({why})"
 
 
 def dataset_from_config(dc: DataConfig) -> Dataset:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .dataset import DataError, Dataset, Split
 from .orders import resolve_order
+from .streamset import SourceDataset, SourceSplit
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,9 @@ class Step:
     index: int
     classes: tuple[int, ...]  # new classes, in arrival order (original labels)
     seen_classes: tuple[int, ...]  # every class so far, in arrival order
-    train: Split
-    test_seen: Split
-    test_new: Split
+    train: Split | SourceSplit
+    test_seen: Split | SourceSplit
+    test_new: Split | SourceSplit
 
 
 def split_into_steps(
@@ -53,7 +54,7 @@ class ClassIncrementalStream:
 
     def __init__(
         self,
-        data: Dataset,
+        data: Dataset | SourceDataset,
         *,
         classes_per_step: int,
         first_step: int = 0,

@@ -23,12 +23,13 @@ from torch import Tensor
 from ..algorithm import ICaRL
 from ..algorithm.nme import class_means, nme_distances
 from ..data import Split
+from ..data.streamset import SourceSplit
 from . import metrics
 from .report import save_exemplar_grid
 from .results import CLASSIFIERS, write_metrics_csv
 
 
-def classifier_scores(learner: ICaRL, x: Tensor, train: Split | None = None) -> dict[str, Tensor]:
+def classifier_scores(learner: ICaRL, x: Any, train: Split | SourceSplit | None = None) -> dict[str, Tensor]:
     """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
     classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given."""
     f = learner.features(x)
@@ -45,8 +46,8 @@ def classifier_scores(learner: ICaRL, x: Tensor, train: Split | None = None) -> 
 
 def evaluate(
     learner: ICaRL,
-    test: Split,
-    train: Split | None,
+    test: Split | SourceSplit,
+    train: Split | SourceSplit | None,
     groups: Sequence[Sequence[int]],
 ) -> dict[str, Any]:
     """The metrics of one step. ``groups``: the class groups of the steps so far (the last is

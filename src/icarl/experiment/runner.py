@@ -20,7 +20,8 @@ from .. import methods
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, to_dict
 from ..data import ClassIncrementalStream, Dataset, Step
-from ..data.loading import dataset_from_config
+from ..data.loading import run_data
+from ..data.streamset import SourceDataset
 from ..files.checkpoint import (
     CHECKPOINT_NAME,
     RESULTS_NAME,
@@ -28,7 +29,6 @@ from ..files.checkpoint import (
     CheckpointError,
     clear_run_files,
     clone_state,
-    data_fingerprint,
     save_checkpoint,
 )
 from ..train import TrainingDiverged, TrainState, distributed
@@ -42,11 +42,12 @@ from .results import RESULTS_VERSION, summarize, write_json
 Reporter = Callable[[dict[str, Any]], None]
 
 
-def load_run_data(cfg: RunConfig) -> Dataset:
-    return dataset_from_config(cfg.data)  # download, cache, image_size
+def load_run_data(cfg: RunConfig) -> Dataset | SourceDataset:
+    """The run's data in memory or streamed (``data.storage``); download, cache, image_size."""
+    return run_data(cfg.data)[0]
 
 
-def make_stream(cfg: RunConfig, data: Dataset) -> ClassIncrementalStream:
+def make_stream(cfg: RunConfig, data: Dataset | SourceDataset) -> ClassIncrementalStream:
     return ClassIncrementalStream(
         data,
         classes_per_step=cfg.data.classes_per_step,
@@ -61,7 +62,7 @@ def run(
     cfg: RunConfig,
     out_dir: Path | None = None,
     report: Reporter | None = None,
-    data: Dataset | None = None,
+    data: Dataset | SourceDataset | None = None,
     *,
     resume: Checkpoint | None = None,
     deterministic: bool = False,
@@ -116,7 +117,7 @@ def run(
 def _saver(
     out_dir: Path | None,
     record: dict[str, Any],
-    data: Dataset,
+    data: Dataset | SourceDataset,
     total: int,
     resume: Checkpoint | None,
     deterministic: bool,
@@ -124,7 +125,7 @@ def _saver(
     """The checkpoint writer of a run with a folder (after checking a resumed run's data)."""
     if out_dir is None:
         return None
-    fingerprint = data_fingerprint(data.train.x, data.train.y, data.test.x, data.test.y)
+    fingerprint = data.fingerprint()
     if resume is not None and resume.data_fingerprint != fingerprint:
         raise CheckpointError(
             f"the {data.name} data differ from those the checkpoint in {out_dir} was trained on; "
@@ -177,7 +178,9 @@ def check_memory(learner: ICaRL, total: int) -> None:
         )
 
 
-def new_results(record: dict[str, Any], data: Dataset, stream: ClassIncrementalStream) -> dict[str, Any]:
+def new_results(
+    record: dict[str, Any], data: Dataset | SourceDataset, stream: ClassIncrementalStream
+) -> dict[str, Any]:
     return {
         "results_version": RESULTS_VERSION,
         "method": record["method"],
@@ -194,7 +197,7 @@ def train_step(
     learner: ICaRL,
     step: Step,
     hooks: dict[str, Any],
-    data: Dataset,
+    data: Dataset | SourceDataset,
     groups: list[tuple[int, ...]],
 ) -> dict[str, Any]:
     """Algorithm 2 on one step, then one evaluation pass on every class seen so far

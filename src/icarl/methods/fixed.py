@@ -54,13 +54,13 @@ class FixedRepresentation(ICaRL):
         net.grow(max(self.config.head_size, len(self.classes_)), generator=self._generator())
         net.eval()
         rows = _NewRows(net, n_old)
-        dev = self.device
 
         def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
             return icarl_bce(logits, labels)
 
         desc = f"classes {n_old + 1}-{len(self.classes_)} (head only)"
-        self._train(rows, x.to(dev), y.to(dev), loss_fn, hooks, desc)
+        train_x, train_y = self._train_data(x, y, with_exemplars=False)
+        self._train(rows, train_x, train_y, loss_fn, hooks, desc)
         with torch.no_grad():
             net.head.weight[n_old:] = rows.head.weight
             net.head.bias[n_old:] = rows.head.bias

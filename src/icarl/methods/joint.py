@@ -37,6 +37,8 @@ class SeenData:
 class KeepsSeenData(ICaRL):
     """A learner that keeps every training image it saw in ``seen_`` (saved with its state)."""
 
+    streams = False  # it holds all training data in memory by definition
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.seen_ = SeenData()

@@ -1,0 +1,220 @@
+"""Opening streamed datasets, a user's own ``Dataset``, reading batches and the storage choice."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from .dataset import DataError, stratified_split
+from .files import find_root, open_tree
+from .images import IMAGE_SUFFIXES
+from .streaming import FileSource, ImageSource, PackedSource
+from .tinyimagenet import _class_names, _lines, _train_files, _val_files
+
+STREAMABLE = ("imagefolder", "tinyimagenet", "npz")
+
+
+# ------------------------------------------------------------------ opening
+def open_stream(
+    dataset: str,
+    path: str | Path | None,
+    *,
+    image_size: int | None = None,
+    channels: int = 3,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+) -> tuple[ImageSource, ImageSource]:
+    """(train, test) sources, listed without decoding: the same items, labels and class
+    names as the in-memory loader of ``dataset`` gives."""
+    if path is None:
+        raise DataError(f"streaming {dataset} needs --data PATH")
+    p = Path(path)
+    if dataset == "imagefolder":
+        return _imagefolder(p, image_size, channels, test_fraction, split_seed)
+    if dataset == "tinyimagenet":
+        return _tinyimagenet(p, image_size)
+    if dataset == "npz":
+        if not p.is_file():
+            raise DataError(f"npz file {p} does not exist; check the path")
+        return PackedSource(p, "train"), PackedSource(p, "test")
+    raise DataError(f"dataset {dataset!r} cannot be streamed; streamable: {', '.join(STREAMABLE)}")
+
+
+def _class_files(root: Path, names: list[str]) -> tuple[list[str], list[int]]:
+    files: list[str] = []
+    labels: list[int] = []
+    for label, name in enumerate(names):
+        folder = root / name
+        found = sorted(f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        files += [f"{name}/{f}" for f in found] if folder.is_dir() else []
+        labels += [label] * len(found)
+    return files, labels
+
+
+def _imagefolder(
+    root: Path, size: int | None, channels: int, test_fraction: float, seed: int
+) -> tuple[ImageSource, ImageSource]:
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist; pass a folder with one subfolder per class")
+    split = (root / "train").is_dir() and (root / "test").is_dir()
+    base = root / "train" if split else root
+    names = sorted(q.name for q in base.iterdir() if q.is_dir())
+    if not names:
+        raise DataError(f"{base} has no class subfolders; put each class's images in root/<class>/")
+    opts = {"channels": channels, "size": size}
+    files, labels = _class_files(base, names)
+    y = torch.tensor(labels, dtype=torch.long)
+    if split:
+        test_files, test_labels = _class_files(root / "test", names)
+        train = FileSource(base, files, y, tuple(names), root.name, **opts)
+        yt = torch.tensor(test_labels, dtype=torch.long)
+        return train, FileSource(root / "test", test_files, yt, tuple(names), root.name, **opts)
+    test = stratified_split(y, len(names), test_fraction, seed)
+    keep = torch.nonzero(~test).flatten().tolist()
+    held = torch.nonzero(test).flatten().tolist()
+    train = FileSource(base, [files[i] for i in keep], y[~test], tuple(names), root.name, **opts)
+    return train, FileSource(base, [files[i] for i in held], y[test], tuple(names), root.name, **opts)
+
+
+def _tinyimagenet(path: Path, size: int | None) -> tuple[ImageSource, ImageSource]:
+    tree = open_tree(path, "tinyimagenet")
+    try:
+        root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
+        wnids = _lines(tree, root + "wnids.txt")
+        train_files, train_labels = _train_files(tree.names(), root, wnids)
+        val_files, val_labels = _val_files(tree, root, wnids)
+        names = _class_names(tree, root, wnids)
+    finally:
+        tree.close()
+    opts = {"channels": 3, "size": size}
+    y, yt = torch.tensor(train_labels, dtype=torch.long), torch.tensor(val_labels, dtype=torch.long)
+    return (
+        FileSource(path, train_files, y, names, "tinyimagenet", **opts),
+        FileSource(path, val_files, yt, names, "tinyimagenet", **opts),
+    )
+
+
+# ------------------------------------------------------------------ a user's dataset
+class UserSource(ImageSource):
+    """A user's ``torch.utils.data.Dataset`` of ``(image, label)``: the image a tensor, a numpy
+    array or a PIL image, uint8 (0-255) or float in [0, 1], CHW or HWC. Labels come from
+    ``dataset.targets`` when it has them, else from one pass over the dataset."""
+
+    def __init__(self, dataset: Any, class_names: tuple[str, ...] | None = None) -> None:
+        self.dataset = dataset
+        targets = getattr(dataset, "targets", None)
+        if targets is None:
+            targets = [int(dataset[i][1]) for i in range(len(dataset))]
+        self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        top = int(self.labels.max()) + 1 if len(self.labels) else 0
+        self.class_names = class_names or tuple(getattr(dataset, "classes", None) or map(str, range(top)))
+        self.name = type(dataset).__name__
+        if not len(self.labels):
+            raise DataError(f"the dataset {self.name} is empty; give it (image, label) items")
+        first = self[0][0]
+        self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        image, label = self.dataset[i]
+        return image_to_chw(image, f"item {i} of {self.name}"), int(label)
+
+
+def image_to_chw(image: Any, where: str) -> Tensor:
+    """One image as uint8 (C, H, W): from a PIL image, array or tensor, uint8 or [0, 1] floats."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        image = np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode))
+    t = torch.as_tensor(np.asarray(image)) if not isinstance(image, Tensor) else image
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise DataError(f"{where} is shaped {tuple(t.shape)}; give (C, H, W) or (H, W, C) images")
+    first, last = t.shape[0] in (1, 3), t.shape[2] in (1, 3)
+    if first and last:
+        raise DataError(
+            f"{where} is shaped {tuple(t.shape)}: the channel axis could be 0 or 2; give (C, H, W)"
+        )
+    if last and not first:
+        t = t.permute(2, 0, 1)
+    elif not first:
+        raise DataError(f"{where} is shaped {tuple(t.shape)}: no channel axis of size 1 or 3")
+    if t.is_floating_point():
+        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
+            raise DataError(f"{where} has values outside [0, 1] or NaN; give floats in [0, 1] or uint8")
+        t = t.mul(255).round_()
+    return t.to(torch.uint8).contiguous()
+
+
+# ------------------------------------------------------------------ reading
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Contiguous, balanced ``[start, stop)`` of ``range(n)`` for ``rank``; concatenating
+    the shards of ranks 0..world-1 gives ``range(n)`` back in order."""
+    return n * rank // world, n * (rank + 1) // world
+
+
+def rank_slices(batches: Iterable[Tensor], rank: int, world: int) -> Iterator[Tensor]:
+    """This rank's contiguous slice of each global index batch."""
+    for idx in batches:
+        start, stop = shard_bounds(len(idx), rank, world)
+        yield idx[start:stop]
+
+
+def _collate(items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor]:
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.long)
+
+
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+def load_batches(
+    source: ImageSource, index_batches: list[Tensor], *, workers: int = 0, pin_memory: bool = False
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """uint8 (B, C, H, W) images and labels of the given index batches, in order; only those
+    items are decoded, by ``workers`` processes (0: in this one)."""
+    if not index_batches:
+        return iter(())
+    loader = DataLoader(
+        source,
+        batch_sampler=[b.tolist() for b in index_batches],
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=pin_memory,
+        worker_init_fn=_one_thread if workers else None,
+    )
+    return iter(loader)
+
+
+# ------------------------------------------------------------------ storage
+def memory_budget_default() -> int:
+    """Bytes a decoded training set may take by default: half the available memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 // 2
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30
+
+
+def choose_storage(storage: str, decoded_nbytes: int, budget: int) -> tuple[str, str]:
+    """("memory" | "stream", why) for ``data.storage``."""
+    gib = f"{decoded_nbytes / 2**30:.2f} GiB decoded, budget {budget / 2**30:.2f} GiB"
+    if storage == "memory":
+        return "memory", f"data.storage = 'memory'; {gib}"
+    if storage == "stream":
+        return "stream", f"data.storage = 'stream'; {gib}"
+    if storage != "auto":
+        raise DataError(f"data.storage is {storage!r}; choose one of memory, stream, auto")
+    if decoded_nbytes > budget:
+        return "stream", f"auto: the data would take {gib} (data.memory_budget)"
+    return "memory", f"auto: the data fit, {gib}"
