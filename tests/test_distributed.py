@@ -48,6 +48,17 @@ def _cfg(backbone: str, batch_size: int, classes: int = 10, epochs: int = EPOCHS
     return load_config("digits", [{"learner": learner, "data": {"classes": list(range(classes))}}])
 
 
+def _stream_cfg(png: Path) -> Any:
+    """mlp on digits 0-3 exported as PNG files, streamed from the folder (no decoding workers)."""
+    from icarl import load_dataset
+    from icarl.tools.export_images import export_pngs
+
+    export_pngs(load_dataset("digits"), png, classes=[0, 1, 2, 3])
+    learner = {"backbone": "mlp", "epochs": 2, "batch_size": 45, "progress": False, "amp": "off", "workers": 0}
+    data = {"dataset": "imagefolder", "path": str(png), "image_size": 8, "storage": "stream", "cache": "off"}
+    return load_config("digits", [{"learner": learner, "data": data}])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,10 +182,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (45 = 22 + 23, no BatchNorm) and small_cnn (BatchNorm); mlp also in one process."""
     base = tmp_path_factory.mktemp("ddp")
     cfgs = {"mlp": _cfg("mlp", 45), "bn": _cfg("small_cnn", 64, classes=4, epochs=1)}
+    cfgs["stream"] = _stream_cfg(base / "png")
     single = _state(*_run_capturing_learner(cfgs["mlp"], base / "single"))
+    single_stream = _state(*_run_capturing_learner(cfgs["stream"], base / "single_stream"))
     mp.spawn(_worker, args=(2, _free_port(), cfgs, str(base)), nprocs=2, join=True)
     return {
         "single": single,
+        "single_stream": single_stream,
+        "stream": [_load(base / "stream" / f"state{r}.pt") for r in range(2)],
         "probe": [_load(base / f"probe{r}.pt") for r in range(2)],
         "mlp": [_load(base / "mlp" / f"state{r}.pt") for r in range(2)],
         "bn": [_load(base / "bn" / f"state{r}.pt") for r in range(2)],
@@ -207,6 +222,16 @@ def test_two_ranks_hold_identical_memory_and_weights(runs: dict[str, Any]) -> No
 
 def test_two_processes_match_one_process(runs: dict[str, Any]) -> None:
     single, r0 = runs["single"], runs["mlp"][0]
+    for k, v in single["net"].items():
+        torch.testing.assert_close(r0["net"][k], v, rtol=0, atol=1e-5)
+    assert distributed.digest(r0["memory"]) == distributed.digest(single["memory"])
+    assert _accuracies(r0["results"]) == _accuracies(single["results"])
+
+
+def test_two_streaming_processes_match_one_process(runs: dict[str, Any]) -> None:
+    """data.storage = "stream": each rank decodes only its slice of each global batch."""
+    single, (r0, r1) = runs["single_stream"], runs["stream"]
+    assert distributed.digest(r0["net"]) == distributed.digest(r1["net"])
     for k, v in single["net"].items():
         torch.testing.assert_close(r0["net"][k], v, rtol=0, atol=1e-5)
     assert distributed.digest(r0["memory"]) == distributed.digest(single["memory"])

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import LearnerConfig, to_dict
+from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
 from ..nets import IncrementalNet, build_backbone, object_spec
@@ -289,9 +290,11 @@ class ICaRL(LearnerState):
         if cfg.normalize == "pixel_mean":
             # DEVIATION: the authors subtract the mean image of the whole training set; an
             # incremental learner only has the first step's data, so the mean comes from there.
+            # float64 sums of the uint8 pixels, in chunks (no float copy of the step), exact, so
+            # the in-memory and the streaming path (running sums) give the same mean
             if isinstance(x, Tensor):
-                self.pixel_mean_ = x.float().div(255.0).mean(0).cpu()
-            else:  # running float64 sums, never the whole step decoded
+                self.pixel_mean_ = mean_image(pixel_sum(x), x.shape[0])
+            else:
                 self.pixel_mean_ = pixel_mean_of(x, cfg.eval_batch_size, cfg.workers)
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:

@@ -43,6 +43,20 @@ def to_float(
     return out
 
 
+def pixel_sum(x: Tensor, chunk: int = 4096) -> Tensor:
+    """The float64 sum of uint8 images over the batch, (C, H, W): exact (integer sums below
+    2**53), so any chunking or order, in memory or streamed, gives the same number."""
+    total = torch.zeros(x.shape[1:], dtype=torch.float64)
+    for i in range(0, x.shape[0], chunk):
+        total += x[i : i + chunk].to(torch.float64).sum(0).cpu()
+    return total
+
+
+def mean_image(total: Tensor, n: int) -> Tensor:
+    """The per-pixel mean in [0, 1] (float32) from a :func:`pixel_sum` over ``n`` images."""
+    return (total / max(n, 1) / 255.0).to(torch.float32)
+
+
 def draw_crop_flip(
     b: int, pad: int, flip: bool, generator: torch.Generator | None
 ) -> tuple[Tensor | None, Tensor | None]:

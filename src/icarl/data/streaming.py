@@ -98,9 +98,9 @@ class FileSource(ImageSource):
         )
         self.channels, self.size = int(decode.get("channels", 3)), decode.get("size")
         self._tree: tuple[int, FileTree] | None = None
-        if not files:
+        if not files and decode.get("shape") is None:
             raise DataError(f"{root} holds no images for {name}; check the folder layout")
-        first = self._decode(0)
+        first = self._decode(0) if files else torch.empty(decode["shape"])
         self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
 
     def _read(self, name: str) -> bytes:

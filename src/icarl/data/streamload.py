@@ -80,7 +80,10 @@ def _imagefolder(
     keep = torch.nonzero(~test).flatten().tolist()
     held = torch.nonzero(test).flatten().tolist()
     train = FileSource(base, [files[i] for i in keep], y[~test], tuple(names), root.name, **opts)
-    return train, FileSource(base, [files[i] for i in held], y[test], tuple(names), root.name, **opts)
+    held_files = [files[i] for i in held]
+    return train, FileSource(
+        base, held_files, y[test], tuple(names), root.name, shape=train.image_shape, **opts
+    )
 
 
 def _tinyimagenet(path: Path, size: int | None) -> tuple[ImageSource, ImageSource]:

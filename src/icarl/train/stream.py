@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource, TensorSource
 from ..data.streamload import load_batches, rank_slices, shard_bounds
 from ..data.streamset import ConcatSource
@@ -46,12 +47,10 @@ def read_shard(source: ImageSource, batch_size: int, workers: int) -> Iterator[T
 
 def pixel_mean_of(source: ImageSource, batch_size: int, workers: int) -> Tensor:
     """The per-pixel mean image in [0, 1] by running float64 sums, each rank over its share."""
-    c, h, w = source.image_shape
-    total = torch.zeros(c, h, w, dtype=torch.float64)
+    total = torch.zeros(source.image_shape, dtype=torch.float64)
     for xb in read_shard(source, batch_size, workers):
-        total += xb.to(torch.float64).sum(0)
-    total = distributed.all_reduce_sum(total)
-    return (total / max(len(source), 1) / 255.0).to(torch.float32)
+        total += pixel_sum(xb)
+    return mean_image(distributed.all_reduce_sum(total), len(source))  # DDP: every rank's share
 
 
 def label_lut(classes: list[int]) -> Tensor:
