@@ -181,3 +181,19 @@ def test_a_streamed_run_gives_the_in_memory_results(tmp_path: Path, digits, caps
     assert "each rank holds about" in capsys.readouterr().out
     assert main(["run", "--dry-run", "data.storage=stream"]) == 2  # digits: embedded, in memory only
     assert "data.storage = 'stream' reads imagefolder, tinyimagenet, npz" in capsys.readouterr().err
+
+
+def test_imagenet_full_paper_dry_run_streams_and_states_each_ranks_memory(tmp_path: Path, capsys) -> None:
+    """The 1,000-class protocol on a stand-in ImageNet folder (one tiny image per class and split)."""
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for c in range(1000):
+            folder = tmp_path / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            Image.new("RGB", (4, 4), (c % 256, 0, 0)).save(folder / "0.png")
+    assert main(["run", "--config", "imagenet-full-paper", "--data", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "storage: stream (data.storage = 'stream'" in out
+    assert "each rank holds about" in out and "K = 20000 exemplars (2.80 GiB)" in out
+    assert "stream: 10 steps, classes per step [100, 100, 100" in out

@@ -166,3 +166,11 @@ def positions(classes: list[int], y: Tensor) -> Tensor:
     if not bool((known[order][pos] == y.cpu()).all()):
         raise IcarlError("labels include classes the learner has not seen")
     return order[pos].to(y.device)
+
+
+def source_names(source: ImageSource, kind: str) -> dict[int, str]:
+    """label -> name of the classes in an image source (whose labels are integers)."""
+    if kind == "str":
+        raise IcarlError("this learner was taught class names as labels; an image source gives integers")
+    given = tuple(source.class_names)
+    return {c: given[c] for c in torch.unique(source.labels).tolist() if c < len(given)}

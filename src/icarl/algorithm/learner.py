@@ -29,7 +29,7 @@ from ..train.amp import autocast, resolve_device
 from ..train.loop import LossFn, StateHook
 from ..train.stream import SourceReader, pixel_mean_of, read_shard, take, training_reader
 from .herding import herding_order, random_order
-from .inputs import as_source, check_images, encode_labels, known_labels, positions
+from .inputs import as_source, check_images, encode_labels, known_labels, positions, source_names
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
@@ -95,6 +95,10 @@ class ICaRL(LearnerState):
     def get_params(self) -> dict[str, Any]:
         return to_dict(self.config)
 
+    @property
+    def feature_dim(self) -> int:
+        return self._fitted().feature_dim
+
     def _fitted(self) -> IncrementalNet:
         if self.net_ is None:
             raise NotFittedError("this learner has not learned any classes yet; call partial_fit(x, y) first")
@@ -128,7 +132,7 @@ class ICaRL(LearnerState):
 
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
-        net, dev, bs = self._fitted().eval(), self.device, self.config.eval_batch_size
+        net, bs = self._fitted().eval(), self.config.eval_batch_size
         source = as_source(x)
         if source is not None:
             n, chunks = len(source), read_shard(source, bs, self.config.workers)
@@ -137,15 +141,19 @@ class ICaRL(LearnerState):
             n, chunks = x.shape[0], (x[i : i + bs] for i in range(0, x.shape[0], bs))
         if n > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
             net = inference_copy(net)
-        out = []
-        for xb in chunks:
-            xb = xb.to(dev)
-            if flip:
-                xb = xb.flip(3)
-            with autocast(self.config, dev):
-                out.append(net.forward_features(self._prepare(xb, train=False)).float())
-        f = torch.cat(out).cpu() if out else torch.empty(0, net.feature_dim)
+        out = [self.batch_features(xb, flip, net) for xb in chunks]
+        f = torch.cat(out) if out else torch.empty(0, net.feature_dim)
         return distributed.all_gather_cat(f)  # DDP: every rank's rows, in the original order
+
+    @torch.no_grad()
+    def batch_features(self, xb: Tensor, flip: bool = False, net: IncrementalNet | None = None) -> Tensor:
+        """``phi`` of one uint8 batch (this process only, not collective), float32 on CPU."""
+        net = (net or self._fitted()).eval()
+        xb = xb.to(self.device)
+        if flip:
+            xb = xb.flip(3)
+        with autocast(self.config, self.device):
+            return net.forward_features(self._prepare(xb, train=False)).float().cpu()
 
     # ------------------------------------------------------------ Algorithm 1
     def scores(self, features: Tensor, classifier: str | None = None) -> Tensor:
@@ -228,7 +236,7 @@ class ICaRL(LearnerState):
                 f"{self.method} keeps every training image in memory; use data.storage = 'memory'"
             )
         if source is not None:
-            x, y, names = source, source.labels, self._source_names(source)
+            x, y, names = source, source.labels, source_names(source, self.label_kind_)
             shape = source.image_shape
         else:
             x = check_images(x, self.image_shape_)
@@ -255,13 +263,6 @@ class ICaRL(LearnerState):
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
         return self
-
-    def _source_names(self, source: ImageSource) -> dict[int, str]:
-        """Names of a source's classes that the learner does not know yet."""
-        if self.label_kind_ == "str":
-            raise IcarlError("this learner was taught class names as labels; an image source gives integers")
-        given = tuple(source.class_names)
-        return {c: given[c] for c in torch.unique(source.labels).tolist() if c < len(given)}
 
     def _check_step(self, shape: tuple[int, int, int], new: list[int]) -> int:
         """The preconditions of a step (before anything changes); returns ``t``."""

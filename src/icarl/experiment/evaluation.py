@@ -18,12 +18,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..algorithm import ICaRL
-from ..algorithm.nme import class_means, nme_distances
+from ..algorithm.nme import class_means, l2_normalize, nme_distances
 from ..data import Split
+from ..data.streaming import ImageSource
+from ..data.streamload import load_batches
 from ..data.streamset import SourceSplit
+from ..train import distributed
+from ..train.stream import label_lut, shard_batches
 from . import metrics
 from .report import save_exemplar_grid
 from .results import CLASSIFIERS, write_metrics_csv
@@ -37,11 +42,34 @@ def classifier_scores(learner: ICaRL, x: Any, train: Split | SourceSplit | None 
     if learner.means_ is not None:
         scores["nme"] = learner.scores(f, "nme")
     if train is not None and len(train):  # iNCM: the true class means of all training data
-        flipped = learner.features(train.x, flip=True) if learner.config.flip else None
-        t = len(learner.classes_)
-        mu = class_means(learner.features(train.x), learner.output_index(train.y).cpu(), t, flipped)
+        if isinstance(train, SourceSplit):
+            mu = streamed_class_means(learner, train.x)
+        else:
+            flipped = learner.features(train.x, flip=True) if learner.config.flip else None
+            t = len(learner.classes_)
+            mu = class_means(learner.features(train.x), learner.output_index(train.y).cpu(), t, flipped)
         scores["incm"] = -nme_distances(f, mu)
     return scores
+
+
+def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
+    """iNCM's ``mu_y`` over a streamed source: float64 running sums of the L2-normalised
+    features per class (and of the flipped images'), each rank over its share, then summed
+    over ranks; never all the features at once."""
+    t, cfg = len(learner.classes_), learner.config
+    flips = (False, True) if cfg.flip else (False,)
+    sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
+    counts = torch.zeros(t, dtype=torch.float64)
+    lut = label_lut(learner.classes_)
+    batches = shard_batches(len(source), cfg.eval_batch_size)
+    for xb, yb in load_batches(source, batches, workers=cfg.workers):
+        idx = lut[yb]
+        counts.index_add_(0, idx, torch.ones(len(idx), dtype=torch.float64))
+        for flag in flips:
+            sums[flag].index_add_(0, idx, l2_normalize(learner.batch_features(xb, flag)).double())
+    counts = distributed.all_reduce_sum(counts).clamp_min(1)[:, None]
+    means = [distributed.all_reduce_sum(sums[flag]) / counts for flag in flips]
+    return l2_normalize(torch.stack(means).mean(0).float())
 
 
 def evaluate(
