@@ -174,7 +174,7 @@ def test_a_streamed_run_gives_the_in_memory_results(tmp_path: Path, digits, caps
         out = tmp_path / storage
         assert main([*base, "--out", str(out), f"data.storage={storage}", "learner.workers=0"]) == 0
         results[storage] = json.loads((out / "results.json").read_text())
-    assert f"storage: stream (data.storage = 'stream'" in capsys.readouterr().out
+    assert "storage: stream (data.storage = 'stream'" in capsys.readouterr().out
     acc = {k: [s["accuracy"] for s in r["steps"]] for k, r in results.items()}
     assert acc["stream"] == acc["memory"]
     assert main([*base, "--dry-run", "data.storage=stream"]) == 0

@@ -54,7 +54,14 @@ def _stream_cfg(png: Path) -> Any:
     from icarl.tools.export_images import export_pngs
 
     export_pngs(load_dataset("digits"), png, classes=[0, 1, 2, 3])
-    learner = {"backbone": "mlp", "epochs": 2, "batch_size": 45, "progress": False, "amp": "off", "workers": 0}
+    learner = {
+        "backbone": "mlp",
+        "epochs": 2,
+        "batch_size": 45,
+        "progress": False,
+        "amp": "off",
+        "workers": 0,
+    }
     data = {"dataset": "imagefolder", "path": str(png), "image_size": 8, "storage": "stream", "cache": "off"}
     return load_config("digits", [{"learner": learner, "data": data}])
 

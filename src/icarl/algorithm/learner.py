@@ -97,9 +97,9 @@ class ICaRL(LearnerState):
 
     @property
     def feature_dim(self) -> int:
-        return self._fitted().feature_dim
+        return self.network().feature_dim
 
-    def _fitted(self) -> IncrementalNet:
+    def network(self) -> IncrementalNet:
         if self.net_ is None:
             raise NotFittedError("this learner has not learned any classes yet; call partial_fit(x, y) first")
         return self.net_
@@ -132,7 +132,7 @@ class ICaRL(LearnerState):
 
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
-        net, bs = self._fitted().eval(), self.config.eval_batch_size
+        net, bs = self.network().eval(), self.config.eval_batch_size
         source = as_source(x)
         if source is not None:
             n, chunks = len(source), read_shard(source, bs, self.config.workers)
@@ -148,7 +148,7 @@ class ICaRL(LearnerState):
     @torch.no_grad()
     def batch_features(self, xb: Tensor, flip: bool = False, net: IncrementalNet | None = None) -> Tensor:
         """``phi`` of one uint8 batch (this process only, not collective), float32 on CPU."""
-        net = (net or self._fitted()).eval()
+        net = (net or self.network()).eval()
         xb = xb.to(self.device)
         if flip:
             xb = xb.flip(3)
@@ -162,7 +162,7 @@ class ICaRL(LearnerState):
         ``"nme"`` (Algorithm 1): ``-||phi(x) - mu_y||^2`` over the seen classes, so the argmax
         is the nearest mean of exemplars. ``"cnn"``: the network's outputs ``w_y . phi(x) + b_y``.
         """
-        net, t = self._fitted(), len(self.classes_)
+        net, t = self.network(), len(self.classes_)
         if self._classifier(classifier) == "nme":
             if self.means_ is None:
                 raise IcarlError("NME needs exemplars; this learner keeps none (use classifier 'cnn')")
@@ -314,7 +314,7 @@ class ICaRL(LearnerState):
     # ------------------------------------------------------------ Algorithm 3
     def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
         """UpdateRepresentation: new data plus exemplars; classification + distillation."""
-        cfg, net = self.config, self._fitted()
+        cfg, net = self.config, self.network()
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
         train_x, train_y = self._train_data(x, y, with_exemplars=True)

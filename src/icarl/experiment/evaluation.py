@@ -27,6 +27,7 @@ from ..data import Split
 from ..data.streaming import ImageSource
 from ..data.streamload import load_batches
 from ..data.streamset import SourceSplit
+from ..nets.fold import inference_copy
 from ..train import distributed
 from ..train.stream import label_lut, shard_batches
 from . import metrics
@@ -61,12 +62,13 @@ def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
     sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
     counts = torch.zeros(t, dtype=torch.float64)
     lut = label_lut(learner.classes_)
+    net = inference_copy(learner.network())  # BatchNorm folded, as features() does for large passes
     batches = shard_batches(len(source), cfg.eval_batch_size)
     for xb, yb in load_batches(source, batches, workers=cfg.workers):
         idx = lut[yb]
         counts.index_add_(0, idx, torch.ones(len(idx), dtype=torch.float64))
         for flag in flips:
-            sums[flag].index_add_(0, idx, l2_normalize(learner.batch_features(xb, flag)).double())
+            sums[flag].index_add_(0, idx, l2_normalize(learner.batch_features(xb, flag, net)).double())
     counts = distributed.all_reduce_sum(counts).clamp_min(1)[:, None]
     means = [distributed.all_reduce_sum(sums[flag]) / counts for flag in flips]
     return l2_normalize(torch.stack(means).mean(0).float())

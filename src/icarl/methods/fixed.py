@@ -50,7 +50,7 @@ class FixedRepresentation(ICaRL):
         if n_old == 0:
             super()._update_representation(x, y, n_old, hooks)
             return
-        net = self._fitted()
+        net = self.network()
         net.grow(max(self.config.head_size, len(self.classes_)), generator=self._generator())
         net.eval()
         rows = _NewRows(net, n_old)
