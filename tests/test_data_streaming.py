@@ -153,7 +153,7 @@ def test_user_dataset_errors_are_one_line(digits) -> None:
         UserSource(Bad(np.full((8, 8, 3), 2.0, np.float32)))
     with pytest.raises(DataError, match=r"the channel axis could be 0 or 2"):
         UserSource(Bad(np.zeros((3, 8, 3), np.uint8)))
-    with pytest.raises(IcarlError, match="keeps every training image in memory; use data.storage"):
+    with pytest.raises(IcarlError, match=r"keeps every training image in memory; use data\.storage"):
         icarl.methods.create("joint", icarl.LearnerConfig(device="cpu")).partial_fit(HWCFloats(digits, [0]))
 
 
