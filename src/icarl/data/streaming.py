@@ -23,14 +23,15 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset as TorchDataset
 
-from .dataset import DataError
+from .dataset import DataError, resize_images
 from .files import FileTree, open_tree
 from .images import decode_image
-from .packed import check_offsets, packed_keys
+from .packed import FIX, SPLITS, check_offsets, packed_keys
 
 
 class ImageSource(TorchDataset[tuple[Tensor, int]]):
-    """Indexable images with ``labels`` (int64), ``class_names``, ``image_shape`` and ``name``."""
+    """Indexable images with ``labels`` (int64), ``class_names``, ``image_shape`` (C, H, W, after
+    resizing) and ``name``, all known without decoding the items."""
 
     labels: Tensor
     class_names: tuple[str, ...]
@@ -43,22 +44,43 @@ class ImageSource(TorchDataset[tuple[Tensor, int]]):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         raise NotImplementedError
 
-    def subset(self, indices: Tensor) -> ImageSource:
-        return SubsetSource(self, torch.as_tensor(indices, dtype=torch.long))
+    def subset(self, indices: Tensor | Sequence[int]) -> ImageSource:
+        """A view of the items ``indices`` (in that order); nothing is decoded."""
+        return SubsetSource(self, torch.as_tensor(indices, dtype=torch.long).flatten())
 
-    def of_classes(self, classes: Sequence[int]) -> ImageSource:
+    def of_classes(self, classes: Sequence[int] | Tensor) -> ImageSource:
         """The items whose label is in ``classes``, in their original order."""
-        wanted = torch.as_tensor(list(classes), dtype=torch.long)
+        wanted = torch.as_tensor(classes, dtype=torch.long).flatten()
         return self.subset(torch.nonzero(torch.isin(self.labels, wanted)).flatten())
 
     @property
     def decoded_nbytes(self) -> int:
+        """N * C * H * W: the bytes the items take decoded as uint8."""
         c, h, w = self.image_shape
         return len(self) * c * h * w
 
+    def _checked(self, img: Tensor, what: str) -> Tensor:
+        if tuple(img.shape) != self.image_shape:
+            raise DataError(
+                f"image {what} is {tuple(img.shape)} but the others are {self.image_shape}; "
+                "pass image_size (--image-size) to resize them all"
+            )
+        return img
+
 
 class SubsetSource(ImageSource):
+    """Items ``indices`` of ``parent``, read from it on demand (a view of a view indexes the root)."""
+
+    parent: ImageSource
+    indices: Tensor
+
     def __init__(self, parent: ImageSource, indices: Tensor) -> None:
+        n = len(parent)
+        if len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n):
+            raise DataError(f"subset indices run outside 0..{n - 1} of {parent.name}")
+        if isinstance(parent, SubsetSource):
+            indices = parent.indices[indices]
+            parent = parent.parent
         self.parent, self.indices = parent, indices
         self.labels = parent.labels[indices]
         self.class_names, self.image_shape, self.name = parent.class_names, parent.image_shape, parent.name
@@ -68,8 +90,15 @@ class SubsetSource(ImageSource):
 
 
 class TensorSource(ImageSource):
+    """In-memory uint8 (N, C, H, W) images and their labels (tests, exemplars)."""
+
     def __init__(self, x: Tensor, y: Tensor, class_names: tuple[str, ...], name: str) -> None:
-        self.x, self.labels, self.class_names, self.name = x, y.long(), class_names, name
+        if x.dtype != torch.uint8 or x.ndim != 4 or len(x) != len(y):
+            raise DataError(
+                f"{name}: images are {x.dtype} {tuple(x.shape)} with {len(y)} labels; "
+                "give uint8 (N, C, H, W) and one label per image"
+            )
+        self.x, self.labels, self.class_names, self.name = x, y.long(), tuple(class_names), name
         self.image_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
@@ -77,8 +106,11 @@ class TensorSource(ImageSource):
 
 
 class FileSource(ImageSource):
-    """Image files of a folder or an archive, decoded on demand. Each process opens its own
-    handle on the archive (DataLoader workers are separate processes)."""
+    """Image files of a folder or members of an archive (``files``: names relative to ``root``),
+    decoded on demand with :func:`~icarl.data.images.decode_image`. Options: ``channels`` (1 or
+    3), ``size`` (resize to size x size; then ``image_shape`` is known without decoding), or
+    ``shape`` (the shape of an empty list); without them the first image's shape is the shape.
+    Each process opens its own handle on the archive (DataLoader workers are processes)."""
 
     def __init__(
         self,
@@ -90,18 +122,26 @@ class FileSource(ImageSource):
         **decode: Any,
     ) -> None:
         self.root, self.files, self.labels, self.class_names, self.name = (
-            root,
-            files,
-            labels,
-            class_names,
+            Path(root),
+            list(files),
+            torch.as_tensor(labels, dtype=torch.long),
+            tuple(class_names),
             name,
         )
+        if len(self.files) != len(self.labels):
+            raise DataError(f"{name}: {len(self.files)} files but {len(self.labels)} labels")
         self.channels, self.size = int(decode.get("channels", 3)), decode.get("size")
         self._tree: tuple[int, FileTree] | None = None
-        if not files and decode.get("shape") is None:
+        if self.size:
+            self.image_shape = (self.channels, int(self.size), int(self.size))
+        elif decode.get("shape") is not None:
+            c, h, w = (int(v) for v in decode["shape"])
+            self.image_shape = (c, h, w)
+        elif not self.files:
             raise DataError(f"{root} holds no images for {name}; check the folder layout")
-        first = self._decode(0) if files else torch.empty(decode["shape"])
-        self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+        else:
+            first = self._decode(0)
+            self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
 
     def _read(self, name: str) -> bytes:
         if self._tree is None or self._tree[0] != os.getpid():
@@ -112,71 +152,106 @@ class FileSource(ImageSource):
         return decode_image(self._read(self.files[i]), self.channels, self.size)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        img = self._decode(i)
-        if tuple(img.shape) != self.image_shape:
-            raise DataError(
-                f"image {self.files[i]} is {tuple(img.shape)} but the others are {self.image_shape}; "
-                "pass image_size (--image-size) to resize them all"
-            )
-        return img, int(self.labels[i])
+        return self._checked(self._decode(i), self.files[i]), int(self.labels[i])
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_tree": None}  # handles stay in the process that opened them
 
 
 class PackedSource(ImageSource):
-    """One split of a JPEG-packed npz: each image's bytes read by its offsets; a stored
-    (uncompressed) member is memory-mapped, so nothing is read before it is asked for."""
+    """One split of a JPEG-packed npz (:mod:`icarl.data.packed`, as ``python -m icarl.tools.pack``
+    writes it with ``np.savez``): labels and offsets are read at once (small); the JPEG bytes
+    array, a stored zip member, is memory-mapped by its data offset in each process, so an
+    item reads only its own bytes. A compressed member (``np.savez_compressed``) is refused.
+    ``size`` resizes as the in-memory npz loader does (antialiased bilinear)."""
 
-    def __init__(self, path: Path, split: str) -> None:
+    def __init__(self, path: Path, split: str, size: int | None = None) -> None:
+        path = Path(path)
         jpeg, off_key, y_key = packed_keys(split)
-        with np.load(path, allow_pickle=False) as f:
-            missing = [k for k in (off_key, y_key) if k not in f.files]
-            if missing or jpeg not in f.files:
-                raise DataError(f"{path} is not a JPEG-packed npz (no {jpeg}); pack it with icarl.tools.pack")
-            self.labels = torch.from_numpy(f[y_key].astype(np.int64))
-            names = f["class_names"].reshape(-1).tolist() if "class_names" in f.files else None
-        self.path, self.split, self.name = path, split, path.stem
-        self.data = _member_array(path, f"{jpeg}.npy")
-        self.offsets = check_offsets(
-            _member_array(path, f"{off_key}.npy"), len(self.data), len(self), split, str(path)
-        )
-        top = int(self.labels.max()) + 1 if len(self) else 0
-        self.class_names = tuple(str(n) for n in names) if names else tuple(str(i) for i in range(top))
-        if not len(self):
-            raise DataError(f"{path} has no {split} images; pack it again with python -m icarl.tools.pack")
-        self.channels = 3
+        small = _small_arrays(path, (off_key, y_key, *[packed_keys(s)[2] for s in SPLITS]))
+        where = str(path)
+        if jpeg not in small["__files__"] or y_key not in small:
+            raise DataError(f"{path} is not a JPEG-packed npz (no {jpeg}); pack it with icarl.tools.pack")
+        y = small[y_key]
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise DataError(f"{path} '{y_key}' is {y.dtype} {y.shape}; expected one integer label per image")
+        self.labels = torch.from_numpy(y.astype(np.int64))
+        self.path, self.split, self.size, self.name = path, split, size, path.stem
+        self._start, self._nbytes = _stored_member(path, f"{jpeg}.npy")
+        self._map: tuple[int, np.ndarray] | None = None
+        if off_key not in small:
+            raise DataError(f"{path} has no {off_key}; {FIX}")
+        self.offsets = check_offsets(small[off_key], self._nbytes, len(self), split, where)
+        self.class_names = _packed_names(small)
+        if not len(self) or self._nbytes == 0:
+            raise DataError(f"{path} has no {split} images; {FIX}")
         with Image.open(io.BytesIO(self._bytes(0))) as im:
             self.channels = 1 if im.mode == "L" else 3
-        first = self[0][0]
+        first = self._image(0)
         self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+
+    @property
+    def data(self) -> np.ndarray:
+        """The concatenated JPEG bytes, memory-mapped in this process."""
+        if self._map is None or self._map[0] != os.getpid():
+            mapped = np.memmap(self.path, np.uint8, "r", self._start, (self._nbytes,))
+            self._map = (os.getpid(), mapped)
+        return self._map[1]
 
     def _bytes(self, i: int) -> bytes:
         return bytes(self.data[self.offsets[i] : self.offsets[i + 1]])
 
+    def _image(self, i: int) -> Tensor:
+        img = decode_image(self._bytes(i), self.channels)
+        return resize_images(img[None], self.size)[0] if self.size else img
+
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        return decode_image(self._bytes(i), self.channels), int(self.labels[i])
+        return self._checked(self._image(i), f"{i} of {self.path} {self.split}"), int(self.labels[i])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_map": None}  # each process maps the file itself
 
 
-def _member_array(path: Path, member: str) -> np.ndarray:
-    """An array of the npz, memory-mapped when its member is stored uncompressed."""
+def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The arrays ``keys`` (those present) and ``class_names`` of the npz, plus its member names."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            out: dict[str, Any] = {k: f[k] for k in (*keys, "class_names") if k in f.files}
+            out["__files__"] = list(f.files)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None
+    return out
+
+
+def _packed_names(small: dict[str, Any]) -> tuple[str, ...]:
+    """``class_names``, else "0".."top" over both splits' labels (as the in-memory loader names them)."""
+    if "class_names" in small:
+        return tuple(str(n) for n in small["class_names"].reshape(-1).tolist())
+    ys = [small[packed_keys(s)[2]] for s in SPLITS if packed_keys(s)[2] in small]
+    top = max([int(y.max()) for y in ys if y.size] or [-1])
+    return tuple(str(i) for i in range(top + 1))
+
+
+def _stored_member(path: Path, member: str) -> tuple[int, int]:
+    """(file offset of the data, element count) of a 1-D uint8 array stored uncompressed in the npz."""
     with zipfile.ZipFile(path) as z:
         info = z.getinfo(member)
         if info.compress_type != zipfile.ZIP_STORED:
-            with z.open(member) as f:
-                return np.lib.format.read_array(f, allow_pickle=False)
+            raise DataError(
+                f"{path} holds {member} compressed (np.savez_compressed); streaming needs it stored: "
+                "write it with np.savez or python -m icarl.tools.pack"
+            )
         with z.open(member) as f:
             version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
+            shape, _, dtype = (read_header or np.lib.format.read_array_header_2_0)(f)
             header = f.tell()
+    if dtype != np.uint8 or len(shape) != 1:
+        raise DataError(f"{path} '{member[:-4]}' is {dtype} {shape}; expected 1-D uint8; {FIX}")
     with open(path, "rb") as raw:
-        raw.seek(info.header_offset + 26)
-        name_len, extra_len = np.frombuffer(raw.read(4), dtype="<u2")
-    start = info.header_offset + 30 + int(name_len) + int(extra_len) + header
-    if fortran or not shape or not int(np.prod(shape)):
-        with zipfile.ZipFile(path) as z, z.open(member) as f:
-            return np.lib.format.read_array(f, allow_pickle=False)
-    return np.memmap(path, dtype=dtype, mode="r", offset=start, shape=shape)
+        raw.seek(info.header_offset)
+        local = raw.read(30)
+    if local[:4] != b"PK\x03\x04":
+        raise DataError(f"{path} is damaged at {member} (no zip local header); {FIX}")
+    name_len, extra_len = np.frombuffer(local[26:30], dtype="<u2")
+    return info.header_offset + 30 + int(name_len) + int(extra_len) + header, int(shape[0])

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from .augment import mean_image, pixel_sum
 from .dataset import DataError, stratified_split
 from .files import find_root, open_tree
-from .images import IMAGE_SUFFIXES
+from .images import list_image_files
 from .streaming import FileSource, ImageSource, PackedSource
 from .tinyimagenet import _class_names, _lines, _train_files, _val_files
 
@@ -31,29 +33,39 @@ def open_stream(
     test_fraction: float = 0.2,
     split_seed: int = 0,
 ) -> tuple[ImageSource, ImageSource]:
-    """(train, test) sources, listed without decoding: the same items, labels and class
-    names as the in-memory loader of ``dataset`` gives."""
+    """(train, test) sources of ``dataset`` (one of :data:`STREAMABLE`), listed without decoding
+    (with ``image_size`` none is decoded; without it, the first image of each split gives the
+    shape): the same items, order, labels and class names as the in-memory loader gives.
+    ``channels``, ``test_fraction`` and ``split_seed`` are imagefolder's (a folder without
+    train/ and test/ is split as :func:`~icarl.data.images.load_imagefolder` splits it)."""
+    if dataset not in STREAMABLE:
+        raise DataError(f"dataset {dataset!r} cannot be streamed; streamable: {', '.join(STREAMABLE)}")
     if path is None:
         raise DataError(f"streaming {dataset} needs --data PATH")
     p = Path(path)
     if dataset == "imagefolder":
-        return _imagefolder(p, image_size, channels, test_fraction, split_seed)
-    if dataset == "tinyimagenet":
-        return _tinyimagenet(p, image_size)
-    if dataset == "npz":
+        train, test = _imagefolder(p, image_size, channels, test_fraction, split_seed)
+    elif dataset == "tinyimagenet":
+        train, test = _tinyimagenet(p, image_size)
+    else:
         if not p.is_file():
             raise DataError(f"npz file {p} does not exist; check the path")
-        return PackedSource(p, "train"), PackedSource(p, "test")
-    raise DataError(f"dataset {dataset!r} cannot be streamed; streamable: {', '.join(STREAMABLE)}")
+        train, test = PackedSource(p, "train", image_size), PackedSource(p, "test", image_size)
+    if train.image_shape != test.image_shape:
+        raise DataError(
+            f"{train.name} train images are {train.image_shape} but test images are "
+            f"{test.image_shape}; pass image_size (--image-size) to resize both to one shape"
+        )
+    return train, test
 
 
 def _class_files(root: Path, names: list[str]) -> tuple[list[str], list[int]]:
     files: list[str] = []
     labels: list[int] = []
-    for label, name in enumerate(names):
+    for label, name in enumerate(names):  # as images.read_class_folders lists them
         folder = root / name
-        found = sorted(f.name for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-        files += [f"{name}/{f}" for f in found] if folder.is_dir() else []
+        found = list_image_files(folder) if folder.is_dir() else []
+        files += [f"{name}/{f.name}" for f in found]
         labels += [label] * len(found)
     return files, labels
 
@@ -91,6 +103,8 @@ def _tinyimagenet(path: Path, size: int | None) -> tuple[ImageSource, ImageSourc
     try:
         root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
         wnids = _lines(tree, root + "wnids.txt")
+        if len(set(wnids)) != len(wnids):
+            raise DataError("wnids.txt lists a class twice; the archive is damaged")
         train_files, train_labels = _train_files(tree.names(), root, wnids)
         val_files, val_labels = _val_files(tree, root, wnids)
         names = _class_names(tree, root, wnids)
@@ -107,8 +121,10 @@ def _tinyimagenet(path: Path, size: int | None) -> tuple[ImageSource, ImageSourc
 # ------------------------------------------------------------------ a user's dataset
 class UserSource(ImageSource):
     """A user's ``torch.utils.data.Dataset`` of ``(image, label)``: the image a tensor, a numpy
-    array or a PIL image, uint8 (0-255) or float in [0, 1], CHW or HWC. Labels come from
-    ``dataset.targets`` when it has them, else from one pass over the dataset."""
+    array or a PIL image, uint8 (0-255) or float in [0, 1] (stored as ``round(255 x)``), CHW or
+    HWC (told apart by the axis of size 1 or 3). Labels come from ``dataset.targets`` when it
+    has them, else from one pass over the dataset (which reads, so decodes, every item once).
+    The first item's shape is ``image_shape``; every item must have it."""
 
     def __init__(self, dataset: Any, class_names: tuple[str, ...] | None = None) -> None:
         self.dataset = dataset
@@ -126,7 +142,11 @@ class UserSource(ImageSource):
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         image, label = self.dataset[i]
-        return image_to_chw(image, f"item {i} of {self.name}"), int(label)
+        where = f"item {i} of {self.name}"
+        img = image_to_chw(image, where)
+        if hasattr(self, "image_shape") and tuple(img.shape) != self.image_shape:
+            raise DataError(f"{where} is {tuple(img.shape)} but item 0 is {self.image_shape}; give one size")
+        return img, int(label)
 
 
 def image_to_chw(image: Any, where: str) -> Tensor:
@@ -147,10 +167,14 @@ def image_to_chw(image: Any, where: str) -> Tensor:
         t = t.permute(2, 0, 1)
     elif not first:
         raise DataError(f"{where} is shaped {tuple(t.shape)}: no channel axis of size 1 or 3")
+    if t.dtype == torch.bool or t.is_complex():
+        raise DataError(f"{where} has dtype {t.dtype}; give uint8 (0-255) or float (0-1) pixels")
     if t.is_floating_point():
         if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
             raise DataError(f"{where} has values outside [0, 1] or NaN; give floats in [0, 1] or uint8")
-        t = t.mul(255).round_()
+        t = t.float().mul(255.0).round_()  # as the in-memory path converts floats
+    elif t.dtype != torch.uint8 and t.numel() and (int(t.min()) < 0 or int(t.max()) > 255):
+        raise DataError(f"{where} has integers in {int(t.min())}..{int(t.max())}; give pixels in 0..255")
     return t.to(torch.uint8).contiguous()
 
 
@@ -168,7 +192,10 @@ def rank_slices(batches: Iterable[Tensor], rank: int, world: int) -> Iterator[Te
         yield idx[start:stop]
 
 
-def _collate(items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor]:
+def _collate(shape: tuple[int, int, int], items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor]:
+    """uint8 (B, C, H, W) and int64 labels; an empty batch (a rank's empty slice) stays empty."""
+    if not items:
+        return torch.empty((0, *shape), dtype=torch.uint8), torch.empty(0, dtype=torch.long)
     return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.long)
 
 
@@ -176,32 +203,62 @@ def _one_thread(_: int) -> None:
     torch.set_num_threads(1)
 
 
+class _IndexLists:
+    """The index batches as lists of ints, converted as the DataLoader asks for them."""
+
+    def __init__(self, batches: Iterable[Tensor]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for b in self.batches:
+            yield torch.as_tensor(b, dtype=torch.long).flatten().tolist()
+
+    def __len__(self) -> int:
+        if not isinstance(self.batches, Sized):
+            raise TypeError("these index batches have no length")
+        return len(self.batches)
+
+
 def load_batches(
-    source: ImageSource, index_batches: list[Tensor], *, workers: int = 0, pin_memory: bool = False
+    source: ImageSource, index_batches: Iterable[Tensor], *, workers: int = 0, pin_memory: bool = False
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """uint8 (B, C, H, W) images and labels of the given index batches, in order; only those
-    items are decoded, by ``workers`` processes (0: in this one)."""
-    if not index_batches:
-        return iter(())
-    loader = DataLoader(
+    """uint8 (B, C, H, W) images and int64 labels of the given index batches, one per batch, in
+    order; only those items are decoded, by ``workers`` processes (0: in this one), each with
+    one torch thread and its own file handles."""
+    if isinstance(index_batches, Sized) and not len(index_batches):
+        return iter(())  # no worker processes for nothing
+    loader: DataLoader[tuple[Tensor, int]] = DataLoader(
         source,
-        batch_sampler=[b.tolist() for b in index_batches],
+        batch_sampler=_IndexLists(index_batches),
         num_workers=workers,
-        collate_fn=_collate,
+        collate_fn=functools.partial(_collate, source.image_shape),
         pin_memory=pin_memory,
         worker_init_fn=_one_thread if workers else None,
+        persistent_workers=False,
     )
     return iter(loader)
 
 
+def pixel_mean(source: ImageSource, *, batch_size: int = 256, workers: int = 0) -> Tensor:
+    """The per-pixel mean image of ``source`` in [0, 1], float32 (C, H, W): a float64 running sum
+    over batches (exact for uint8 pixels), so one batch at a time is held decoded."""
+    total = torch.zeros(source.image_shape, dtype=torch.float64)
+    batches = torch.arange(len(source)).split(batch_size)
+    for xb, _ in load_batches(source, batches, workers=workers):
+        total += pixel_sum(xb)
+    return mean_image(total, len(source))
+
+
 # ------------------------------------------------------------------ storage
 def memory_budget_default() -> int:
-    """Bytes a decoded training set may take by default: half the available memory."""
+    """Bytes a decoded training set may take by default: half the available memory, from
+    ``MemAvailable`` in /proc/meminfo (Linux; it counts reclaimable page cache), else from
+    ``os.sysconf`` (free pages x page size), else 4 GiB."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024 // 2
-    except OSError:
+    except (OSError, ValueError, IndexError):
         pass
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES") // 2
@@ -210,7 +267,8 @@ def memory_budget_default() -> int:
 
 
 def choose_storage(storage: str, decoded_nbytes: int, budget: int) -> tuple[str, str]:
-    """("memory" | "stream", why) for ``data.storage``."""
+    """("memory" | "stream", a sentence saying why, with the sizes in GiB) for ``data.storage``
+    in memory, stream or auto (auto streams when ``decoded_nbytes`` exceeds ``budget``)."""
     gib = f"{decoded_nbytes / 2**30:.2f} GiB decoded, budget {budget / 2**30:.2f} GiB"
     if storage == "memory":
         return "memory", f"data.storage = 'memory'; {gib}"
