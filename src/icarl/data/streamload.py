@@ -153,7 +153,14 @@ def image_to_chw(image: Any, where: str) -> Tensor:
     """One image as uint8 (C, H, W): from a PIL image, array or tensor, uint8 or [0, 1] floats."""
     if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
         image = np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode))
-    t = torch.as_tensor(np.asarray(image)) if not isinstance(image, Tensor) else image
+    if not isinstance(image, Tensor):
+        arr = np.asarray(image)
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{where} has dtype {arr.dtype}; give uint8 (0-255) or float (0-1) pixels")
+        if arr.dtype.kind == "u" and arr.dtype != np.uint8:
+            arr = arr.astype(np.int64)  # torch has few operations on wider unsigned types
+        image = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # PIL's are read-only
+    t = image
     if t.ndim == 2:
         t = t[None]
     if t.ndim != 3:
