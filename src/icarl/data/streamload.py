@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader
 
 from .augment import mean_image, pixel_sum
 from .dataset import DataError, stratified_split
-from .files import find_root, open_tree
+from .files import open_tree
 from .images import list_image_files
 from .streaming import FileSource, ImageSource, PackedSource
-from .tinyimagenet import _class_names, _lines, _train_files, _val_files
+from .tinyimagenet import list_files
 
 STREAMABLE = ("imagefolder", "tinyimagenet", "npz")
 
@@ -101,15 +101,11 @@ def _imagefolder(
 def _tinyimagenet(path: Path, size: int | None) -> tuple[ImageSource, ImageSource]:
     tree = open_tree(path, "tinyimagenet")
     try:
-        root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
-        wnids = _lines(tree, root + "wnids.txt")
-        if len(set(wnids)) != len(wnids):
-            raise DataError("wnids.txt lists a class twice; the archive is damaged")
-        train_files, train_labels = _train_files(tree.names(), root, wnids)
-        val_files, val_labels = _val_files(tree, root, wnids)
-        names = _class_names(tree, root, wnids)
+        found = list_files(tree)
     finally:
         tree.close()
+    train_files, train_labels, names = found.train_files, found.train_labels, found.class_names
+    val_files, val_labels = found.val_files, found.val_labels
     opts = {"channels": 3, "size": size}
     y, yt = torch.tensor(train_labels, dtype=torch.long), torch.tensor(val_labels, dtype=torch.long)
     return (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,27 @@ def _val_files(tree: FileTree, root: str, wnids: list[str]) -> tuple[list[str], 
     return files, labels
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The files and labels of both splits, and the class names, found without decoding."""
+
+    train_files: list[str]
+    train_labels: list[int]
+    val_files: list[str]
+    val_labels: list[int]
+    class_names: tuple[str, ...]
+
+
+def list_files(tree: FileTree) -> Listing:
+    root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
+    wnids = _lines(tree, root + "wnids.txt")
+    if len(set(wnids)) != len(wnids):
+        raise DataError("wnids.txt lists a class twice; the archive is damaged")
+    train_files, train_labels = _train_files(tree.names(), root, wnids)
+    val_files, val_labels = _val_files(tree, root, wnids)
+    return Listing(train_files, train_labels, val_files, val_labels, _class_names(tree, root, wnids))
+
+
 def decode_all(tree: FileTree, files: Sequence[str], size: int | None, workers: int) -> Tensor:
     """Decode ``files`` to one uint8 (N, 3, H, W) tensor; Pillow releases the GIL, so threads help."""
 
@@ -113,20 +135,14 @@ def load_tinyimagenet(
         raise DataError("the tinyimagenet dataset needs --data PATH (the zip or its extracted folder)")
     tree = open_tree(path, "tinyimagenet")
     try:
-        root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
-        wnids = _lines(tree, root + "wnids.txt")
-        if len(set(wnids)) != len(wnids):
-            raise DataError("wnids.txt lists a class twice; the archive is damaged")
+        listing = list_files(tree)
         # zip reads hold the archive's lock; a folder can feed several threads
         nworkers = workers or min(4, os.cpu_count() or 1)
-        names = tree.names()
-        train_files, train_labels = _train_files(names, root, wnids)
-        val_files, val_labels = _val_files(tree, root, wnids)
-        x = decode_all(tree, train_files, image_size, nworkers)
-        xt = decode_all(tree, val_files, image_size, nworkers)
-        class_names = _class_names(tree, root, wnids)
+        x = decode_all(tree, listing.train_files, image_size, nworkers)
+        xt = decode_all(tree, listing.val_files, image_size, nworkers)
     finally:
         tree.close()
+    train_labels, val_labels, class_names = listing.train_labels, listing.val_labels, listing.class_names
     return Dataset(
         "tinyimagenet",
         Split(x, torch.tensor(train_labels, dtype=torch.long)),
