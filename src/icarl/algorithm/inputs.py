@@ -152,8 +152,10 @@ def known_labels(y: Any, n: int, class_names: dict[int, str]) -> Tensor:
         return int_labels(y, n)
     by_name = {v: k for k, v in class_names.items()}
     names = text_labels(y)
+    if len(names) != n:
+        raise IcarlError(f"{n} images but {len(names)} labels")
     unknown = sorted(set(names) - set(by_name))
-    if unknown or len(names) != n:
+    if unknown:
         raise IcarlError(f"labels include classes the learner has not seen: {unknown[:5]}")
     return torch.tensor([by_name[v] for v in names], dtype=torch.long)
 

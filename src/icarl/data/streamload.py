@@ -242,14 +242,20 @@ def load_batches(
     return iter(loader)
 
 
-def pixel_mean(source: ImageSource, *, batch_size: int = 256, workers: int = 0) -> Tensor:
-    """The per-pixel mean image of ``source`` in [0, 1], float32 (C, H, W): a float64 running sum
-    over batches (exact for uint8 pixels), so one batch at a time is held decoded."""
+def pixel_total(source: ImageSource, batches: list[Tensor], workers: int = 0) -> Tensor:
+    """The float64 sum (C, H, W) of the uint8 pixels of the items in ``batches`` (exact), read one
+    batch at a time."""
     total = torch.zeros(source.image_shape, dtype=torch.float64)
-    batches = torch.arange(len(source)).split(batch_size)
     for xb, _ in load_batches(source, batches, workers=workers):
         total += pixel_sum(xb)
-    return mean_image(total, len(source))
+    return total
+
+
+def pixel_mean(source: ImageSource, *, batch_size: int = 256, workers: int = 0) -> Tensor:
+    """The per-pixel mean image of ``source`` in [0, 1], float32 (C, H, W), from
+    :func:`pixel_total`, so one batch at a time is held decoded."""
+    batches = list(torch.arange(len(source)).split(batch_size))
+    return mean_image(pixel_total(source, batches, workers), len(source))
 
 
 # ------------------------------------------------------------------ storage

@@ -62,7 +62,9 @@ def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
     sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
     counts = torch.zeros(t, dtype=torch.float64)
     lut = label_lut(learner.classes_)
-    net = inference_copy(learner.network())  # BatchNorm folded, as features() does for large passes
+    net = learner.network()
+    if len(source) > 2 * cfg.eval_batch_size:  # BatchNorm folded where features() folds too
+        net = inference_copy(net)
     batches = shard_batches(len(source), cfg.eval_batch_size)
     for xb, yb in load_batches(source, batches, workers=cfg.workers):
         idx = lut[yb]

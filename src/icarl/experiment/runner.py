@@ -8,6 +8,7 @@ see :mod:`icarl.experiment.results` and :mod:`icarl.experiment.evaluation`.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -164,9 +165,15 @@ def capture(learner: ICaRL) -> dict[str, Any]:
     that keeps the base state_dict, also the names of what the checkpoint then lacks."""
     state = learner.state_dict()
     if type(learner).state_dict is ICaRL.state_dict:
-        known = set(vars(ICaRL()))
+        known = _base_attributes()
         state["unsaved"] = sorted(k for k in vars(learner) if k.endswith("_") and k not in known)
     return state
+
+
+@functools.cache
+def _base_attributes() -> frozenset[str]:
+    """The attributes a plain ``ICaRL`` has (built once, not at every checkpoint)."""
+    return frozenset(vars(ICaRL()))
 
 
 def check_memory(learner: ICaRL, total: int) -> None:

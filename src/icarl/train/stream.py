@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from ..data.augment import mean_image, pixel_sum
+from ..data.augment import mean_image
 from ..data.streaming import ImageSource, TensorSource
-from ..data.streamload import load_batches, rank_slices, shard_bounds
+from ..data.streamload import load_batches, pixel_total, rank_slices, shard_bounds
 from ..data.streamset import ConcatSource
 from . import distributed
 
@@ -47,9 +47,7 @@ def read_shard(source: ImageSource, batch_size: int, workers: int) -> Iterator[T
 
 def pixel_mean_of(source: ImageSource, batch_size: int, workers: int) -> Tensor:
     """The per-pixel mean image in [0, 1] by running float64 sums, each rank over its share."""
-    total = torch.zeros(source.image_shape, dtype=torch.float64)
-    for xb in read_shard(source, batch_size, workers):
-        total += pixel_sum(xb)
+    total = pixel_total(source, shard_batches(len(source), batch_size), workers)
     return mean_image(distributed.all_reduce_sum(total), len(source))  # DDP: every rank's share
 
 
