@@ -15,6 +15,7 @@ from typing import Protocol
 from ..errors import IcarlError
 from ..files.safeio import SafeArchive
 from .dataset import DataError
+from .guards import read_confined
 
 
 class FileTree(Protocol):
@@ -26,7 +27,8 @@ class FileTree(Protocol):
 
 
 class FolderTree:
-    """The regular files under a folder (symbolic links are not followed)."""
+    """The regular files under a folder: symbolic links are neither listed nor followed, and a
+    name with ``..`` or an absolute path is refused (:func:`~icarl.data.guards.read_confined`)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root
@@ -46,10 +48,8 @@ class FolderTree:
         return self._names
 
     def read(self, name: str) -> bytes:
-        try:
-            return (self.path / name).read_bytes()
-        except OSError as e:
-            raise DataError(f"cannot read {self.path / name}: {e.strerror}; check the file") from None
+        """The bytes of ``name``, a path inside the folder: ``..``, absolute paths and links refused."""
+        return read_confined(self.path, name, f"a file name under {self.path}")
 
     def close(self) -> None:
         pass

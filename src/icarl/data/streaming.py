@@ -23,9 +23,10 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset as TorchDataset
 
-from .dataset import DataError, resize_images
+from .dataset import DataError, check_class_count, names_from_labels, resize_images
 from .files import FileTree, open_tree
 from .images import decode_image
+from .npzfile import read_npz
 from .packed import FIX, SPLITS, check_offsets, packed_keys
 
 
@@ -149,7 +150,8 @@ class FileSource(ImageSource):
         return self._tree[1].read(name)
 
     def _decode(self, i: int) -> Tensor:
-        return decode_image(self._read(self.files[i]), self.channels, self.size)
+        name = f"{self.root}/{self.files[i]}"
+        return decode_image(self._read(self.files[i]), self.channels, self.size, name)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         return self._checked(self._decode(i), self.files[i]), int(self.labels[i])
@@ -202,7 +204,7 @@ class PackedSource(ImageSource):
         return bytes(self.data[self.offsets[i] : self.offsets[i + 1]])
 
     def _image(self, i: int) -> Tensor:
-        img = decode_image(self._bytes(i), self.channels)
+        img = decode_image(self._bytes(i), self.channels, None, f"{i} of {self.path} {self.split}")
         return resize_images(img[None], self.size)[0] if self.size else img
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
@@ -214,22 +216,19 @@ class PackedSource(ImageSource):
 
 def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """The arrays ``keys`` (those present) and ``class_names`` of the npz, plus its member names."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            out: dict[str, Any] = {k: f[k] for k in (*keys, "class_names") if k in f.files}
-            out["__files__"] = list(f.files)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None
+    arrays, names = read_npz(path, (*keys, "class_names"))
+    out: dict[str, Any] = dict(arrays)
+    out["__files__"] = names
     return out
 
 
 def _packed_names(small: dict[str, Any]) -> tuple[str, ...]:
     """``class_names``, else "0".."top" over both splits' labels (as the in-memory loader names them)."""
     if "class_names" in small:
+        check_class_count(small["class_names"].size, "the npz 'class_names'")
         return tuple(str(n) for n in small["class_names"].reshape(-1).tolist())
     ys = [small[packed_keys(s)[2]] for s in SPLITS if packed_keys(s)[2] in small]
-    top = max([int(y.max()) for y in ys if y.size] or [-1])
-    return tuple(str(i) for i in range(top + 1))
+    return names_from_labels(ys, "the npz labels")
 
 
 def _stored_member(path: Path, member: str) -> tuple[int, int]:
@@ -248,10 +247,19 @@ def _stored_member(path: Path, member: str) -> tuple[int, int]:
             header = f.tell()
     if dtype != np.uint8 or len(shape) != 1:
         raise DataError(f"{path} '{member[:-4]}' is {dtype} {shape}; expected 1-D uint8; {FIX}")
+    if header + int(shape[0]) != info.file_size:
+        raise DataError(
+            f"{path} '{member[:-4]}' declares {int(shape[0])} bytes but its member holds "
+            f"{info.file_size - header}; the file is damaged, {FIX}"
+        )
     with open(path, "rb") as raw:
         raw.seek(info.header_offset)
         local = raw.read(30)
+        end = raw.seek(0, os.SEEK_END)
     if local[:4] != b"PK\x03\x04":
         raise DataError(f"{path} is damaged at {member} (no zip local header); {FIX}")
     name_len, extra_len = np.frombuffer(local[26:30], dtype="<u2")
-    return info.header_offset + 30 + int(name_len) + int(extra_len) + header, int(shape[0])
+    start = info.header_offset + 30 + int(name_len) + int(extra_len) + header
+    if start + int(shape[0]) > end:
+        raise DataError(f"{path} ends inside {member} (truncated): {FIX}")
+    return start, int(shape[0])

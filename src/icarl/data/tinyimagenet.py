@@ -21,6 +21,7 @@ from torch import Tensor
 
 from .dataset import DataError, Dataset, Split
 from .files import FileTree, find_root, open_tree
+from .guards import relative_name
 from .images import IMAGE_SUFFIXES, decode_image
 from .sources import register
 
@@ -80,7 +81,8 @@ def _val_files(tree: FileTree, root: str, wnids: list[str]) -> tuple[list[str], 
             raise DataError(
                 f"val_annotations.txt line {k + 1} names class {parts[1]!r}, which is not in wnids.txt"
             )
-        files.append(f"{root}val/images/{parts[0]}")
+        name = relative_name(parts[0], f"val_annotations.txt line {k + 1}")
+        files.append(f"{root}val/images/{name}")
         labels.append(label[parts[1]])
     return files, labels
 
@@ -110,7 +112,7 @@ def decode_all(tree: FileTree, files: Sequence[str], size: int | None, workers: 
     """Decode ``files`` to one uint8 (N, 3, H, W) tensor; Pillow releases the GIL, so threads help."""
 
     def one(name: str) -> Tensor:
-        return decode_image(tree.read(name), 3, size)
+        return decode_image(tree.read(name), 3, size, name=f"{getattr(tree, 'path', '')}/{name}")
 
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:
