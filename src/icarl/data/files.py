@@ -15,7 +15,7 @@ from typing import Protocol
 from ..errors import IcarlError
 from ..files.safeio import SafeArchive
 from .dataset import DataError
-from .guards import read_confined
+from .guards import read_confined, refuse_link
 
 
 class FileTree(Protocol):
@@ -27,8 +27,9 @@ class FileTree(Protocol):
 
 
 class FolderTree:
-    """The regular files under a folder: symbolic links are neither listed nor followed, and a
-    name with ``..`` or an absolute path is refused (:func:`~icarl.data.guards.read_confined`)."""
+    """The regular files under a folder: a symbolic link in it is refused (as an archive's
+    links are), and so is a name with ``..`` or an absolute path
+    (:func:`~icarl.data.guards.read_confined`)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root
@@ -40,9 +41,12 @@ class FolderTree:
             for dirpath, dirnames, filenames in os.walk(self.path):
                 dirnames.sort()
                 rel = Path(dirpath).relative_to(self.path)
+                for d in dirnames:
+                    refuse_link(Path(dirpath) / d)
                 for f in sorted(filenames):
                     full = Path(dirpath) / f
-                    if full.is_file() and not full.is_symlink():
+                    refuse_link(full)
+                    if full.is_file():
                         found.append((rel / f).as_posix())
             self._names = found
         return self._names

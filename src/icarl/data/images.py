@@ -33,6 +33,8 @@ def decode_image(
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
             arr = np.array(im, dtype=np.uint8)  # a writable copy (torch warns on read-only)
+    except DataError:
+        raise
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
         raise DataError(f"cannot decode image {name}: {e}; replace or remove the file") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)

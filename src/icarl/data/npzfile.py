@@ -88,6 +88,9 @@ def read_npz(path: Path, keys: Collection[str] | None = None) -> tuple[dict[str,
             total = sum(i.file_size for i in wanted)
             if total > limit("ICARL_MAX_BYTES"):
                 raise DataError(refusal(str(path), f"arrays of {total} bytes", "ICARL_MAX_BYTES"))
+            if ratio_exceeded(total, file_size):
+                what = f"arrays of {total} bytes from {file_size} (a zip bomb?)"
+                raise DataError(refusal(str(path), what, "ICARL_MAX_RATIO"))
             arrays = {i.filename[:-4]: _read_member(z, i, f"{path} '{i.filename[:-4]}'") for i in wanted}
     except (OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
         raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None

@@ -195,19 +195,7 @@ class SafeArchive:
         count = len(self._zip.infolist()) if self._zip is not None else len(self._members)
         if exceeds("ICARL_MAX_MEMBERS", count):
             raise UnsafeFileError(refusal(where, f"{count} members", "ICARL_MAX_MEMBERS"))
-        total = sum(self.size(n) for n in self._members)
-        if total > self.max_bytes:
-            raise UnsafeFileError(
-                f"{where} expands to more than {self.max_bytes} bytes (its members declare {total}, "
-                "limit ICARL_MAX_BYTES); refused (if the archive is genuine, raise the limit: "
-                "export ICARL_MAX_BYTES=N)"
-            )
-        if self._zip is None:  # a tar: one stream, compressed as a whole
-            if ratio_exceeded(total, file_size):
-                what = f"{total} bytes uncompressed from {file_size} (a decompression bomb?)"
-                raise UnsafeFileError(refusal(where, what, "ICARL_MAX_RATIO"))
-            return
-        for name, info in self._members.items():
+        for name, info in self._members.items() if self._zip is not None else ():
             if info.compress_size > file_size:
                 raise UnsafeFileError(
                     f"{where}: member {name!r} declares {info.compress_size} compressed bytes but "
@@ -216,6 +204,16 @@ class SafeArchive:
             if ratio_exceeded(info.file_size, info.compress_size):
                 what = f"member {name!r} expands {info.compress_size} bytes to {info.file_size}"
                 raise UnsafeFileError(refusal(where, what + " (a zip bomb?)", "ICARL_MAX_RATIO"))
+        total = sum(self.size(n) for n in self._members)
+        if total > self.max_bytes:
+            raise UnsafeFileError(
+                f"{where} expands to more than {self.max_bytes} bytes (its members declare {total}, "
+                "limit ICARL_MAX_BYTES); refused (if the archive is genuine, raise the limit: "
+                "export ICARL_MAX_BYTES=N)"
+            )
+        if ratio_exceeded(total, file_size):  # a tar is one stream; a zip's members together
+            what = f"{total} bytes uncompressed from {file_size} (a decompression bomb?)"
+            raise UnsafeFileError(refusal(where, what, "ICARL_MAX_RATIO"))
 
     def names(self) -> list[str]:
         return list(self._members)
