@@ -222,3 +222,19 @@ def test_a_bad_zip_stays_a_clear_error(tmp_path: Path) -> None:
         z.writestr("x.npy", b"not an npy file")
     with pytest.raises(DataError, match=r"has a damaged \.npy header"):
         load_dataset("npz", path)
+
+
+class _HugeArray:
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        return (np.ndarray, ((10**12,),))  # 8 TB of float64, if allocated
+
+
+def test_pickle_asking_for_a_huge_array_is_a_clear_error(tmp_path: Path) -> None:
+    import pickle
+
+    from data_writers import write_cifar100
+
+    folder, _ = write_cifar100(tmp_path / "c", as_tar=False)
+    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": _HugeArray()}, protocol=2))
+    with pytest.raises(DataError, match="declares an array larger than the memory available"):
+        load_dataset("cifar100", folder)

@@ -5,6 +5,7 @@ absolute paths, no symbolic links followed) and an image's pixel count checked f
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 from pathlib import Path, PurePosixPath
@@ -21,16 +22,27 @@ warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 LINK_FIX = "icarl reads only regular files inside the data folder: copy the target in (cp -rL)"
 
 
+def follow_pixel_limit() -> None:
+    """Raise Pillow's own limit to ``ICARL_MAX_PIXELS`` when the user raised icarl's above it
+    (call before ``Image.open``, which applies Pillow's)."""
+    cap = limit("ICARL_MAX_PIXELS")
+    if Image.MAX_IMAGE_PIXELS is not None and cap > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = cap
+
+
 def check_pixels(im: Any, where: str) -> None:
     """Refuse an opened (not yet decoded) Pillow image above ``ICARL_MAX_PIXELS``."""
     width, height = im.size
     if exceeds("ICARL_MAX_PIXELS", width * height):
-        raise DataError(
-            refusal(where, f"a {width}x{height} image ({width * height} pixels)", "ICARL_MAX_PIXELS")
-        )
-    cap = limit("ICARL_MAX_PIXELS")
-    if Image.MAX_IMAGE_PIXELS is not None and cap > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = cap  # the user raised icarl's limit above Pillow's: follow it
+        what = f"a {width}x{height} image ({width * height} pixels)"
+        raise DataError(refusal(where, what, "ICARL_MAX_PIXELS"))
+
+
+def bomb_refusal(where: str, e: Exception) -> DataError:
+    """The refusal for Pillow's ``DecompressionBombError`` (a header far above any limit)."""
+    found = re.search(r"\((\d+) pixels\)", str(e))
+    what = f"an image of {found.group(1)} pixels" if found else "an image above Pillow's limit"
+    return DataError(refusal(where, what, "ICARL_MAX_PIXELS"))
 
 
 def relative_name(name: str, where: str) -> PurePosixPath:

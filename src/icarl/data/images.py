@@ -11,7 +11,15 @@ import torch
 from torch import Tensor
 
 from .dataset import DataError, Dataset, Split, stratified_split
-from .guards import check_pixels, class_folders, has_split, refuse_link, regular_files
+from .guards import (
+    bomb_refusal,
+    check_pixels,
+    class_folders,
+    follow_pixel_limit,
+    has_split,
+    refuse_link,
+    regular_files,
+)
 from .sources import register
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -26,6 +34,7 @@ def decode_image(
     from PIL import Image, UnidentifiedImageError
 
     name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
+    follow_pixel_limit()
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as opened:
             check_pixels(opened, f"image {name}")
@@ -35,7 +44,9 @@ def decode_image(
             arr = np.array(im, dtype=np.uint8)  # a writable copy (torch warns on read-only)
     except DataError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+    except Image.DecompressionBombError as e:
+        raise bomb_refusal(f"image {name}", e) from None
+    except (UnidentifiedImageError, OSError, ValueError) as e:
         raise DataError(f"cannot decode image {name}: {e}; replace or remove the file") from None
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(arr))

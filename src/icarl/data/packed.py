@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..files.limits import exceeds, refusal
 from .dataset import DataError
-from .guards import check_pixels
+from .guards import bomb_refusal, check_pixels, follow_pixel_limit
 
 SPLITS = ("train", "test")
 MODES = {"L": 1, "RGB": 3}  # Pillow mode -> channels
@@ -128,6 +128,7 @@ def decode_jpegs(
         raise DataError(f"{where} 'x_{split}_jpeg' is {data.dtype} {data.shape}; expected 1-D uint8; {FIX}")
     n = len(offsets) - 1
     raw = data.tobytes()
+    follow_pixel_limit()
 
     def open_one(i: int) -> np.ndarray:
         try:
@@ -142,6 +143,8 @@ def decode_jpegs(
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
             if isinstance(e, DataError):
                 raise
+            if isinstance(e, Image.DecompressionBombError):
+                raise bomb_refusal(f"{where} {split} image {i}", e) from None
             raise DataError(
                 f"{where} {split} image {i} is not a readable JPEG ({e}); the file is damaged, {FIX}"
             ) from None
