@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import pickle
 import struct
 import tarfile
 import zipfile
@@ -14,12 +15,15 @@ from pathlib import Path
 import hostile_files as hf
 import numpy as np
 import pytest
-from data_writers import idx_bytes, tinyimagenet_files, write_mnist, write_zip
+import torch
+from data_writers import idx_bytes, tinyimagenet_files, write_cifar100, write_mnist, write_zip
 
 from icarl.data import DataError, load_dataset
 from icarl.data.images import decode_image
 from icarl.data.inputs import InputError, read_inputs
 from icarl.data.npzfile import read_npz
+from icarl.data.packed import encode_jpegs
+from icarl.data.streamload import open_stream
 from icarl.files.limits import LimitValueError, limit
 from icarl.files.safeio import SafeArchive, UnsafeFileError
 
@@ -171,9 +175,6 @@ def test_144_megapixel_png_is_refused_from_its_header(tmp_path: Path) -> None:
 
 
 def test_pixel_limit_applies_to_packed_npz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import torch
-
-    from icarl.data.packed import encode_jpegs
 
     x = torch.zeros((4, 3, 8, 8), dtype=torch.uint8)
     jpeg, off = encode_jpegs(x, 90)
@@ -230,11 +231,24 @@ class _HugeArray:
 
 
 def test_pickle_asking_for_a_huge_array_is_a_clear_error(tmp_path: Path) -> None:
-    import pickle
-
-    from data_writers import write_cifar100
 
     folder, _ = write_cifar100(tmp_path / "c", as_tar=False)
     (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": _HugeArray()}, protocol=2))
     with pytest.raises(DataError, match="declares an array larger than the memory available"):
         load_dataset("cifar100", folder)
+
+
+def test_streamed_packed_npz_whose_jpeg_header_overstates_its_member(tmp_path: Path) -> None:
+
+    jpeg, off = encode_jpegs(torch.zeros((2, 3, 8, 8), dtype=torch.uint8), 90)
+    members = {"y_train": np.arange(2), "x_train_offsets": off, "y_test": np.arange(2), "x_test_offsets": off}
+    arrays = {k: io.BytesIO() for k in members}
+    for k, v in members.items():
+        np.save(arrays[k], v)
+    raw = {k: b.getvalue() for k, b in arrays.items()}
+    raw["x_train_jpeg"] = raw["x_test_jpeg"] = hf.npy_bytes((10**9,), jpeg.tobytes())
+    path = hf.write_npz_members(tmp_path / "p.npz", raw)
+    with pytest.raises(
+        DataError, match=rf"'x_train_jpeg' declares 1000000000 bytes but its member holds {jpeg.size}"
+    ):
+        open_stream("npz", path)
