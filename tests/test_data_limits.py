@@ -23,7 +23,7 @@ from icarl.data.images import decode_image
 from icarl.data.inputs import InputError, read_inputs
 from icarl.data.npzfile import read_npz
 from icarl.data.packed import encode_jpegs
-from icarl.data.streamload import open_stream
+from icarl.data.streamload import UserSource, open_stream
 from icarl.files.limits import LimitValueError, limit
 from icarl.files.safeio import SafeArchive, UnsafeFileError
 
@@ -252,3 +252,24 @@ def test_streamed_packed_npz_whose_jpeg_header_overstates_its_member(tmp_path: P
         DataError, match=rf"'x_train_jpeg' declares 1000000000 bytes but its member holds {jpeg.size}"
     ):
         open_stream("npz", path)
+
+
+def test_folder_and_user_dataset_class_counts_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Items(torch.utils.data.Dataset):  # type: ignore[type-arg]
+        targets = (0, 10**9)
+
+        def __len__(self) -> int:
+            return 2
+
+        def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+            return torch.zeros((1, 4, 4), dtype=torch.uint8), self.targets[i]
+
+    with pytest.raises(DataError, match=r"Items \(labels up to 1000000000\): 1000000001 classes"):
+        UserSource(Items())
+    for c in "abc":
+        (tmp_path / "f" / c).mkdir(parents=True)
+    monkeypatch.setenv("ICARL_MAX_CLASSES", "2")
+    with pytest.raises(DataError, match=r"f \(class folders\): 3 classes, above the limit"):
+        load_dataset("imagefolder", tmp_path / "f")

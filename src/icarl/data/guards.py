@@ -14,7 +14,7 @@ from typing import Any
 from PIL import Image
 
 from ..files.limits import exceeds, limit, refusal
-from .dataset import DataError
+from .dataset import DataError, check_class_count
 
 # Pillow warns (on stderr) above its own limit; ICARL_MAX_PIXELS, below it, refuses first
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
@@ -105,6 +105,7 @@ def class_folders(root: Path) -> list[str]:
         if p.is_dir():
             refuse_link(p)
             names.append(p.name)
+    check_class_count(len(names), f"{root} (class folders)")
     return sorted(names)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .dataset import DataError, Dataset, Split
+from .dataset import DataError, Dataset, Split, check_class_count
 from .files import FileTree, find_root, open_tree
 from .guards import relative_name
 from .images import IMAGE_SUFFIXES, decode_image
@@ -101,6 +101,7 @@ class Listing:
 def list_files(tree: FileTree) -> Listing:
     root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
     wnids = _lines(tree, root + "wnids.txt")
+    check_class_count(len(wnids), f"{getattr(tree, 'path', '')} wnids.txt")
     if len(set(wnids)) != len(wnids):
         raise DataError("wnids.txt lists a class twice; the archive is damaged")
     train_files, train_labels = _train_files(tree.names(), root, wnids)
