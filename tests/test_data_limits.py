@@ -273,3 +273,22 @@ def test_folder_and_user_dataset_class_counts_are_capped(
     monkeypatch.setenv("ICARL_MAX_CLASSES", "2")
     with pytest.raises(DataError, match=r"f \(class folders\): 3 classes, above the limit"):
         load_dataset("imagefolder", tmp_path / "f")
+
+
+def test_streamed_packed_npz_with_a_bomb_header_is_refused(tmp_path: Path) -> None:
+    png = np.frombuffer(hf.png_header(30_000, 30_000), np.uint8)
+    off = np.array([0, png.size])
+    path = tmp_path / "p.npz"
+    np.savez(
+        path,
+        x_train_jpeg=png,
+        x_train_offsets=off,
+        y_train=[0],
+        x_test_jpeg=png,
+        x_test_offsets=off,
+        y_test=[0],
+    )
+    with pytest.raises(
+        DataError, match=r"image 0 of .*p\.npz train: an image of 900000000 pixels, above the limit"
+    ):
+        open_stream("npz", path)

@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset as TorchDataset
 
 from .dataset import DataError, check_class_count, names_from_labels, resize_images
 from .files import FileTree, open_tree
+from .guards import bomb_refusal, follow_pixel_limit
 from .images import decode_image
 from .npzfile import read_npz
 from .packed import FIX, SPLITS, check_offsets, packed_keys
@@ -187,8 +188,7 @@ class PackedSource(ImageSource):
         self.class_names = _packed_names(small)
         if not len(self) or self._nbytes == 0:
             raise DataError(f"{path} has no {split} images; {FIX}")
-        with Image.open(io.BytesIO(self._bytes(0))) as im:
-            self.channels = 1 if im.mode == "L" else 3
+        self.channels = _mode_channels(self._bytes(0), f"0 of {path} {split}")
         first = self._image(0)
         self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
 
@@ -212,6 +212,18 @@ class PackedSource(ImageSource):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_map": None}  # each process maps the file itself
+
+
+def _mode_channels(data: bytes, where: str) -> int:
+    """1 for a greyscale image, else 3, read from the header of ``data`` (nothing decoded)."""
+    follow_pixel_limit()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return 1 if im.mode == "L" else 3
+    except Image.DecompressionBombError as e:
+        raise bomb_refusal(f"image {where}", e) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"image {where} is not a readable image ({e}); {FIX}") from None
 
 
 def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
