@@ -37,7 +37,7 @@ from common import bare_step, make_net, median, seconds  # noqa: E402
 from make_synthetic import fashion_shaped  # noqa: E402
 
 from icarl import timing  # noqa: E402
-from icarl.config import load_config, parse_override  # noqa: E402
+from icarl.config import load_config, parse_override, resolve_batch_size  # noqa: E402
 from icarl.experiment import runner  # noqa: E402
 from icarl.train.amp import use_bf16  # noqa: E402
 
@@ -79,7 +79,7 @@ def image_steps(res: dict, stream_sizes: list[int], epochs: int, batch: int) -> 
 def bare_seconds(cfg, device: torch.device, steps: int, rounds: int) -> tuple[float, float]:
     """(images/s, seconds for ``steps`` image-steps) of the bare step of the run's network."""
     c, h = 1, 28
-    net = make_net(cfg.backbone, c, h, max(cfg.head_size, 10), cfg, device)
+    net = make_net(cfg.backbone, c, h, max(cfg.head_size, 20), cfg, device)  # bare_step draws 20 labels
     fn = bare_step(net, None, cfg, device, 20, (c, h))
     fn()  # warm-up
     rate = median([20 * cfg.batch_size / seconds(fn, device) for _ in range(rounds)])
@@ -107,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0 + startup
     stream = runner.make_stream(cfg, data)
     sizes = [len(stream[i].train) for i in range(len(stream))]
-    steps = image_steps(res, sizes, cfg.learner.epochs, cfg.learner.batch_size)
-    rate, bare = bare_seconds(cfg.learner, device, steps, args.rounds)
+    lc = resolve_batch_size(cfg.learner, sizes[0])  # as the run resolved batch_size = 0 (auto)
+    steps = image_steps(res, sizes, lc.epochs, lc.batch_size)
+    rate, bare = bare_seconds(lc, device, steps, args.rounds)
     ph = {"startup": startup, **timing.totals()}
     ph["other"] = wall - sum(v for k, v in ph.items() if k != "previous")
     print(
@@ -116,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
         f"device {device}, bf16 {use_bf16(cfg.learner.amp, device)}"
     )
     print(f"command: python benchmarks/e2e.py {' '.join(sys.argv[1:])}")
-    lc = cfg.learner
     print(
         f"run: {len(data.train)} train / {len(data.test)} test images, {len(stream)} steps, "
         f"K={lc.memory_size}, "
