@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from tqdm.auto import tqdm
 
 from ..config import ConfigError
+from ..train import distributed
 from ..train.loop import EpochLog, on_terminal
 from .results import CLASSIFIERS
 
@@ -172,7 +173,8 @@ def open_run_log(
     training: dict[str, Any] | None,
     epochs_per_step: int,
 ) -> RunLog:
-    """The run's loggers: CSV (with a folder), the named ones, the printer with ``verbose``."""
+    """The run's loggers: CSV (with a folder: rank 0 under DDP), the named ones, the printer
+    with ``verbose`` (rank 0)."""
     loggers: list[RunLogger] = []
     if out_dir is not None:
         prior = [{"step": s["step"], **e} for s in results["steps"] for e in s.get("epochs", [])]
@@ -181,6 +183,6 @@ def open_run_log(
         loggers.append(CSVLogger(out_dir / EPOCHS_NAME, prior))
         if "tensorboard" in options.names:
             loggers.append(TensorBoardLogger(out_dir / TENSORBOARD_DIR, epochs_per_step))
-    if options.verbose:
+    if options.verbose and distributed.is_main():
         loggers.append(EpochPrinter(epochs_per_step))
     return RunLog(loggers)
