@@ -116,9 +116,9 @@ def test_run_records_metrics_consistently(digits, tmp_path):
     assert saved["average_incremental_accuracy"]["incm"] is not None
     csv_lines = (tmp_path / "metrics.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].startswith("step,seen_classes,acc_nme")
-    for png in ("exemplars.png", "accuracy.png", "confusion.png"):
+    for png in ("exemplars.png", "accuracy.png", "confusion.png", "accuracy_matrix.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
 
 
 def test_incm_accuracy_in_runner_matches_incm_method(digits):

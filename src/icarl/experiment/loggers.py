@@ -165,6 +165,12 @@ class RunLog:
         for logger in self.loggers:
             logger.close()
 
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def open_run_log(
     options: LogOptions,

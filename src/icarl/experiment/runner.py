@@ -100,8 +100,7 @@ def run(
     results["environment"] = environment(learner)
     bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
     report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
-    runlog = open_run_log(log, out_dir, results, training, cfg.learner.epochs)
-    try:
+    with open_run_log(log, out_dir, results, training, cfg.learner.epochs) as runlog:
         for index in range(len(results["steps"]), len(stream)):
             base = _step_start(saver, learner, results)
             runlog.start_step(index, training)
@@ -121,8 +120,6 @@ def run(
                 saver.save(capture(learner), results)
             if report is not None:
                 report(step_record)
-    finally:
-        runlog.close()
     return finish(results, out_dir, learner, log.figures)
 
 
