@@ -92,6 +92,7 @@ def comparable(path: Path) -> dict[str, Any]:
     del results["environment"]  # the process that finished the run: its command line differs
     for step in results["steps"]:
         del step["train_seconds"], step["eval_seconds"]
+        step.pop("phase_seconds", None)
     return results
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .. import methods
+from .. import methods, timing
 from ..algorithm import ICaRL
-from ..config import ConfigError, RunConfig, to_dict
+from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
 from ..data import ClassIncrementalStream, Dataset, Step
 from ..data.loading import run_data
 from ..data.streamset import SourceDataset
@@ -32,6 +32,7 @@ from ..files.checkpoint import (
     clone_state,
     save_checkpoint,
 )
+from ..timing import phase
 from ..train import TrainingDiverged, TrainState, distributed
 from ..train.determinism import set_deterministic
 from ..version import versions
@@ -94,6 +95,8 @@ def run(
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
     check_memory(learner, len(stream.class_order))
+    learner.config = resolve_batch_size(learner.config, len(stream[0].train))  # batch_size 0: auto
+    cfg = replace(cfg, learner=learner.config)
     record = to_dict(cfg)
     saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
     results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
@@ -102,18 +105,12 @@ def run(
     report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
     with open_run_log(log, out_dir, results, training, cfg.learner.epochs) as runlog:
         for index in range(len(results["steps"]), len(stream)):
+            before = timing.totals()
             base = _step_start(saver, learner, results)
-            runlog.start_step(index, training)
             hooks = _hooks(saver, base, results, index, training, runlog)
-            try:
-                step_record = train_step(learner, stream[index], hooks, data, stream.groups[: index + 1])
-            except TrainingDiverged as e:
-                raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
-            except RuntimeError as e:
-                if deterministic and "deterministic" in str(e):
-                    raise ConfigError(_nondeterministic(e)) from None
-                raise
+            step_record = _checked_step(learner, stream, index, hooks, data, cfg, saver, deterministic)
             training = None
+            step_record["phase_seconds"] = timing.since(before)
             runlog.end_step(step_record)
             results["steps"].append(step_record)
             if saver is not None:
@@ -121,6 +118,29 @@ def run(
             if report is not None:
                 report(step_record)
     return finish(results, out_dir, learner, log.figures)
+
+
+def _checked_step(
+    learner: ICaRL,
+    stream: ClassIncrementalStream,
+    index: int,
+    hooks: dict[str, Any],
+    data: Dataset | SourceDataset,
+    cfg: RunConfig,
+    saver: _Saver | None,
+    deterministic: bool,
+) -> dict[str, Any]:
+    """:func:`train_step` on step ``index``; a diverged loss or a nondeterministic kernel as
+    one-line errors."""
+    try:
+        groups = stream.groups[: index + 1]
+        return train_step(learner, stream[index], hooks, data, groups, cfg.evaluation.incm)
+    except TrainingDiverged as e:
+        raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
+    except RuntimeError as e:
+        if deterministic and "deterministic" in str(e):
+            raise ConfigError(_nondeterministic(e)) from None
+        raise
 
 
 def _saver(
@@ -214,15 +234,18 @@ def train_step(
     hooks: dict[str, Any],
     data: Dataset | SourceDataset,
     groups: list[tuple[int, ...]],
+    incm: bool = False,
 ) -> dict[str, Any]:
     """Algorithm 2 on one step, then one evaluation pass on every class seen so far
-    (NME, network outputs and iNCM, with the metrics of :mod:`icarl.experiment.evaluation`)."""
+    (NME, network outputs and, with ``incm``, iNCM; the metrics of
+    :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
     learner.partial_fit(step.train.x, step.train.y, **hooks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    seen_train = data.train.of_classes(list(step.seen_classes))
-    ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups)
+    seen_train = data.train.of_classes(list(step.seen_classes)) if incm else None
+    with phase("eval"):
+        ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups)
     acc = ev.pop("accuracy")
     ev.pop("eval_seconds", None)
     return {
@@ -272,7 +295,8 @@ class _Saver:
         self, learner: dict[str, Any], results: dict[str, Any], training: dict[str, Any] | None = None
     ) -> None:
         ck = Checkpoint(self.record, self.det, self.fingerprint, self.total, results, learner, training)
-        save_checkpoint(self.out_dir, ck)
+        with phase("checkpoint"):
+            save_checkpoint(self.out_dir, ck)
         self.last = ck.describe()
 
     def kept(self) -> str:
@@ -300,7 +324,8 @@ def _hooks(
     runlog: RunLog,
 ) -> dict[str, Any]:
     """``partial_fit`` keywords: the interrupted state to continue, the mid-step checkpoint hook
-    (the checkpoint keeps the step's epochs so far), the per-epoch log."""
+    (the checkpoint keeps the step's epochs so far), the per-epoch log (``runlog`` starts the step)."""
+    runlog.start_step(index, training)
     hooks: dict[str, Any] = {"on_epoch_log": runlog.on_epoch}
     if training is not None and int(training["step"]) == index:
         hooks["resume"] = TrainState.from_dict(training)
