@@ -28,8 +28,8 @@ def build(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     formats = parse_formats(args.figure_format)
     run_dir = Path(args.run_dir)
-    if (run_dir / aggregate.AGGREGATE_NAME).is_file():
-        seeds = json.loads((run_dir / aggregate.AGGREGATE_NAME).read_text())["seeds"]
+    seeds = _seeds(run_dir)
+    if seeds:
         for seed in seeds:
             report.build(run_dir / aggregate.seed_folder(seed), formats)
         aggregate.build(run_dir, seeds, formats)
@@ -41,3 +41,14 @@ def main(args: argparse.Namespace) -> int:
         if (page.parent / name).is_file():
             print(f"figure: {page.parent / name}")
     return 0
+
+
+def _seeds(run_dir: Path) -> list[int]:
+    """The seeds of a ``--seeds`` folder: from ``aggregate.json``, else its ``seed-S`` folders
+    that hold results (a run whose seeds were resumed one by one)."""
+    if (run_dir / aggregate.AGGREGATE_NAME).is_file():
+        return [int(s) for s in json.loads((run_dir / aggregate.AGGREGATE_NAME).read_text())["seeds"]]
+    if (run_dir / "results.json").is_file() or (run_dir / "compare.json").is_file():
+        return []
+    found = [p.name[len("seed-") :] for p in run_dir.glob("seed-*") if p.is_dir()]
+    return sorted(int(s) for s in found if s.lstrip("-").isdigit())
