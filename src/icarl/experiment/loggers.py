@@ -30,6 +30,7 @@ LOGGERS = ("csv", "tensorboard")
 EPOCHS_NAME = "epochs.csv"
 TENSORBOARD_DIR = "tensorboard"
 EPOCH_FIELDS = ("step", "epoch", "loss", "lr")
+NO_TENSORBOARD = "--log tensorboard needs the tensorboard package; pip install 'icarl[tensorboard]'"
 
 
 class RunLogger(Protocol):
@@ -64,7 +65,7 @@ def parse_log(spec: str | None) -> tuple[str, ...]:
             f"unknown logger(s) {', '.join(unknown)} in --log; choose from: {', '.join(LOGGERS)}"
         )
     if "tensorboard" in names and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError("--log tensorboard needs the tensorboard package; pip install 'icarl[tensorboard]'")
+        raise ConfigError(NO_TENSORBOARD)
     return names
 
 
@@ -96,8 +97,10 @@ class TensorBoardLogger:
     (``step * epochs_per_step + epoch``), ``accuracy/<classifier>`` against the classes seen."""
 
     def __init__(self, folder: Path, epochs_per_step: int) -> None:
-        from torch.utils.tensorboard import SummaryWriter  # the optional extra
-
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # the optional extra
+        except ImportError:
+            raise ConfigError(NO_TENSORBOARD) from None
         self._writer = SummaryWriter(str(folder))
         self._epochs = epochs_per_step
 
