@@ -27,7 +27,7 @@ from ..nets.fold import inference_copy
 from ..timing import phase
 from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import autocast, resolve_device
-from ..train.loop import LossFn, StateHook
+from ..train.loop import LogHook, LossFn, StateHook
 from ..train.stream import SourceReader, pixel_mean_of, read_shard, take, training_reader
 from .herding import herding_order, random_order
 from .inputs import as_source, check_images, encode_labels, known_labels, positions, source_names
@@ -225,13 +225,14 @@ class ICaRL(LearnerState):
         *,
         resume: TrainState | None = None,
         on_train_state: StateHook | None = None,
+        on_epoch_log: LogHook | None = None,
     ) -> ICaRL:
         """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
 
         ``x``: images in any accepted form with labels ``y``, or a ``torch.utils.data.Dataset``
-        of ``(image, label)`` (an image source), read in batches: the streaming path.
-        ``resume`` / ``on_train_state`` continue an interrupted step and receive its training
-        state after every epoch (checkpoints; see :mod:`icarl.files.checkpoint`)."""
+        of ``(image, label)`` (an image source), read in batches: the streaming path. ``resume`` /
+        ``on_train_state`` continue an interrupted step and receive its training state after every
+        epoch (checkpoints, :mod:`icarl.files.checkpoint`); ``on_epoch_log`` each epoch's loss and lr."""
         source = as_source(x)
         if source is not None and not self.streams:
             raise IcarlError(
@@ -251,9 +252,8 @@ class ICaRL(LearnerState):
             self.label_kind_ = "str"
         if self.net_ is None:
             self._init_network(x, shape)
-        n_old = len(self.classes_)
-        self.classes_ = self.classes_ + new
-        hooks = TrainHooks(resume=resume, on_epoch=on_train_state)
+        n_old, self.classes_ = len(self.classes_), self.classes_ + new
+        hooks = TrainHooks(resume=resume, on_epoch=on_train_state, on_log=on_epoch_log)
         self._update_representation(x, self.output_index(y), n_old, hooks)
         m = per_class_budget(self.config.memory_size, t)
         self._reduce_exemplar_sets(m)

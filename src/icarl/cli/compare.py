@@ -13,6 +13,8 @@ from ..config import ConfigError, to_dict
 from ..experiment import report, runner
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
 from .run import add_run_options, config_from_args
+from .seeds import run_seeds
+from .tracking import log_options
 
 HELP = "run several methods on one class-incremental stream, side by side"
 
@@ -68,6 +70,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("icarl compare takes --methods a,b,c (not --method); list them comma-separated")
     names = parse_methods(args.methods)
     cfg = config_from_args(args)
+    if args.seeds is not None:
+        return run_seeds(args, main, lambda: default_run_dir(replace(cfg, method="compare-seeds")))
+    log = log_options(args)
     out = Path(args.out) if args.out else default_run_dir(replace(cfg, method="compare"))
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"folder {out} already exists and is not empty; choose another --out")
@@ -88,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
     for name in names:
         print(f"\n== {name}: {methods.get(name).description}")
         print(TABLE_HEADER)
-        res = runner.run(replace(cfg, method=name), out / name, print_row, data)
+        res = runner.run(replace(cfg, method=name), out / name, print_row, data, log=log)
         if done and res["class_order"] != next(iter(done.values()))["class_order"]:
             raise ConfigError("the methods saw different class orders; this is a bug, please report it")
         done[name] = res
@@ -101,6 +106,6 @@ def main(args: argparse.Namespace) -> int:
     print(report.format_table(report.table_rows(done, all_classifiers=False)))
     print()
     print(report.format_bias(report.bias_rows(done)))
-    page = report.build(out)
+    page = report.build(out, log.figures)
     print(f"\nwall time {time.perf_counter() - t0:.1f} s; report: {page}")
     return 0

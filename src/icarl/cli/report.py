@@ -1,22 +1,54 @@
-"""``icarl report RUN_DIR``: rebuild the figures and report.html from results.json."""
+"""``icarl report RUN_DIR``: rebuild the figures and report.html from results.json (or the
+aggregate of a ``--seeds`` folder from its seed folders)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from ..experiment import report
+from ..experiment import aggregate, report
+from ..experiment.plots import parse_formats
 
-HELP = "rebuild figures and report.html of a run or compare folder"
+HELP = "rebuild figures and report.html of a run, compare or --seeds folder"
 
 
 def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (results.json) or compare folder")
+    p.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run folder (results.json), compare folder or --seeds folder"
+    )
+    p.add_argument(
+        "--figure-format",
+        metavar="FORMATS",
+        default="png",
+        help="figure files to write, comma-separated from png, svg, pdf (default: png)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
-    page = report.build(Path(args.run_dir))
+    formats = parse_formats(args.figure_format)
+    run_dir = Path(args.run_dir)
+    seeds = _seeds(run_dir)
+    if seeds:
+        for seed in seeds:
+            report.build(run_dir / aggregate.seed_folder(seed), formats)
+        aggregate.build(run_dir, seeds, formats)
+        print(f"report: {run_dir / 'aggregate.html'}")
+        return 0
+    page = report.build(run_dir, formats)
     print(f"report: {page}")
-    for name in ("accuracy.png", "confusion.png"):
-        print(f"figure: {page.parent / name}")
+    for name in ("accuracy.png", "confusion.png", "accuracy_matrix.png"):
+        if (page.parent / name).is_file():
+            print(f"figure: {page.parent / name}")
     return 0
+
+
+def _seeds(run_dir: Path) -> list[int]:
+    """The seeds of a ``--seeds`` folder: from ``aggregate.json``, else its ``seed-S`` folders
+    that hold results (a run whose seeds were resumed one by one)."""
+    if (run_dir / aggregate.AGGREGATE_NAME).is_file():
+        return [int(s) for s in json.loads((run_dir / aggregate.AGGREGATE_NAME).read_text())["seeds"]]
+    if (run_dir / "results.json").is_file() or (run_dir / "compare.json").is_file():
+        return []
+    found = [p.name[len("seed-") :] for p in run_dir.glob("seed-*") if p.is_dir()]
+    return sorted(int(s) for s in found if s.lstrip("-").isdigit())

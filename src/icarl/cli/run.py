@@ -19,6 +19,8 @@ from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, check_config, load_checkpoint
 from ..train import distributed
+from .seeds import run_seeds
+from .tracking import add_log_options, log_options
 
 HELP = "train a method over a class-incremental stream"
 
@@ -49,6 +51,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, type=tp, default=None, help=f"sets {key}")
     p.add_argument("--out", help="run folder to create (default: runs/<dataset>-<method>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_log_options(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -123,6 +126,9 @@ def _check_save(args: argparse.Namespace) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.seeds is not None:
+        return run_seeds(args, main, lambda: default_run_dir(_seeds_named(config_from_args(args))))
+    log = log_options(args)
     if args.resume:
         return _resume(args)
     cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
@@ -143,11 +149,17 @@ def main(args: argparse.Namespace) -> int:
     _print_header(cfg, data, out, storage)
     t0 = time.perf_counter()
     learner = methods.create(cfg.method, cfg.learner)
-    results = runner.run(cfg, out, print_row, data, deterministic=args.deterministic, learner=learner)
+    results = runner.run(
+        cfg, out, print_row, data, deterministic=args.deterministic, learner=learner, log=log
+    )
     _print_summary(results, out, time.perf_counter() - t0)
     if args.save:
         _save_model(args.save, learner, results)
     return 0
+
+
+def _seeds_named(cfg: RunConfig) -> RunConfig:
+    return replace(cfg, method=f"{cfg.method}-seeds")
 
 
 def _save_model(path: str, learner: ICaRL, results: dict[str, Any]) -> None:
@@ -174,7 +186,8 @@ def _resume(args: argparse.Namespace) -> int:
     learner = methods.create(cfg.method, cfg.learner)
     if ck.finished:
         print(f"run {run_dir} is already finished; nothing to train")
-        results = runner.finish(ck.results, run_dir if not (run_dir / RESULTS_NAME).exists() else None)
+        done_dir = run_dir if not (run_dir / RESULTS_NAME).exists() else None
+        results = runner.finish(ck.results, done_dir, formats=log_options(args).figures)
         _print_summary(results, run_dir, None)
         if args.save:  # the checkpoint after the last step holds the final learner
             _save_model(args.save, learner.load_state_dict(ck.learner), results)
@@ -186,7 +199,14 @@ def _resume(args: argparse.Namespace) -> int:
         print_row(record)
     t0 = time.perf_counter()
     results = runner.run(
-        cfg, run_dir, print_row, data, resume=ck, deterministic=args.deterministic, learner=learner
+        cfg,
+        run_dir,
+        print_row,
+        data,
+        resume=ck,
+        deterministic=args.deterministic,
+        learner=learner,
+        log=log_options(args),
     )
     _print_summary(results, run_dir, time.perf_counter() - t0)
     if args.save:

@@ -1,6 +1,7 @@
 """Step-level progress for long runs: one bar over the steps (the engine draws the per-epoch
 bar with the loss beneath it); each finished step's table row is printed above the bar and
-its accuracy shown on it."""
+its accuracy shown on it. Bars are drawn on a terminal only; in a log file each step is one
+plain line (and each epoch one with ``--verbose``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tqdm.auto import tqdm
+
+from ..train.loop import on_terminal
 
 Reporter = Callable[[dict[str, Any]], None]
 
@@ -41,7 +44,8 @@ class StepBar:
 
 
 def with_step_bar(report: Reporter | None, total: int, enabled: bool, desc: str = "steps") -> Reporter | None:
-    """``report`` wrapped in a :class:`StepBar` when progress is on, else unchanged."""
-    if not enabled:
+    """``report`` wrapped in a :class:`StepBar` when progress is on and stderr is a terminal,
+    else unchanged."""
+    if not enabled or not on_terminal():
         return report
     return StepBar(total, report, enabled=True, desc=desc)

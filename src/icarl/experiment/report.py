@@ -1,10 +1,14 @@
 """Figures and the run report, rebuilt from ``results.json`` (one run) or ``compare.json``.
 
 - ``accuracy.png``: accuracy on all seen classes against the number of classes (paper Fig. 2);
-- ``confusion.png``: the confusion matrix after the last step (paper Fig. 3);
+- ``confusion.png``: the confusion matrix after the last step (paper Fig. 3), one colour
+  scale and one colour bar across the panels;
+- ``accuracy_matrix.png``: each run's accuracy matrix as a heat map (:mod:`.plots`);
 - ``exemplars.png``: written during the run (it needs the learner's memory), the exemplars of
   the first classes in herding order;
 - ``report.html``: one self-contained page (images embedded) with the tables and figures.
+
+With ``formats`` (``--figure-format png,svg,pdf``) each figure is also written as SVG / PDF.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IcarlError
+from .plots import accuracy_matrix_figure, pyplot, save_figure
 from .results import write_metrics_csv
 
 LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
@@ -30,12 +35,7 @@ class ReportError(IcarlError):
 
 
 def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 # ------------------------------------------------------------------- tables
@@ -124,7 +124,9 @@ def format_bias(rows: Sequence[dict[str, Any]]) -> str:
 
 
 # ------------------------------------------------------------------ figures
-def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
+def accuracy_figure(
+    rows: Sequence[dict[str, Any]], path: Path, title: str, formats: Sequence[str] = ("png",)
+) -> Path:
     """Paper Fig. 2: accuracy (%) against the number of classes; one colour per method, a
     solid line for its own classifier, dashed / dotted for the others; legend outside."""
     plt = _plt()
@@ -155,14 +157,13 @@ def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> P
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. inc. acc.)")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, formats)
 
 
-def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
+def confusion_figure(runs: dict[str, dict[str, Any]], path: Path, formats: Sequence[str] = ("png",)) -> Path:
     """Paper Fig. 3: the last step's confusion matrix per method (rows true, columns predicted,
-    classes in arrival order; colour on a square-root scale so off-diagonal mass shows)."""
+    classes in arrival order; colour on a square-root scale so off-diagonal mass shows, the
+    same scale in every panel, with its colour bar)."""
     plt = _plt()
     from matplotlib.colors import PowerNorm
 
@@ -170,10 +171,13 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
     cols = min(n, 3)
     nrows = math.ceil(n / cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(max(5.0, 4.4 * cols), 5.2 * nrows), dpi=110, squeeze=False)
+    top = max([1.0] + [float(np.max(r["steps"][-1]["confusion"], initial=0)) for r in runs.values()])
+    norm = PowerNorm(0.5, vmin=0, vmax=top)
+    im = None
     for ax, (name, res) in zip(axes.flat, runs.items(), strict=False):
         last = res["steps"][-1]
         cm = np.asarray(last["confusion"], dtype=float)
-        ax.imshow(cm, cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=max(cm.max(), 1)))
+        im = ax.imshow(cm, cmap="viridis", norm=norm)
         ax.set_title(f"{name} ({LABELS.get(last.get('classifier', 'cnn'), '?')})", fontsize=10)
         ax.set_xlabel("predicted class (arrival order)", fontsize=8)
         ax.set_ylabel("true class (arrival order)", fontsize=8)
@@ -186,9 +190,8 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
         ax.axis("off")
     fig.suptitle("confusion after the last step\n(colour: square root of the count)", fontsize=9)
     fig.tight_layout(h_pad=2.5)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    fig.colorbar(im, ax=list(axes.flat), label="test images", shrink=0.8)
+    return save_figure(fig, path, formats)
 
 
 def save_exemplar_grid(
@@ -247,8 +250,9 @@ def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] 
     return {res["method"]: res}, None
 
 
-def build(run_dir: Path | str) -> Path:
-    """Rebuild the figures, ``metrics.csv`` of each run and ``report.html`` in ``run_dir``."""
+def build(run_dir: Path | str, formats: Sequence[str] = ("png",)) -> Path:
+    """Rebuild the figures (PNG, and each other of ``formats``), ``metrics.csv`` of each run
+    and ``report.html`` in ``run_dir``."""
     run_dir = Path(run_dir)
     runs, cmp = load_runs(run_dir)
     if not runs:
@@ -257,9 +261,12 @@ def build(run_dir: Path | str) -> Path:
     title = f"{first['dataset']}: {len(first['class_order'])} classes, {len(first['steps'])} steps"
     rows = table_rows(runs, all_classifiers=True)
     figures = {
-        "accuracy": accuracy_figure(rows, run_dir / "accuracy.png", title),
-        "confusion": confusion_figure(runs, run_dir / "confusion.png"),
+        "accuracy": accuracy_figure(rows, run_dir / "accuracy.png", title, formats),
+        "confusion": confusion_figure(runs, run_dir / "confusion.png", formats),
     }
+    matrix = accuracy_matrix_figure(runs, run_dir / "accuracy_matrix.png", formats)
+    if matrix is not None:
+        figures["accuracy matrix"] = matrix
     for name, res in runs.items():
         sub = run_dir / cmp["folders"][name] if cmp else run_dir
         if "confusion" in res["steps"][-1]:

@@ -37,6 +37,8 @@ from ..train import TrainingDiverged, TrainState, distributed
 from ..train.determinism import set_deterministic
 from ..version import versions
 from . import evaluation
+from .environment import environment
+from .loggers import NO_LOGGERS, LogOptions, RunLog, open_run_log
 from .progress import with_step_bar
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
@@ -69,6 +71,7 @@ def run(
     resume: Checkpoint | None = None,
     deterministic: bool = False,
     learner: ICaRL | None = None,
+    log: LogOptions = NO_LOGGERS,
 ) -> dict[str, Any]:
     """Train ``cfg.method`` step by step, evaluate after each step, write results.
 
@@ -78,6 +81,7 @@ def run(
     Everything that can be checked is checked before anything is written.
     ``learner``: the learner to train (default: a fresh ``cfg.method``); pass one to
     keep it afterwards (``icarl run --save``). Its configuration is the one recorded.
+    ``log``: the loggers besides ``epochs.csv`` and ``--verbose`` (:mod:`.loggers`).
     """
     if cfg.checkpoint_every < 0:
         raise ConfigError(f"checkpoint_every is {cfg.checkpoint_every}; use 0 (after each step only) or more")
@@ -96,29 +100,47 @@ def run(
     record = to_dict(cfg)
     saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
     results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
+    results["environment"] = environment(learner)
     bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
     report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
-    for index in range(len(results["steps"]), len(stream)):
-        before = timing.totals()
-        base = _step_start(saver, learner, results)
-        hooks = _hooks(saver, base, results, index, training)
-        try:
-            groups = stream.groups[: index + 1]
-            step_record = train_step(learner, stream[index], hooks, data, groups, cfg.evaluation.incm)
-        except TrainingDiverged as e:
-            raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
-        except RuntimeError as e:
-            if deterministic and "deterministic" in str(e):
-                raise ConfigError(_nondeterministic(e)) from None
-            raise
-        training = None
-        step_record["phase_seconds"] = timing.since(before)
-        results["steps"].append(step_record)
-        if saver is not None:
-            saver.save(capture(learner), results)
-        if report is not None:
-            report(step_record)
-    return finish(results, out_dir, learner)
+    with open_run_log(log, out_dir, results, training, cfg.learner.epochs) as runlog:
+        for index in range(len(results["steps"]), len(stream)):
+            before = timing.totals()
+            base = _step_start(saver, learner, results)
+            hooks = _hooks(saver, base, results, index, training, runlog)
+            step_record = _checked_step(learner, stream, index, hooks, data, cfg, saver, deterministic)
+            training = None
+            step_record["phase_seconds"] = timing.since(before)
+            runlog.end_step(step_record)
+            results["steps"].append(step_record)
+            if saver is not None:
+                saver.save(capture(learner), results)
+            if report is not None:
+                report(step_record)
+    return finish(results, out_dir, learner, log.figures)
+
+
+def _checked_step(
+    learner: ICaRL,
+    stream: ClassIncrementalStream,
+    index: int,
+    hooks: dict[str, Any],
+    data: Dataset | SourceDataset,
+    cfg: RunConfig,
+    saver: _Saver | None,
+    deterministic: bool,
+) -> dict[str, Any]:
+    """:func:`train_step` on step ``index``; a diverged loss or a nondeterministic kernel as
+    one-line errors."""
+    try:
+        groups = stream.groups[: index + 1]
+        return train_step(learner, stream[index], hooks, data, groups, cfg.evaluation.incm)
+    except TrainingDiverged as e:
+        raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
+    except RuntimeError as e:
+        if deterministic and "deterministic" in str(e):
+            raise ConfigError(_nondeterministic(e)) from None
+        raise
 
 
 def _saver(
@@ -239,7 +261,12 @@ def train_step(
     }
 
 
-def finish(results: dict[str, Any], out_dir: Path | None, learner: ICaRL | None = None) -> dict[str, Any]:
+def finish(
+    results: dict[str, Any],
+    out_dir: Path | None,
+    learner: ICaRL | None = None,
+    formats: tuple[str, ...] = ("png",),
+) -> dict[str, Any]:
     """Add the summaries and run-level metrics, write ``results.json`` (atomically),
     ``metrics.csv``, the figures and ``report.html``."""
     avg, final = summarize(results["steps"])
@@ -250,7 +277,7 @@ def finish(results: dict[str, Any], out_dir: Path | None, learner: ICaRL | None 
         evaluation.finish_run(results, learner, out_dir)
     if out_dir is not None:
         write_json(out_dir / RESULTS_NAME, results)
-        build_report(out_dir)  # accuracy.png, confusion.png, report.html
+        build_report(out_dir, formats)  # accuracy.png, confusion.png, report.html
     return results
 
 
@@ -294,9 +321,12 @@ def _hooks(
     results: dict[str, Any],
     index: int,
     training: dict[str, Any] | None,
+    runlog: RunLog,
 ) -> dict[str, Any]:
-    """``partial_fit`` keywords: the interrupted state to continue, the mid-step checkpoint hook."""
-    hooks: dict[str, Any] = {}
+    """``partial_fit`` keywords: the interrupted state to continue, the mid-step checkpoint hook
+    (the checkpoint keeps the step's epochs so far), the per-epoch log (``runlog`` starts the step)."""
+    runlog.start_step(index, training)
+    hooks: dict[str, Any] = {"on_epoch_log": runlog.on_epoch}
     if training is not None and int(training["step"]) == index:
         hooks["resume"] = TrainState.from_dict(training)
     if saver is not None and base is not None and saver.every > 0:
@@ -304,7 +334,7 @@ def _hooks(
 
         def on_state(state: TrainState) -> None:
             if state.epoch % every == 0 and _finite(state.net):  # only good states are kept
-                saver.save(base, results, {"step": index, **state.as_dict()})
+                saver.save(base, results, {"step": index, "epochs": list(runlog.epochs), **state.as_dict()})
 
         hooks["on_train_state"] = on_state
     return hooks

@@ -15,6 +15,7 @@ applies that slice of it). Both see the same batches and the same random numbers
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -103,10 +104,13 @@ def batches(
 class TrainHooks:
     """What a caller hands one call of :func:`train`, explicitly: the interrupted state to
     continue (``resume``) and the callback that receives the loop's state after every epoch
-    (``on_epoch``: checkpoints). The learner passes them down as an argument."""
+    (``on_epoch``: checkpoints) and the one that receives each epoch's :class:`EpochLog`
+    (``on_log``, called first: loggers, and what a checkpoint then records). The learner
+    passes them down as an argument."""
 
     resume: TrainState | None = None
     on_epoch: StateHook | None = None
+    on_log: LogHook | None = None
 
 
 def train(
@@ -146,6 +150,8 @@ def train(
             )
         log = EpochLog(epoch + 1, mean_loss, opt.param_groups[0]["lr"])
         logs.append(log)
+        if hooks.on_log is not None:
+            hooks.on_log(log)
         sched.step()
         if bar is not None:
             bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{log.lr:.3g}")
@@ -207,8 +213,15 @@ def _local_batches(
         yield prepare(xb, (start, stop, len(idx))), labels, (stop - start) * world / len(idx)
 
 
+def on_terminal() -> bool:
+    """Progress bars go to stderr; they are drawn only when it is a terminal (a log file
+    gets plain lines, no carriage returns or escape codes)."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
 def _progress(cfg: LearnerConfig, desc: str) -> Any:
-    if not cfg.progress or not distributed.is_main():
+    if not cfg.progress or not distributed.is_main() or not on_terminal():
         return None
     return tqdm(total=cfg.epochs, desc=desc, unit="epoch", leave=False, dynamic_ncols=True)
 
@@ -243,6 +256,7 @@ class TrainState:
 
 
 StateHook = Callable[[TrainState], None]
+LogHook = Callable[[EpochLog], None]
 
 
 def capture_train_state(

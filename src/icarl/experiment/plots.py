@@ -1,0 +1,127 @@
+"""Figure plumbing and the figures a paper uses beside the paper's own (see :mod:`.report`):
+
+- every figure is written as PNG (embedded in report.html) and, with ``--figure-format``,
+  as SVG and/or PDF beside it (same name, other suffix);
+- ``accuracy_matrix.png``: the accuracy matrix (after step s, accuracy on the classes of
+  step j) of each run as a heat map, one colour scale (0-100 %) and one colour bar;
+- ``accuracy_seeds.png``: the mean accuracy over seeds against the number of classes, with
+  error bars of one standard deviation (``--seeds``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import ConfigError
+
+FORMATS = ("png", "svg", "pdf")
+LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
+
+
+def parse_formats(spec: str | None) -> tuple[str, ...]:
+    """``png,svg`` -> ("png", "svg"); PNG is always written (report.html embeds it)."""
+    names = [n.strip().lower().lstrip(".") for n in (spec or "png").split(",") if n.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown:
+        raise ConfigError(
+            f"unknown figure format(s) {', '.join(unknown)} in --figure-format; "
+            f"choose from: {', '.join(FORMATS)}"
+        )
+    return tuple(dict.fromkeys(["png", *names]))
+
+
+def pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path, formats: Sequence[str] = ("png",)) -> Path:
+    """``path`` (PNG) and the same figure in each other format of ``formats``; closes ``fig``."""
+    fig.savefig(path)
+    for fmt in formats:
+        if fmt != "png":
+            fig.savefig(path.with_suffix(f".{fmt}"))
+    pyplot().close(fig)
+    return path
+
+
+def grid(n: int, width: float, height: float) -> tuple[Any, Any]:
+    """A figure of ``n`` panels, at most 3 a row; unused panels hidden."""
+    plt = pyplot()
+    cols = max(1, min(n, 3))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), dpi=110, squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, axes
+
+
+def accuracy_matrix_figure(
+    runs: dict[str, dict[str, Any]], path: Path, formats: Sequence[str]
+) -> Path | None:
+    """Each run's accuracy matrix (own classifier) as a heat map; None when no run has one."""
+    mats = {}
+    for name, res in runs.items():
+        main = res.get("classifier") or "cnn"
+        rows = (res.get("accuracy_matrix") or {}).get(main)
+        if rows:
+            mats[name] = (main, np.array([[np.nan if v is None else 100 * v for v in r] for r in rows]))
+    if not mats:
+        return None
+    fig, axes = grid(len(mats), 4.2, 3.8)
+    im = None
+    for ax, (name, (main, a)) in zip(axes.flat, mats.items(), strict=False):
+        im = ax.imshow(np.ma.masked_invalid(a), cmap="viridis", vmin=0, vmax=100)
+        n = len(a)
+        ax.set_xticks(range(n), [str(j + 1) for j in range(n)], fontsize=7)
+        ax.set_yticks(range(n), [str(s + 1) for s in range(n)], fontsize=7)
+        ax.set_xlabel("classes of step j", fontsize=8)
+        ax.set_ylabel("after step s", fontsize=8)
+        ax.set_title(f"{name} ({LABELS.get(main, main)})", fontsize=10)
+        if n <= 12:
+            for s in range(n):
+                for j in range(n):
+                    if not np.isnan(a[s, j]):
+                        colour = "black" if a[s, j] > 60 else "white"
+                        ax.text(j, s, f"{a[s, j]:.0f}", ha="center", va="center", fontsize=6, color=colour)
+    fig.colorbar(im, ax=list(axes.flat), label="accuracy (%)", shrink=0.8)
+    fig.suptitle("accuracy matrix: after step s (rows), on the classes of step j", fontsize=9)
+    return save_figure(fig, path, formats)
+
+
+def errorbar_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, formats: Sequence[str]) -> Path:
+    """Mean accuracy (%) over seeds against the number of classes, error bars one std."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colours = plt.get_cmap("tab10").colors
+    for i, r in enumerate(rows):
+        mean, std = 100 * np.asarray(r["mean"]), 100 * np.asarray(r["std"])
+        ax.errorbar(
+            r["seen"],
+            mean,
+            yerr=std,
+            color=colours[i % len(colours)],
+            marker="o",
+            ms=4,
+            capsize=3,
+            lw=1.6,
+            label=f"{r['label']} ({100 * r['average_mean']:.1f} ± {100 * r['average_std']:.1f})",
+        )
+    ax.set_xlabel("number of classes")
+    ax.set_ylabel("accuracy on all seen classes (%)")
+    ax.set_title(title)
+    ax.set_ylim(0, 101)
+    ax.set_xticks(rows[0]["seen"] if rows else [])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="avg. inc. acc. (mean ± std)")
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
