@@ -266,6 +266,7 @@ class ICaRL(LearnerState):
 
     def _check_step(self, shape: tuple[int, int, int], new: list[int]) -> int:
         """The preconditions of a step (before anything changes); returns ``t``."""
+        self.check_can_learn()
         already = sorted(set(new) & set(self.classes_))
         if already:
             raise IcarlError(

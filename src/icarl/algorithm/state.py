@@ -37,6 +37,7 @@ class LearnerState:
     image_shape_: tuple[int, int, int] | None
     rng_: torch.Generator | None
     history_: list[dict[str, Any]]
+    inference_only_: bool = False  # loaded from a file saved without exemplars: predicts, cannot learn
 
     def named_classes(self) -> dict[int, str]:
         """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
@@ -82,6 +83,7 @@ class LearnerState:
         self.memory_.load_state_dict(state["memory"])
         self.means_ = state["means"]
         self.pixel_mean_ = state["pixel_mean"]
+        self.inference_only_ = bool(state.get("inference_only", False))
         if state["image_shape"] is not None:
             c, h, w = (int(v) for v in state["image_shape"])
             self.image_shape_ = (c, h, w)
@@ -93,10 +95,30 @@ class LearnerState:
             self.rng_.set_state(state["rng"])
         return self
 
-    def save(self, path: str | Path, **extra: Any) -> Path:
+    def check_can_learn(self, where: str = "this model") -> None:
+        """Refuse (one line) to learn on a learner loaded from a file without exemplars."""
+        if self.inference_only_:
+            raise IcarlError(
+                f"{where} was saved without exemplars (--no-exemplars); it can predict but not learn; "
+                "save it again without --no-exemplars"
+            )
+
+    def save(self, path: str | Path, *, exemplars: bool = True, **extra: Any) -> Path:
         """One file: network, exemplars, class names, preprocessing, config, history;
-        :func:`icarl.load` reads it back as a learner of the same method."""
-        state = self.state_dict()
+        :func:`icarl.load` reads it back as a learner of the same method.
+
+        ``exemplars=False``: an inference-only file, without the exemplar images (or any
+        other training images a method keeps), with the class means; it predicts but cannot
+        learn more classes."""
+        state = without_exemplars(self.state_dict()) if not exemplars else self.state_dict()
         if extra:
             state["extra"] = extra
         return write_model(path, state)
+
+
+def without_exemplars(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` for inference only: no exemplar images, no kept training data (``seen``)."""
+    out = {k: v for k, v in state.items() if k != "seen"}
+    out["memory"] = {**state["memory"], "sets": {}}
+    out["inference_only"] = True
+    return out

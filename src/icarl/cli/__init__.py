@@ -13,7 +13,7 @@ from types import ModuleType
 from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
-from . import compare, info, learn, predict, report, run
+from . import compare, export, info, learn, predict, report, run
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -22,6 +22,7 @@ COMMANDS: dict[str, ModuleType] = {
     "learn": learn,
     "predict": predict,
     "info": info,
+    "export": export,
 }
 
 

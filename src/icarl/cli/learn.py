@@ -64,6 +64,7 @@ def _pct(acc: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
     learner = deploy.load(model, device=args.device)
+    learner.check_can_learn(str(model))
     out = Path(args.out) if args.out else None
     if out is None and default_out(model, len(learner.history_) + 1).exists():
         raise IcarlError(

@@ -100,6 +100,12 @@ def build(p: argparse.ArgumentParser) -> None:
         "--save", metavar="MODEL", help="save the trained model to this file (for predict / learn / info)"
     )
     p.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="with --save: an inference-only model file, without the exemplar images (it predicts, "
+        "cannot learn)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved config, data sizes and estimated work; train nothing",
@@ -146,18 +152,18 @@ def main(args: argparse.Namespace) -> int:
     results = runner.run(cfg, out, print_row, data, deterministic=args.deterministic, learner=learner)
     _print_summary(results, out, time.perf_counter() - t0)
     if args.save:
-        _save_model(args.save, learner, results)
+        _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
 
 
-def _save_model(path: str, learner: ICaRL, results: dict[str, Any]) -> None:
+def _save_model(path: str, learner: ICaRL, results: dict[str, Any], exemplars: bool = True) -> None:
     """``--save``: the trained learner, its class names and each step's accuracy, in one file
     (rank 0 only under DDP)."""
     if not distributed.is_main():
         return
     names = dict(zip(results["class_order"], results["class_names"], strict=True))
     deploy.name_run_steps(learner, names, results["steps"], f"icarl run on {results['dataset']}")
-    print(f"model: {learner.save(path)}")
+    print(f"model: {learner.save(path, exemplars=exemplars)}")
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -177,7 +183,7 @@ def _resume(args: argparse.Namespace) -> int:
         results = runner.finish(ck.results, run_dir if not (run_dir / RESULTS_NAME).exists() else None)
         _print_summary(results, run_dir, None)
         if args.save:  # the checkpoint after the last step holds the final learner
-            _save_model(args.save, learner.load_state_dict(ck.learner), results)
+            _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
         return 0
     data, storage = run_data(cfg.data)
     _print_header(cfg, data, run_dir, storage)
@@ -190,7 +196,7 @@ def _resume(args: argparse.Namespace) -> int:
     )
     _print_summary(results, run_dir, time.perf_counter() - t0)
     if args.save:
-        _save_model(args.save, learner, results)
+        _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
 
 
