@@ -52,7 +52,7 @@ class InferenceProgram(nn.Module):
         c, h, w = learner.image_shape_ or (0, 0, 0)
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
-        self.register_buffer("labels", torch.tensor(list(learner.classes_), dtype=torch.long))
+        self.register_buffer("class_labels", torch.tensor(list(learner.classes_), dtype=torch.long))
         if classifier == "nme":
             if learner.means_ is None:
                 raise ExportError("this model keeps no class means, so it has no NME; use --classifier cnn")
@@ -69,7 +69,7 @@ class InferenceProgram(nn.Module):
             scores = 1.0 + (-nme_distances(f, self.means)) / 2.0  # cosine, as icarl predict
         else:
             scores = torch.sigmoid(f @ self.weight.T + self.bias)
-        return self.labels[scores.argmax(1)], scores
+        return self.class_labels[scores.argmax(1)], scores
 
 
 def check_formats(formats: Sequence[str]) -> list[str]:
@@ -121,32 +121,35 @@ def program(learner: ICaRL, classifier: str) -> tuple[InferenceProgram, Tensor]:
     return module, torch.zeros((2, *learner.image_shape_), dtype=torch.uint8)
 
 
-def export_pt2(module: nn.Module, example: Tensor, path: Path) -> None:
+def trace(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
+    """``module`` traced by ``torch.export``, with a dynamic batch dimension."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     with torch.no_grad():
-        ep = torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}})
+        return torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}})
+
+
+def export_pt2(ep: torch.export.ExportedProgram, path: Path) -> None:
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     torch.export.save(ep, str(tmp))
     tmp.replace(path)
 
 
-def export_onnx(module: nn.Module, example: Tensor, path: Path) -> None:
-    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+def export_onnx(ep: torch.export.ExportedProgram, path: Path) -> None:
     tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
     registry = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registry.level
     registry.setLevel(logging.ERROR)  # "torchvision is not installed" notes: not ours to show
-    with torch.no_grad(), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(
-            module,
-            (example,),
+            ep,
+            (),
             str(tmp),
             dynamo=True,
             input_names=["images"],
             output_names=["labels", "scores"],
-            dynamic_shapes={"images": {0: batch}},
             external_data=False,
+            optimize=False,
             verbose=False,
         )
     registry.setLevel(level)
@@ -170,12 +173,12 @@ def export(
     if classifier not in ("nme", "cnn"):
         raise ExportError(f"classifier {classifier!r} is not one of nme, cnn")
     if "pt2" in kinds or "onnx" in kinds:
-        module, example = program(learner, classifier)
+        ep = trace(*program(learner, classifier))
         files["labels"].parent.mkdir(parents=True, exist_ok=True)
         if "pt2" in kinds:
-            export_pt2(module, example, files["pt2"])
+            export_pt2(ep, files["pt2"])
         if "onnx" in kinds:
-            export_onnx(module, example, files["onnx"])
+            export_onnx(ep, files["onnx"])
         doc = json.dumps(labels_doc(learner, classifier), indent=2) + "\n"
         atomic_write(files["labels"], doc.encode(), then="export again")
     if "icarl" in kinds:
