@@ -98,7 +98,7 @@ def test_plan_matches_names_refuses_known_and_numbers_new_after_old(tiny, digits
 
 def test_learn_step_with_known_classes_skips_them_and_scores_all(saved, digits):
     learner = load(saved, device="cpu")
-    learner.config = learner.config.__class__(**{**learner.get_params(), "epochs": 1})
+    learner.set_params(epochs=1)
     data = _named(digits, [1, 7], ["one", "seven"])  # "one" known, "seven" new
     report = learn_step(learner, data, allow_known=True, source="test")
     assert report.added == {3: "seven"} and report.skipped_known == ["one"]

@@ -105,7 +105,7 @@ def test_export_refuses_existing_files_and_unknown_or_missing_formats(exported, 
 
 
 def test_inference_only_file_predicts_shows_in_info_and_refuses_to_learn(exported, tmp_path, capsys):
-    root, model, images = exported
+    _, model, images = exported
     assert main(["export", str(model), str(tmp_path / "lean"), "--no-exemplars"]) == 0
     lean = tmp_path / "lean.icarl"
     full, small = load(model), load(lean)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import LearnerConfig, to_dict
+from ..config import LearnerConfig
 from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
@@ -34,10 +34,11 @@ from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
 from .preprocess import prepare
+from .sklearn_api import EstimatorAPI
 from .state import LearnerState
 
 
-class ICaRL(LearnerState):
+class ICaRL(EstimatorAPI, LearnerState):
     """Class-incremental learner, scikit-learn shaped.
 
     >>> learner = ICaRL(backbone="small_cnn", memory_size=200, epochs=30)
@@ -91,9 +92,6 @@ class ICaRL(LearnerState):
     @property
     def device(self) -> torch.device:
         return resolve_device(self.config.device)
-
-    def get_params(self) -> dict[str, Any]:
-        return to_dict(self.config)
 
     @property
     def feature_dim(self) -> int:
@@ -178,7 +176,7 @@ class ICaRL(LearnerState):
         labels = self.labels_of(self.scores(self.features(x), classifier))
         if self.label_kind_ == "str":
             return np.array([self.class_names_[int(c)] for c in labels])
-        return labels
+        return labels.numpy() if isinstance(x, np.ndarray) else labels  # numpy in, numpy out
 
     def labels_of(self, scores: Tensor) -> Tensor:
         """The original label of each row's best score."""

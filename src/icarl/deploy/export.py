@@ -42,6 +42,12 @@ class ExportError(DeployError):
 class InferenceProgram(nn.Module):
     """uint8 (N, C, H, W) -> ``(labels (N,), scores (N, t))`` of a learner's classifier."""
 
+    mean255: Tensor  # 255 * the pixel mean, (C, H, W) or (C, 1, 1)
+    class_labels: Tensor  # (t,) original labels, in output order
+    means: Tensor  # nme: (t, d) class means
+    weight: Tensor  # cnn: (t, d) head rows of the seen classes
+    bias: Tensor
+
     def __init__(self, learner: ICaRL, classifier: str) -> None:
         super().__init__()
         net = learner.network()
@@ -49,7 +55,7 @@ class InferenceProgram(nn.Module):
         self.classifier = classifier
         self.net: IncrementalNet = copy.deepcopy(net).float().eval()
         self.net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-        c, h, w = learner.image_shape_ or (0, 0, 0)
+        c = learner.image_shape_[0] if learner.image_shape_ else 1
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
         self.register_buffer("class_labels", torch.tensor(list(learner.classes_), dtype=torch.long))
