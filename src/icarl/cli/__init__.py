@@ -13,7 +13,7 @@ from types import ModuleType
 from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
-from . import compare, export, info, learn, predict, report, run
+from . import compare, export, export_images, info, learn, listing, pack, predict, report, run
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -23,6 +23,9 @@ COMMANDS: dict[str, ModuleType] = {
     "predict": predict,
     "info": info,
     "export": export,
+    "list": listing,
+    "pack": pack,
+    "export-images": export_images,
 }
 
 

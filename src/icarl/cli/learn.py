@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import deploy
-from ..data import load_dataset
+from ..data import load_dataset, sources
 from ..errors import IcarlError
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
@@ -32,7 +32,11 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", help="new data: a folder of class folders, or the dataset's path (embedded ones need none)"
     )
-    p.add_argument("--dataset", default="imagefolder", help="source of --data (default: imagefolder)")
+    p.add_argument(
+        "--dataset",
+        default="imagefolder",
+        help=f"source of --data, one of: {', '.join(sources.available())} (default: %(default)s)",
+    )
     p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
     p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")
     p.add_argument(

@@ -19,6 +19,7 @@ from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, check_config, load_checkpoint
 from ..train import distributed
+from .helptext import config_help, flag_help
 
 HELP = "train a method over a class-incremental stream"
 
@@ -44,9 +45,9 @@ RUN_FLAGS: dict[str, tuple[str, type]] = {
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options shared by every command that runs a stream (run, compare)."""
-    p.add_argument("--config", help="preset name or TOML file (default: digits)")
+    p.add_argument("--config", help=config_help())
     for flag, (key, tp) in RUN_FLAGS.items():
-        p.add_argument(flag, type=tp, default=None, help=f"sets {key}")
+        p.add_argument(flag, type=tp, default=None, help=flag_help(key))
     p.add_argument("--out", help="run folder to create (default: runs/<dataset>-<method>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
