@@ -70,4 +70,12 @@ def test_predict_score_decision_function_on_numpy(fitted):
     assert learner.score(x, list(y)) == accuracy
     scores = learner.decision_function(x)
     assert isinstance(scores, np.ndarray) and scores.shape == (len(x), 3)
-    assert (np.asarray(learner.classes_)[scores.argmax(1)] == predicted).all()
+    assert (learner.classes_[scores.argmax(1)] == predicted).all()
+
+
+def test_classes_is_an_int64_array_in_arrival_order(fitted):
+    learner, _, _ = fitted
+    assert isinstance(learner.classes_, np.ndarray) and learner.classes_.dtype == np.int64
+    assert learner.classes_.tolist() == [0, 1, 2] and ICaRL().classes_.shape == (0,)
+    assert learner.state_dict()["classes"] == [0, 1, 2]  # plain ints in files, not numpy scalars
+    assert all(type(k) is int for k in learner.named_classes())

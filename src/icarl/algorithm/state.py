@@ -6,9 +6,11 @@ both (``methods/joint.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from typing_extensions import Self
@@ -28,7 +30,6 @@ class LearnerState:
     method: str
     config: LearnerConfig
     label_kind_: str
-    classes_: list[int]
     class_names_: dict[int, str]
     net_: IncrementalNet | None
     memory_: ExemplarMemory
@@ -38,10 +39,21 @@ class LearnerState:
     rng_: torch.Generator | None
     history_: list[dict[str, Any]]
     inference_only_: bool = False  # loaded from a file saved without exemplars: predicts, cannot learn
+    _classes: list[int]  # the labels of the seen classes, in arrival order (output unit = position)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The labels of the seen classes in arrival order (a class's output unit is its
+        position), as an int64 array (scikit-learn's ``classes_``); assign any sequence."""
+        return np.array(self._classes, dtype=np.int64)
+
+    @classes_.setter
+    def classes_(self, labels: Iterable[int]) -> None:
+        self._classes = [int(c) for c in labels]
 
     def named_classes(self) -> dict[int, str]:
         """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
-        return {c: self.class_names_.get(c, str(c)) for c in self.classes_}
+        return {c: self.class_names_.get(c, str(c)) for c in self._classes}
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
         raise NotImplementedError
@@ -56,7 +68,7 @@ class LearnerState:
             "method": self.method,
             "kind": type(self).__name__,
             "config": to_dict(self.config),
-            "classes": list(self.classes_),
+            "classes": list(self._classes),
             "class_names": self.named_classes(),
             "label_kind": self.label_kind_,
             "image_shape": shape,

@@ -58,7 +58,7 @@ class InferenceProgram(nn.Module):
         c = learner.image_shape_[0] if learner.image_shape_ else 1
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
-        self.register_buffer("class_labels", torch.tensor(list(learner.classes_), dtype=torch.long))
+        self.register_buffer("class_labels", torch.tensor(learner.classes_.tolist(), dtype=torch.long))
         if classifier == "nme":
             if learner.means_ is None:
                 raise ExportError("this model keeps no class means, so it has no NME; use --classifier cnn")
@@ -113,8 +113,8 @@ def labels_doc(learner: ICaRL, classifier: str) -> dict[str, Any]:
         "outputs": {"labels": "int64 (N,): the label of each image's best class", "scores": "(N, t)"},
         "classifier": classifier,
         "score": SCORE_MEANING[classifier],
-        "classes": [int(c) for c in learner.classes_],
-        "names": [names[int(c)] for c in learner.classes_],
+        "classes": learner.classes_.tolist(),
+        "names": [names[c] for c in learner.classes_.tolist()],
         "method": learner.method,
     }
 

@@ -1,6 +1,8 @@
 """Write a dataset as PNG files in class folders: ``OUT/<split>/<class name>/<index>.png``.
 
-    python -m icarl.tools.export_images OUT --dataset digits --classes 5,6,7,8,9
+    icarl export-images OUT --dataset digits --classes 5,6,7,8,9
+
+(``python -m icarl.tools.export_images`` is the same command.)
 
 The result is what ``--dataset imagefolder`` reads (``train/`` and ``test/`` become the
 splits), e.g. for ``icarl learn MODEL --data OUT`` or ``icarl predict MODEL OUT/test``.

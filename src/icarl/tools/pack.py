@@ -1,13 +1,13 @@
 """Re-encode a dataset as one JPEG-packed ``.npz`` (read back by ``--dataset npz``).
 
-    python -m icarl.tools.pack OUT.npz --dataset tinyimagenet --data tiny-imagenet-100a.zip \\
+    icarl pack OUT.npz --dataset tinyimagenet --data tiny-imagenet-100a.zip \\
         --image-size 32
 
 Loads NAME through the normal loader (and its cache), encodes every image as JPEG at
 ``--quality`` with 4:4:4 chroma (full colour: at 32x32, 4:2:0 halves the colour detail and
 raises the pixel error by half) and optimised Huffman tables, writes OUT atomically, then
 reads OUT back and prints its size and the mean absolute pixel error against the source
-(the JPEG loss). Format: :mod:`icarl.data.packed`.
+(the JPEG loss). Format: :mod:`icarl.data.packed`. ``python -m icarl.tools.pack`` is the same command.
 """
 
 from __future__ import annotations
