@@ -51,6 +51,11 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="batch size for this step (default: the model's)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the model's setting)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="write the new model without its exemplar images (inference only: it cannot learn again)",
+    )
 
 
 def default_out(model: Path, steps: int) -> Path:
@@ -109,6 +114,6 @@ def main(args: argparse.Namespace) -> int:
             f"{_pct(report.accuracy_all)}"
         )
     out = out or default_out(model, len(learner.history_))
-    learner.save(out)
+    learner.save(out, exemplars=not args.no_exemplars)
     print(f"model: {out} ({len(learner.classes_)} classes, {len(learner.memory_)} exemplars)")
     return 0
