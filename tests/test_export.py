@@ -20,13 +20,15 @@ TINY_RUN = ["run", "--classes", "0,1,2,3", "--classes-per-step", "2", "--epochs"
 RUNNER = r"""
 import json, os, sys
 import numpy as np, torch
-x = np.load(sys.argv[1])["x"]
+x, big = np.load(sys.argv[1])["x"], np.load(sys.argv[2])["x"]
 out = {}
-for base in sys.argv[2:]:
+for base in sys.argv[3:]:
     program = torch.export.load(base + ".pt2").module()
     labels, scores = program(torch.from_numpy(x))
     one, _ = program(torch.from_numpy(x[:1]))  # the batch dimension is dynamic
+    resized, _ = program(torch.from_numpy(big))  # another size: the program resizes
     out[base] = {"pt2": labels.tolist(), "pt2_one": one.tolist(), "scores": scores.detach().tolist()}
+    out[base]["pt2_big"] = resized.tolist()
     if os.path.exists(base + ".onnx"):
         import onnxruntime as ort
         session = ort.InferenceSession(base + ".onnx", providers=["CPUExecutionProvider"])
@@ -44,6 +46,7 @@ def exported(tmp_path_factory, digits):
     assert main(run) == 0
     images = root / "test.npz"
     np.savez(images, x=digits.test.x.numpy())
+    np.savez(root / "big.npz", x=digits.test.x.numpy().repeat(2, axis=2).repeat(3, axis=3))  # 16x24
     return root, model, images
 
 
@@ -59,7 +62,10 @@ def _check_parity(root, model, images, formats, capsys):
     for kind, base in zip(("nme", "cnn"), bases, strict=True):
         assert main(["export", str(model), base, "--format", formats, "--classifier", kind]) == 0
     done = subprocess.run(
-        [sys.executable, "-c", RUNNER, str(images), *bases], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", RUNNER, str(images), str(images.parent / "big.npz"), *bases],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
@@ -68,6 +74,8 @@ def _check_parity(root, model, images, formats, capsys):
         want = [r["top"][0]["label"] for r in rows]
         assert len(want) == 364 and got[base]["pt2"] == want  # 100% of the digits test images
         assert got[base]["pt2_one"] == want[:1]
+        big = _predict(model, images.parent / "big.npz", kind, capsys)  # icarl predict resizes too
+        assert got[base]["pt2_big"] == [r["top"][0]["label"] for r in big]
         assert got[base].get("onnx", want) == want and ("onnx" in got[base]) == ("onnx" in formats)
         best = np.max(np.array(got[base]["scores"]), axis=1)
         assert np.allclose(best, [r["top"][0]["score"] for r in rows], atol=1e-5)  # predict's scores

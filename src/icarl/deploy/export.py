@@ -1,14 +1,15 @@
 """A learner as one self-contained program: uint8 images in, labels and scores out.
 
-:func:`export` writes the learner's classifier with its preprocessing (the /255, the pixel
-mean) and its class means baked in as buffers, traced by ``torch.export`` and saved as a
-``.pt2`` file (``torch.export.load`` runs it without icarl), and as ONNX where the ``onnx``
-package is installed. The program takes uint8 images shaped (N, C, H, W) in the model's
-image shape, any N, and returns ``(labels, scores)``: the original integer label of each
-image's best class (int64, (N,)) and the scores of all seen classes ((N, t), columns in the
-order of ``classes`` in the labels file), with the meaning ``icarl predict`` gives them:
-cosine similarity to the class means (``nme``) or per-class sigmoid outputs (``cnn``).
-Class names cannot live in a tensor program: they go beside it in ``<out>.labels.json``.
+:func:`export` writes the learner's classifier with its preprocessing (the resize, the /255,
+the pixel mean) and its class means baked in as buffers, traced by ``torch.export`` and saved
+as a ``.pt2`` file (``torch.export.load`` runs it without icarl), and as ONNX where the
+``onnx`` package is installed. The program takes uint8 images shaped (N, C, H, W) with the
+model's channels, any N, H and W (resized to the model's size as ``icarl predict`` does), and
+returns ``(labels, scores)``: the original integer label of each image's best class (int64,
+(N,)) and the scores of all seen classes ((N, t), columns in the order of ``classes`` in the
+labels file), with the meaning ``icarl predict`` gives them: cosine similarity to the class
+means (``nme``) or per-class sigmoid outputs (``cnn``). Class names cannot live in a tensor
+program: they go beside it in ``<out>.labels.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from ..algorithm import ICaRL
 from ..algorithm.nme import nme_distances
@@ -55,7 +57,7 @@ class InferenceProgram(nn.Module):
         self.classifier = classifier
         self.net: IncrementalNet = copy.deepcopy(net).float().eval()
         self.net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
-        c = learner.image_shape_[0] if learner.image_shape_ else 1
+        c, self.h, self.w = learner.image_shape_ or (1, 1, 1)
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
         self.register_buffer("class_labels", torch.tensor(learner.classes_.tolist(), dtype=torch.long))
@@ -68,8 +70,17 @@ class InferenceProgram(nn.Module):
             self.register_buffer("bias", net.head.bias[:t].detach().float().cpu().clone())
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        # any H, W: resized as icarl predict does (conform_images; the identity at the model's size)
+        x = F.interpolate(
+            images.to(torch.float32),
+            size=(self.h, self.w),
+            mode="bilinear",
+            antialias=True,
+            align_corners=False,
+        )
+        x = x.round().clamp(0.0, 255.0)
         # as icarl.data.augment.to_float: (x - 255 * mean) / 255, then the backbone in eval mode
-        x = (images.to(torch.float32) - self.mean255) * (1.0 / 255.0)
+        x = (x - self.mean255) * (1.0 / 255.0)
         f = self.net.forward_features(x).float()
         if self.classifier == "nme":
             scores = 1.0 + (-nme_distances(f, self.means)) / 2.0  # cosine, as icarl predict
@@ -109,7 +120,10 @@ def labels_doc(learner: ICaRL, classifier: str) -> dict[str, Any]:
     """What the program's outputs mean, with the class names it cannot hold."""
     names = learner.named_classes()
     return {
-        "inputs": {"images": "uint8 (N, C, H, W), values 0..255", "shape": list(learner.image_shape_ or [])},
+        "inputs": {
+            "images": "uint8 (N, C, H, W), values 0..255, C the model's; any H, W (resized to shape)",
+            "shape": list(learner.image_shape_ or []),
+        },
         "outputs": {"labels": "int64 (N,): the label of each image's best class", "scores": "(N, t)"},
         "classifier": classifier,
         "score": SCORE_MEANING[classifier],
@@ -120,18 +134,22 @@ def labels_doc(learner: ICaRL, classifier: str) -> dict[str, Any]:
 
 
 def program(learner: ICaRL, classifier: str) -> tuple[InferenceProgram, Tensor]:
-    """The program on the CPU and an example input (a batch of two zero images)."""
+    """The program on the CPU and an example input (two zero images of another size than the
+    model's, so that the trace holds for any size)."""
     if learner.net_ is None or learner.image_shape_ is None:
         raise ExportError("the model has learned nothing yet; train it with icarl run first")
     module = InferenceProgram(learner, classifier).cpu().eval()
-    return module, torch.zeros((2, *learner.image_shape_), dtype=torch.uint8)
+    c, h, w = learner.image_shape_
+    return module, torch.zeros((2, c, h + 3, w + 5), dtype=torch.uint8)
 
 
 def trace(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
-    """``module`` traced by ``torch.export``, with a dynamic batch dimension."""
+    """``module`` traced by ``torch.export``, with dynamic batch, height and width."""
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    height, width = (torch.export.Dim(n, min=2, max=1 << 14) for n in ("height", "width"))
+    shapes = {"images": {0: batch, 2: height, 3: width}}
     with torch.no_grad():
-        return torch.export.export(module, (example,), dynamic_shapes={"images": {0: batch}})
+        return torch.export.export(module, (example,), dynamic_shapes=shapes)
 
 
 def export_pt2(ep: torch.export.ExportedProgram, path: Path) -> None:
