@@ -86,6 +86,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         self.image_shape_: tuple[int, int, int] | None = None
         self.rng_: torch.Generator | None = None
         self.history_: list[dict[str, Any]] = []
+        self.inference_only_ = False  # True once loaded from a file saved without exemplars
         self._mean_on_device: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ helpers

@@ -38,7 +38,7 @@ class LearnerState:
     image_shape_: tuple[int, int, int] | None
     rng_: torch.Generator | None
     history_: list[dict[str, Any]]
-    inference_only_: bool = False  # loaded from a file saved without exemplars: predicts, cannot learn
+    inference_only_: bool  # loaded from a file saved without exemplars: predicts, cannot learn
     _classes: list[int]  # the labels of the seen classes, in arrival order (output unit = position)
 
     @property
