@@ -23,6 +23,7 @@ def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
     for s in out["steps"]:
         s.pop("train_seconds")
         s.pop("eval_seconds")
+        s.pop("phase_seconds", None)
     return out
 
 

@@ -17,6 +17,7 @@ def _strip_timings(results):
     for s in results["steps"]:
         s.pop("train_seconds")
         s.pop("eval_seconds")
+        s.pop("phase_seconds", None)
     return results
 
 

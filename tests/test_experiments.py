@@ -9,7 +9,7 @@ import torch
 from icarl import methods
 from icarl.algorithm.nme import class_means
 from icarl.cli import main
-from icarl.config import load_config
+from icarl.config import EvaluationConfig, load_config
 from icarl.experiment import metrics, runner
 from icarl.methods import FixedRepresentation, JointTraining, NearestClassMean
 
@@ -101,7 +101,8 @@ def test_run_records_metrics_consistently(digits, tmp_path):
     n_test = [int(torch.isin(digits.test.y, torch.tensor(s["classes"])).sum()) for s in res["steps"]]
     for i, s in enumerate(saved["steps"]):
         assert set(s["accuracy"]) == {"nme", "cnn", "incm"}
-        assert all(0.0 <= v <= 1.0 for v in s["accuracy"].values())
+        assert s["accuracy"]["incm"] is None  # opt-in: evaluation.incm
+        assert all(0.0 <= s["accuracy"][k] <= 1.0 for k in ("nme", "cnn"))
         cm = torch.tensor(s["confusion"])
         assert cm.shape == (2 * (i + 1),) * 2
         assert int(cm.sum()) == sum(n_test[: i + 1])  # every test image of the seen classes, once
@@ -113,7 +114,11 @@ def test_run_records_metrics_consistently(digits, tmp_path):
     rows = [s["accuracy_row"]["cnn"] for s in saved["steps"]]
     assert saved["accuracy_matrix"]["cnn"][0] == [rows[0][0], None]
     assert saved["forgetting"]["cnn"] == pytest.approx(metrics.forgetting(metrics.accuracy_matrix(rows)))
-    assert saved["average_incremental_accuracy"]["incm"] is not None
+    assert saved["average_incremental_accuracy"]["incm"] is None  # iNCM is opt-in (evaluation.incm)
+    for s in saved["steps"]:  # wall time per phase, each within the step's training and evaluation
+        assert {"train", "herding", "means", "eval"} <= set(s["phase_seconds"])
+        assert 0 < s["phase_seconds"]["train"] <= s["train_seconds"] + 1e-3
+        assert s["phase_seconds"]["eval"] <= s["eval_seconds"] + 1e-3
     csv_lines = (tmp_path / "metrics.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].startswith("step,seen_classes,acc_nme")
     for png in ("exemplars.png", "accuracy.png", "confusion.png"):
@@ -122,7 +127,8 @@ def test_run_records_metrics_consistently(digits, tmp_path):
 
 
 def test_incm_accuracy_in_runner_matches_incm_method(digits):
-    res = runner.run(tiny_cfg("incm"), None, data=digits)
+    res = runner.run(replace(tiny_cfg("incm"), evaluation=EvaluationConfig(incm=True)), None, data=digits)
+    assert res["average_incremental_accuracy"]["incm"] is not None
     for s in res["steps"]:  # the runner's iNCM and the iNCM learner's NME use the same means
         assert s["accuracy"]["incm"] == pytest.approx(s["accuracy"]["nme"], abs=1e-6)
 

@@ -91,6 +91,7 @@ def comparable(path: Path) -> dict[str, Any]:
     results = json.loads(path.read_text())
     for step in results["steps"]:
         del step["train_seconds"], step["eval_seconds"]
+        step.pop("phase_seconds", None)
     return results
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class LearnerConfig:
     lr_milestones: tuple[int, ...] | None = None  # None: 70% and 90% of epochs (49, 63 of 70)
     lr_gamma: float = 0.2  # divide by 5
     momentum: float = 0.9
+    # 0 = auto (see resolve_batch_size): the paper's 128, or 64 for a first step of fewer than
+    # 2,048 training images (digits: 64 keeps 4+ batches an epoch)
     batch_size: int = 128
     weight_decay: float = 1e-5
     # "authors": the Theano code adds weight_decay * sum(w^2) over weights only (not biases,
@@ -92,9 +94,11 @@ class LearnerConfig:
                 raise ConfigError(
                     f"learner.{key} is {getattr(self, key)!r}; choose one of {', '.join(allowed)}"
                 )
-        for key in ("epochs", "batch_size", "eval_batch_size"):
+        for key in ("epochs", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"learner.{key} is {getattr(self, key)}; it must be at least 1")
+        if self.batch_size < 0:
+            raise ConfigError(f"learner.batch_size is {self.batch_size}; use 1 or more, or 0 (auto)")
         if self.memory_size < 0:
             raise ConfigError(f"learner.memory_size is {self.memory_size}; use 0 or more")
         if self.lr <= 0:
@@ -105,6 +109,17 @@ class LearnerConfig:
                 "set classifier='cnn' or a memory size"
             )
         return self
+
+
+SMALL_FIRST_STEP = 2048  # training images below which batch_size auto is 64, not 128
+
+
+def resolve_batch_size(cfg: LearnerConfig, first_step_images: int) -> LearnerConfig:
+    """``cfg`` with ``batch_size = 0`` (auto) resolved for a first step of this many images:
+    128, as the paper, or 64 for a small first step (measured: benchmarks/RESULTS.md)."""
+    if cfg.batch_size:
+        return cfg
+    return replace(cfg, batch_size=64 if first_step_images < SMALL_FIRST_STEP else 128)
 
 
 @dataclass(frozen=True)
@@ -126,6 +141,15 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class EvaluationConfig:
+    """What the evaluation after each step computes besides the learner's own classifiers."""
+
+    # iNCM (paper Sec. 4.2): nearest class mean over ALL training data of the seen classes, an
+    # oracle ablation; it costs one feature pass over every seen training image after each step
+    incm: bool = False
+
+
+@dataclass(frozen=True)
 class RunConfig:
     method: str = "icarl"
     seed: int = 1993
@@ -133,6 +157,7 @@ class RunConfig:
     checkpoint_every: int = 10  # epochs between checkpoints within a step (0: after each step only)
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:

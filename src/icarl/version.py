@@ -5,12 +5,13 @@ from __future__ import annotations
 import platform
 
 import numpy as np
-import torch
 
 __version__ = "0.1.0"
 
 
 def versions() -> dict[str, str]:
+    import torch  # here: importing the package must not load torch (see icarl.threads)
+
     return {
         "icarl": __version__,
         "torch": str(torch.__version__),

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import LearnerConfig
+from ..config import LearnerConfig, resolve_batch_size
 from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
 from ..nets import IncrementalNet, build_backbone, object_spec
 from ..nets.fold import inference_copy
+from ..timing import phase
 from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import autocast, resolve_device
 from ..train.loop import LossFn, StateHook
@@ -211,8 +212,9 @@ class ICaRL(EstimatorAPI, LearnerState):
         if ex_x.shape[0] == 0:
             self.means_ = None
             return
-        flipped = self.features(ex_x, flip=True) if self.config.flip else None
-        self.means_ = class_means(self.features(ex_x), ex_y, len(self.classes_), flipped)
+        with phase("means"):
+            flipped = self.features(ex_x, flip=True) if self.config.flip else None
+            self.means_ = class_means(self.features(ex_x), ex_y, len(self.classes_), flipped)
 
     # ------------------------------------------------------------ Algorithm 2
     def partial_fit(
@@ -282,7 +284,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         return t
 
     def _init_network(self, x: Tensor | ImageSource, shape: tuple[int, int, int]) -> None:
-        cfg = self.config
+        self.config = cfg = resolve_batch_size(self.config, len(x))  # batch_size 0: auto
         self.image_shape_ = shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -317,7 +319,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         cfg, net = self.config, self.network()
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
-        train_x, train_y = self._train_data(x, y, with_exemplars=True)
+        with phase("data"):
+            train_x, train_y = self._train_data(x, y, with_exemplars=True)
         t, kd = len(self.classes_), cfg.distillation == "kd"
 
         def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
@@ -355,18 +358,18 @@ class ICaRL(EstimatorAPI, LearnerState):
         def prepare(xb: Tensor, part: tuple[int, int, int] | None = None) -> Tensor:
             return self._prepare(xb, True, part)
 
-        gen = self._generator()
-        train(
-            net,
-            x,
-            y,
-            cfg=self.config,
-            prepare=prepare,
-            loss_fn=loss_fn,
-            generator=gen,
-            hooks=hooks,
-            desc=desc,
-        )
+        with phase("train"):
+            train(
+                net,
+                x,
+                y,
+                cfg=self.config,
+                prepare=prepare,
+                loss_fn=loss_fn,
+                generator=self._generator(),
+                hooks=hooks,
+                desc=desc,
+            )
 
     # ------------------------------------------------------------ Algorithm 4
     def _construct_exemplar_set(self, x_class: Tensor | ImageSource, y: int, m: int) -> None:
@@ -376,7 +379,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         n = len(x_class)
         m = min(m, n)
         if self.config.selection == "herding":
-            order = herding_order(self.features(x_class), m)
+            with phase("herding"):
+                order = herding_order(self.features(x_class), m)
         else:
             order = random_order(n, m, self.rng_)
         images = x_class[order.cpu()] if isinstance(x_class, Tensor) else take(x_class, order)
@@ -391,6 +395,6 @@ class ICaRL(EstimatorAPI, LearnerState):
 def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:
     if old_net is None:
         return None
-    with torch.no_grad():
+    with torch.no_grad(), phase("previous"):
         out: Tensor = old_net(inputs)[:, :n_old].float()
         return out

@@ -5,11 +5,15 @@ Each command is a module here with ``HELP``, ``build(parser)`` and ``main(args)`
 
 from __future__ import annotations
 
+# first: the OpenMP wait policy is set before anything loads torch (icarl.threads)
+from . import environment  # noqa: F401  # isort: skip
+
 import argparse
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+from .. import threads
 from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
@@ -29,6 +33,9 @@ COMMANDS: dict[str, ModuleType] = {
 }
 
 
+COMPUTES = ("run", "compare", "learn", "predict")  # the commands that take --threads
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="icarl", description="Class-incremental learning with iCaRL (CVPR 2017)."
@@ -36,8 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"icarl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
-        module.build(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.build(command)
+        if name in COMPUTES:
+            command.add_argument(
+                "--threads",
+                type=_positive,
+                metavar="N",
+                help="torch CPU threads (default: one per CPU this process may use; icarl.threads)",
+            )
     return parser
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of threads")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        threads.apply(getattr(args, "threads", None))
         with session():  # torchrun: process group up, stdout on rank 0 only
             code: int = COMMANDS[args.command].main(args)
             return code

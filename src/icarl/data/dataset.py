@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import IcarlError
 from ..files.checkpoint import data_fingerprint
+from ..files.limits import exceeds, refusal
 
 
 class DataError(IcarlError):
@@ -67,6 +69,7 @@ class Dataset:
 
     def validate(self) -> Dataset:
         """Check shapes, dtypes and labels; raise :class:`DataError` naming the problem."""
+        check_class_count(self.num_classes, self.name)
         for split_name, split in (("train", self.train), ("test", self.test)):
             x, y = split.x, split.y
             if x.dtype != torch.uint8:
@@ -96,6 +99,31 @@ class Dataset:
                 f"{tuple(self.test.x.shape[1:])}; resize both to one shape"
             )
         return self
+
+
+def check_class_count(count: int, where: str) -> int:
+    """``count`` classes, or :class:`DataError` when above ``ICARL_MAX_CLASSES``."""
+    if exceeds("ICARL_MAX_CLASSES", count):
+        raise DataError(refusal(where, f"{count} classes", "ICARL_MAX_CLASSES"))
+    return count
+
+
+def names_from_labels(labels: list[np.ndarray], where: str) -> tuple[str, ...]:
+    """Class names "0".."top" for integer labels used as class indices: refused when the top
+    label exceeds ``ICARL_MAX_CLASSES`` or the labels are too sparse to be indices (more than
+    twice as many classes as distinct values, plus 100), before any name is built."""
+    values = [y for y in labels if y.size]
+    if not values:
+        return ()
+    top = max(int(y.max()) for y in values)
+    check_class_count(top + 1, f"{where} (labels up to {top})")
+    distinct = len(np.unique(np.concatenate([y.reshape(-1) for y in values])))
+    if top + 1 > 2 * distinct + 100:
+        raise DataError(
+            f"{where}: {distinct} distinct labels run up to {top}, too sparse to be class indices; "
+            f"renumber them 0..{distinct - 1} (np.unique(y, return_inverse=True)) or save class_names"
+        )
+    return tuple(str(i) for i in range(top + 1))
 
 
 def resize_images(x: Tensor, size: int | None) -> Tensor:

@@ -15,6 +15,7 @@ from typing import Protocol
 from ..errors import IcarlError
 from ..files.safeio import SafeArchive
 from .dataset import DataError
+from .guards import read_confined, refuse_link
 
 
 class FileTree(Protocol):
@@ -26,7 +27,9 @@ class FileTree(Protocol):
 
 
 class FolderTree:
-    """The regular files under a folder (symbolic links are not followed)."""
+    """The regular files under a folder: a symbolic link in it is refused (as an archive's
+    links are), and so is a name with ``..`` or an absolute path
+    (:func:`~icarl.data.guards.read_confined`)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root
@@ -38,18 +41,19 @@ class FolderTree:
             for dirpath, dirnames, filenames in os.walk(self.path):
                 dirnames.sort()
                 rel = Path(dirpath).relative_to(self.path)
+                for d in dirnames:
+                    refuse_link(Path(dirpath) / d)
                 for f in sorted(filenames):
                     full = Path(dirpath) / f
-                    if full.is_file() and not full.is_symlink():
+                    refuse_link(full)
+                    if full.is_file():
                         found.append((rel / f).as_posix())
             self._names = found
         return self._names
 
     def read(self, name: str) -> bytes:
-        try:
-            return (self.path / name).read_bytes()
-        except OSError as e:
-            raise DataError(f"cannot read {self.path / name}: {e.strerror}; check the file") from None
+        """The bytes of ``name``, a path inside the folder: ``..``, absolute paths and links refused."""
+        return read_confined(self.path, name, f"a file name under {self.path}")
 
     def close(self) -> None:
         pass

@@ -12,7 +12,9 @@ from torch import Tensor
 
 from ..errors import IcarlError
 from .dataset import Dataset, Split
+from .guards import LINK_FIX
 from .images import IMAGE_SUFFIXES, decode_image
+from .npzfile import read_npz
 
 
 class InputError(IcarlError):
@@ -59,19 +61,24 @@ class Inputs:
 
 
 def _image_files(path: Path) -> list[Path]:
-    return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files under ``path``, recursively; a symbolic link among them is refused."""
+    found = []
+    for p in path.rglob("*"):
+        if p.is_symlink():
+            raise InputError(f"{p} is a symbolic link; refused ({LINK_FIX})")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(p)
+    return sorted(found)
 
 
 def _read_npz(path: Path) -> Tensor:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f.files:
-                raise InputError(f"{path} has no array 'x' (found {sorted(f.files)}); save x=images")
-            arr = f["x"]
-    except InputError:
-        raise
-    except Exception as e:
-        raise InputError(f"cannot read {path} ({type(e).__name__}); pass a .npz of uint8 images") from None
+        arrays, names = read_npz(path, ("x",))
+    except IcarlError as e:
+        raise InputError(str(e)) from None
+    if "x" not in arrays:
+        raise InputError(f"{path} has no array 'x' (found {sorted(names)}); save x=images")
+    arr = arrays["x"]
     if arr.dtype != np.uint8:
         raise InputError(f"{path}: 'x' has dtype {arr.dtype}; save uint8 pixels in 0..255")
     if arr.ndim == 3:

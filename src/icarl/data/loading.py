@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from ..config import ConfigError, DataConfig
 from .cache import default_cache_dir
 from .dataset import Dataset
 from .download import download
+from .packed import is_packed
 from .sources import caches_by_default, load_dataset
 from .streamload import STREAMABLE, choose_storage, memory_budget_default, open_stream
 from .streamset import SourceDataset
@@ -49,12 +51,25 @@ def run_data(dc: DataConfig) -> tuple[Dataset | SourceDataset, str]:
         return dataset_from_config(dc), "storage: memory (this source is always decoded into memory)"
     if dc.storage == "memory":
         return dataset_from_config(dc), "storage: memory (data.storage = 'memory')"
+    if dc.storage == "auto" and dc.dataset == "npz" and _plain_npz(data_path_for(dc)):
+        why = "auto: numpy reads a plain npz whole; pack it (icarl.tools.pack) to stream it"
+        return dataset_from_config(dc), f"storage: memory ({why})"
     train, test = open_stream(dc.dataset, data_path_for(dc), image_size=dc.image_size or None)
     budget = int(dc.memory_budget * 2**30) if dc.memory_budget > 0 else memory_budget_default()
     storage, why = choose_storage(dc.storage, train.decoded_nbytes + test.decoded_nbytes, budget)
     if storage == "memory":
         return dataset_from_config(dc), f"storage: memory ({why})"
     return SourceDataset.of(train, test), f"storage: stream ({why})"
+
+
+def _plain_npz(path: str | Path | None) -> bool:
+    """Whether ``path`` is an npz of plain arrays (not JPEG-packed): those are read whole.
+    False when it cannot be read (the loader then says why)."""
+    try:
+        with zipfile.ZipFile(Path(path or "")) as z:
+            return not is_packed([n.removesuffix(".npy") for n in z.namelist()])
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def dataset_from_config(dc: DataConfig) -> Dataset:

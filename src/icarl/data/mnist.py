@@ -8,6 +8,8 @@ checks the published ones).
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import zlib
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..files.limits import exceeds, ratio_exceeded, refusal
 from .dataset import DataError, Dataset, Split, resize_images
 from .sources import register
 
@@ -41,40 +44,56 @@ FASHION_NAMES = (
 )
 
 
-def parse_idx(data: bytes, name: str) -> np.ndarray:
-    """An IDX file's array: magic ``00 00 TYPE NDIM``, NDIM big-endian uint32 sizes, then data."""
-    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+def _idx_header(f: io.BufferedIOBase, name: str) -> tuple[np.dtype[Any], tuple[int, ...]]:
+    """An IDX file's dtype and dimensions: magic ``00 00 TYPE NDIM``, NDIM big-endian uint32 sizes."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise DataError(f"{name} is not an IDX file (bad magic number); pass the original MNIST-format file")
-    code, ndim = data[2], data[3]
+    code, ndim = magic[2], magic[3]
     if code not in IDX_TYPES:
         raise DataError(f"{name} has unknown IDX type code 0x{code:02x}; the file is damaged")
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    raw = f.read(4 * ndim)
+    if len(raw) < 4 * ndim:
         raise DataError(f"{name} is truncated inside its header; download it again")
-    dims = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
-    dtype = np.dtype(IDX_TYPES[code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    found = len(data) - header
-    if found < expected:
+    return np.dtype(IDX_TYPES[code]), tuple(int(d) for d in np.frombuffer(raw, ">u4"))
+
+
+def _check_declared(expected: int, dims: tuple[int, ...], path: Path, gz: bool) -> None:
+    """The data size the header declares, against ``ICARL_MAX_BYTES`` and, for a gzip file,
+    ``ICARL_MAX_RATIO`` times its size: refused before anything is decompressed."""
+    what = f"a header declaring shape {dims} ({expected} bytes)"
+    if exceeds("ICARL_MAX_BYTES", expected):
+        raise DataError(refusal(str(path), what, "ICARL_MAX_BYTES"))
+    if gz and ratio_exceeded(expected, path.stat().st_size):
         raise DataError(
-            f"{name} is truncated: its header promises {expected} bytes of data for shape {dims}, "
-            f"found {found}; download it again"
+            refusal(str(path), what + f" from {path.stat().st_size} gzip bytes", "ICARL_MAX_RATIO")
         )
-    if found > expected:
-        raise DataError(f"{name} has {found - expected} bytes after its data; the file is damaged")
-    return np.frombuffer(data, dtype, offset=header).reshape(dims)
 
 
 def read_idx(path: Path) -> np.ndarray:
+    """The array of an IDX file, gzipped or not; the header's declared size is checked first and
+    at most that many bytes (plus one, to find trailing data) are decompressed."""
+    name = str(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with open(path, "rb") as probe:
+            gz = probe.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:
+            dtype, dims = _idx_header(f, name)
+            expected = math.prod(dims) * dtype.itemsize
+            _check_declared(expected, dims, path, gz)
+            data = f.read(expected + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(
             f"cannot read {path} ({type(e).__name__}: {e}); the file is damaged or truncated"
         ) from None
-    return parse_idx(raw, str(path))
+    if len(data) < expected:
+        raise DataError(
+            f"{name} is truncated: its header promises {expected} bytes of data for shape {dims}, "
+            f"found {len(data)}; download it again"
+        )
+    if len(data) > expected:
+        raise DataError(f"{name} has bytes after its data; the file is damaged")
+    return np.frombuffer(data, dtype).reshape(dims)
 
 
 def find_idx(root: Path, stem: str) -> Path:

@@ -10,7 +10,6 @@ Images are uint8 (or integers in 0..255), shaped (N, H, W), (N, H, W, C) or
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .dataset import DataError, Dataset, Split, resize_images, stratified_split
+from .dataset import (
+    DataError,
+    Dataset,
+    Split,
+    check_class_count,
+    names_from_labels,
+    resize_images,
+    stratified_split,
+)
+from .npzfile import read_npz
 from .packed import is_packed, read_packed
 from .sources import register
 
@@ -52,15 +60,7 @@ def to_labels(y: np.ndarray, key: str) -> Tensor:
 
 
 def _read(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except ValueError as e:  # object arrays need pickle: refused
-        raise DataError(
-            f"{path} holds an array numpy cannot read without pickle ({e}); save plain arrays"
-        ) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None
+    return read_npz(path)[0]  # sizes checked against the file; object (pickled) arrays refused
 
 
 @register("npz")
@@ -96,11 +96,11 @@ def load_npz(
         raise DataError(f"{p} has only one of x_test / y_test; save both or neither")
     xt = to_nchw(arrays["x_test"], "x_test") if has_test else None
     yt = to_labels(arrays["y_test"], "y_test") if has_test else None
-    top = max([int(y.max()) if len(y) else -1] + ([int(yt.max())] if yt is not None and len(yt) else []))
     if "class_names" in arrays:
+        check_class_count(arrays["class_names"].size, f"{p} 'class_names'")
         names = tuple(str(n) for n in arrays["class_names"].reshape(-1).tolist())
     else:
-        names = tuple(str(i) for i in range(top + 1))
+        names = names_from_labels([y.numpy()] + ([yt.numpy()] if yt is not None else []), str(p))
     if xt is None or yt is None:
         test = stratified_split(y, len(names), test_fraction, split_seed)
         x, xt, y, yt = x[~test], x[test], y[~test], y[test]

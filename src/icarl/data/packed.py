@@ -23,7 +23,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..files.limits import exceeds, refusal
 from .dataset import DataError
+from .guards import bomb_refusal, check_pixels, follow_pixel_limit
 
 SPLITS = ("train", "test")
 MODES = {"L": 1, "RGB": 3}  # Pillow mode -> channels
@@ -104,11 +106,15 @@ def check_offsets(offsets: np.ndarray, nbytes: int, n: int, split: str, where: s
             f"{where} '{key}' runs {int(off[0])}..{int(off[-1])} but x_{split}_jpeg holds {nbytes} "
             f"bytes; offsets must start at 0 and end at the byte count; {FIX}"
         )
-    bad = np.flatnonzero(np.diff(off) < 0)
+    steps = np.diff(off)
+    bad = np.flatnonzero(steps < 0)
     if len(bad):
         raise DataError(
             f"{where} '{key}' decreases at image {int(bad[0])} of {split}; offsets must not decrease; {FIX}"
         )
+    empty = np.flatnonzero(steps == 0)
+    if len(empty):
+        raise DataError(f"{where} {split} image {int(empty[0])} has 0 bytes ('{key}' repeats); {FIX}")
     return off
 
 
@@ -122,10 +128,12 @@ def decode_jpegs(
         raise DataError(f"{where} 'x_{split}_jpeg' is {data.dtype} {data.shape}; expected 1-D uint8; {FIX}")
     n = len(offsets) - 1
     raw = data.tobytes()
+    follow_pixel_limit()
 
     def open_one(i: int) -> np.ndarray:
         try:
             with Image.open(io.BytesIO(raw[offsets[i] : offsets[i + 1]]), formats=["JPEG"]) as im:
+                check_pixels(im, f"{where} {split} image {i}")
                 im.load()
                 if im.mode not in MODES:
                     raise DataError(
@@ -135,6 +143,8 @@ def decode_jpegs(
         except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as e:
             if isinstance(e, DataError):
                 raise
+            if isinstance(e, Image.DecompressionBombError):
+                raise bomb_refusal(f"{where} {split} image {i}", e) from None
             raise DataError(
                 f"{where} {split} image {i} is not a readable JPEG ({e}); the file is damaged, {FIX}"
             ) from None
@@ -143,7 +153,18 @@ def decode_jpegs(
         raise DataError(f"{where} has no {split} images; {FIX}")
     first = open_one(0)
     shape = first.shape
-    out = np.empty((n, *shape), dtype=np.uint8)
+    decoded = n * first.size
+    if exceeds("ICARL_MAX_BYTES", decoded):
+        raise DataError(
+            refusal(f"{where} {split}", f"{n} images of {decoded} bytes decoded", "ICARL_MAX_BYTES")
+        )
+    try:
+        out = np.empty((n, *shape), dtype=np.uint8)
+    except MemoryError:
+        raise DataError(
+            f"{where} {split}: {n} decoded images ({decoded} bytes) do not fit in memory; stream them "
+            "(data.storage = 'stream') or use a machine with more memory"
+        ) from None
 
     def decode(r: range) -> None:
         for i in r:

@@ -19,13 +19,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset as TorchDataset
 
-from .dataset import DataError, resize_images
+from .dataset import DataError, check_class_count, names_from_labels, resize_images
 from .files import FileTree, open_tree
+from .guards import bomb_refusal, follow_pixel_limit
 from .images import decode_image
+from .npzfile import read_npz
 from .packed import FIX, SPLITS, check_offsets, packed_keys
 
 
@@ -149,7 +151,8 @@ class FileSource(ImageSource):
         return self._tree[1].read(name)
 
     def _decode(self, i: int) -> Tensor:
-        return decode_image(self._read(self.files[i]), self.channels, self.size)
+        name = f"{self.root}/{self.files[i]}"
+        return decode_image(self._read(self.files[i]), self.channels, self.size, name)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         return self._checked(self._decode(i), self.files[i]), int(self.labels[i])
@@ -185,8 +188,7 @@ class PackedSource(ImageSource):
         self.class_names = _packed_names(small)
         if not len(self) or self._nbytes == 0:
             raise DataError(f"{path} has no {split} images; {FIX}")
-        with Image.open(io.BytesIO(self._bytes(0))) as im:
-            self.channels = 1 if im.mode == "L" else 3
+        self.channels = _mode_channels(self._bytes(0), f"0 of {path} {split}")
         first = self._image(0)
         self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
 
@@ -202,7 +204,7 @@ class PackedSource(ImageSource):
         return bytes(self.data[self.offsets[i] : self.offsets[i + 1]])
 
     def _image(self, i: int) -> Tensor:
-        img = decode_image(self._bytes(i), self.channels)
+        img = decode_image(self._bytes(i), self.channels, None, f"{i} of {self.path} {self.split}")
         return resize_images(img[None], self.size)[0] if self.size else img
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
@@ -212,24 +214,33 @@ class PackedSource(ImageSource):
         return {**self.__dict__, "_map": None}  # each process maps the file itself
 
 
+def _mode_channels(data: bytes, where: str) -> int:
+    """1 for a greyscale image, else 3, read from the header of ``data`` (nothing decoded)."""
+    follow_pixel_limit()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return 1 if im.mode == "L" else 3
+    except Image.DecompressionBombError as e:
+        raise bomb_refusal(f"image {where}", e) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"image {where} is not a readable image ({e}); {FIX}") from None
+
+
 def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     """The arrays ``keys`` (those present) and ``class_names`` of the npz, plus its member names."""
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            out: dict[str, Any] = {k: f[k] for k in (*keys, "class_names") if k in f.files}
-            out["__files__"] = list(f.files)
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as e:
-        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); is it a .npz file?") from None
+    arrays, names = read_npz(path, (*keys, "class_names"))
+    out: dict[str, Any] = dict(arrays)
+    out["__files__"] = names
     return out
 
 
 def _packed_names(small: dict[str, Any]) -> tuple[str, ...]:
     """``class_names``, else "0".."top" over both splits' labels (as the in-memory loader names them)."""
     if "class_names" in small:
+        check_class_count(small["class_names"].size, "the npz 'class_names'")
         return tuple(str(n) for n in small["class_names"].reshape(-1).tolist())
     ys = [small[packed_keys(s)[2]] for s in SPLITS if packed_keys(s)[2] in small]
-    top = max([int(y.max()) for y in ys if y.size] or [-1])
-    return tuple(str(i) for i in range(top + 1))
+    return names_from_labels(ys, "the npz labels")
 
 
 def _stored_member(path: Path, member: str) -> tuple[int, int]:
@@ -248,10 +259,19 @@ def _stored_member(path: Path, member: str) -> tuple[int, int]:
             header = f.tell()
     if dtype != np.uint8 or len(shape) != 1:
         raise DataError(f"{path} '{member[:-4]}' is {dtype} {shape}; expected 1-D uint8; {FIX}")
+    if header + int(shape[0]) != info.file_size:
+        raise DataError(
+            f"{path} '{member[:-4]}' declares {int(shape[0])} bytes but its member holds "
+            f"{info.file_size - header}; the file is damaged, {FIX}"
+        )
     with open(path, "rb") as raw:
         raw.seek(info.header_offset)
         local = raw.read(30)
+        end = raw.seek(0, os.SEEK_END)
     if local[:4] != b"PK\x03\x04":
         raise DataError(f"{path} is damaged at {member} (no zip local header); {FIX}")
     name_len, extra_len = np.frombuffer(local[26:30], dtype="<u2")
-    return info.header_offset + 30 + int(name_len) + int(extra_len) + header, int(shape[0])
+    start = info.header_offset + 30 + int(name_len) + int(extra_len) + header
+    if start + int(shape[0]) > end:
+        raise DataError(f"{path} ends inside {member} (truncated): {FIX}")
+    return start, int(shape[0])

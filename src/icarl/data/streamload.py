@@ -14,8 +14,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from .augment import mean_image, pixel_sum
-from .dataset import DataError, stratified_split
+from .dataset import DataError, check_class_count, names_from_labels, stratified_split
 from .files import open_tree
+from .guards import class_folders, has_split, refuse_link
 from .images import list_image_files
 from .streaming import FileSource, ImageSource, PackedSource
 from .tinyimagenet import list_files
@@ -64,6 +65,7 @@ def _class_files(root: Path, names: list[str]) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     for label, name in enumerate(names):  # as images.read_class_folders lists them
         folder = root / name
+        refuse_link(folder)
         found = list_image_files(folder) if folder.is_dir() else []
         files += [f"{name}/{f.name}" for f in found]
         labels += [label] * len(found)
@@ -75,9 +77,9 @@ def _imagefolder(
 ) -> tuple[ImageSource, ImageSource]:
     if not root.is_dir():
         raise DataError(f"image folder {root} does not exist; pass a folder with one subfolder per class")
-    split = (root / "train").is_dir() and (root / "test").is_dir()
+    split = has_split(root)
     base = root / "train" if split else root
-    names = sorted(q.name for q in base.iterdir() if q.is_dir())
+    names = class_folders(base)
     if not names:
         raise DataError(f"{base} has no class subfolders; put each class's images in root/<class>/")
     opts = {"channels": channels, "size": size}
@@ -128,9 +130,10 @@ class UserSource(ImageSource):
         if targets is None:
             targets = [int(dataset[i][1]) for i in range(len(dataset))]
         self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-        top = int(self.labels.max()) + 1 if len(self.labels) else 0
-        self.class_names = class_names or tuple(getattr(dataset, "classes", None) or map(str, range(top)))
         self.name = type(dataset).__name__
+        named = class_names or tuple(getattr(dataset, "classes", None) or ())
+        check_class_count(len(named), self.name)
+        self.class_names = named or names_from_labels([self.labels.numpy()], self.name)
         if not len(self.labels):
             raise DataError(f"the dataset {self.name} is empty; give it (image, label) items")
         first = self[0][0]

@@ -19,8 +19,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .dataset import DataError, Dataset, Split
+from .dataset import DataError, Dataset, Split, check_class_count
 from .files import FileTree, find_root, open_tree
+from .guards import relative_name
 from .images import IMAGE_SUFFIXES, decode_image
 from .sources import register
 
@@ -80,7 +81,8 @@ def _val_files(tree: FileTree, root: str, wnids: list[str]) -> tuple[list[str], 
             raise DataError(
                 f"val_annotations.txt line {k + 1} names class {parts[1]!r}, which is not in wnids.txt"
             )
-        files.append(f"{root}val/images/{parts[0]}")
+        name = relative_name(parts[0], f"val_annotations.txt line {k + 1}")
+        files.append(f"{root}val/images/{name}")
         labels.append(label[parts[1]])
     return files, labels
 
@@ -99,6 +101,7 @@ class Listing:
 def list_files(tree: FileTree) -> Listing:
     root = find_root(tree, "wnids.txt", "Tiny-ImageNet")
     wnids = _lines(tree, root + "wnids.txt")
+    check_class_count(len(wnids), f"{getattr(tree, 'path', '')} wnids.txt")
     if len(set(wnids)) != len(wnids):
         raise DataError("wnids.txt lists a class twice; the archive is damaged")
     train_files, train_labels = _train_files(tree.names(), root, wnids)
@@ -110,7 +113,7 @@ def decode_all(tree: FileTree, files: Sequence[str], size: int | None, workers: 
     """Decode ``files`` to one uint8 (N, 3, H, W) tensor; Pillow releases the GIL, so threads help."""
 
     def one(name: str) -> Tensor:
-        return decode_image(tree.read(name), 3, size)
+        return decode_image(tree.read(name), 3, size, name=f"{getattr(tree, 'path', '')}/{name}")
 
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:

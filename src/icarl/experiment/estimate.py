@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..algorithm.memory import per_class_budget
-from ..config import RunConfig
+from ..config import RunConfig, resolve_batch_size
 from ..data.stream import ClassIncrementalStream
 from ..nets import build_backbone
 
@@ -72,8 +72,8 @@ class StepWork:
 
 def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[StepWork]]:
     """(forward FLOPs per image of the backbone, per-step work) for ``cfg`` on ``stream``."""
-    lc = cfg.learner
     data = stream.data
+    lc = resolve_batch_size(cfg.learner, len(stream[0].train)) if len(stream) else cfg.learner
     c, h, _ = data.image_shape
     backbone = build_backbone(lc.backbone, c, h)
     fwd = forward_flops(backbone, torch.zeros(1, c, h, h))
@@ -97,8 +97,9 @@ def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[
         memory = {cl: min(m, n) for cl, n in memory.items()}
         memory.update({cl: min(m, int(n_train[cl])) for cl in group} if lc.memory_size else {})
         kept = sum(memory.values())
-        evaluated = 2 * sum(int(n_test[cl]) for cl in seen)  # NME and CNN passes
-        infer = n_new + kept * (2 if lc.flip else 1) + evaluated
+        evaluated = sum(int(n_test[cl]) for cl in seen)  # one pass for NME and CNN
+        incm = sum(int(n_train[cl]) for cl in seen) * (2 if lc.flip else 1) if cfg.evaluation.incm else 0
+        infer = n_new + kept * (2 if lc.flip else 1) + evaluated + incm
         steps.append(StepWork(i, t, size, per_epoch, kept, train_imgs, infer, train_flops + infer * fwd))
     return fwd, steps
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
-from .. import methods
+from .. import methods, timing
 from ..algorithm import ICaRL
-from ..config import ConfigError, RunConfig, to_dict
+from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
 from ..data import ClassIncrementalStream, Dataset, Step
 from ..data.loading import run_data
 from ..data.streamset import SourceDataset
@@ -32,6 +32,7 @@ from ..files.checkpoint import (
     clone_state,
     save_checkpoint,
 )
+from ..timing import phase
 from ..train import TrainingDiverged, TrainState, distributed
 from ..train.determinism import set_deterministic
 from ..version import versions
@@ -90,16 +91,20 @@ def run(
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
     check_memory(learner, len(stream.class_order))
+    learner.config = resolve_batch_size(learner.config, len(stream[0].train))  # batch_size 0: auto
+    cfg = replace(cfg, learner=learner.config)
     record = to_dict(cfg)
     saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
     results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
     bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
     report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
     for index in range(len(results["steps"]), len(stream)):
+        before = timing.totals()
         base = _step_start(saver, learner, results)
         hooks = _hooks(saver, base, results, index, training)
         try:
-            step_record = train_step(learner, stream[index], hooks, data, stream.groups[: index + 1])
+            groups = stream.groups[: index + 1]
+            step_record = train_step(learner, stream[index], hooks, data, groups, cfg.evaluation.incm)
         except TrainingDiverged as e:
             raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
         except RuntimeError as e:
@@ -107,6 +112,7 @@ def run(
                 raise ConfigError(_nondeterministic(e)) from None
             raise
         training = None
+        step_record["phase_seconds"] = timing.since(before)
         results["steps"].append(step_record)
         if saver is not None:
             saver.save(capture(learner), results)
@@ -206,15 +212,18 @@ def train_step(
     hooks: dict[str, Any],
     data: Dataset | SourceDataset,
     groups: list[tuple[int, ...]],
+    incm: bool = False,
 ) -> dict[str, Any]:
     """Algorithm 2 on one step, then one evaluation pass on every class seen so far
-    (NME, network outputs and iNCM, with the metrics of :mod:`icarl.experiment.evaluation`)."""
+    (NME, network outputs and, with ``incm``, iNCM; the metrics of
+    :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
     learner.partial_fit(step.train.x, step.train.y, **hooks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    seen_train = data.train.of_classes(list(step.seen_classes))
-    ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups)
+    seen_train = data.train.of_classes(list(step.seen_classes)) if incm else None
+    with phase("eval"):
+        ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups)
     acc = ev.pop("accuracy")
     ev.pop("eval_seconds", None)
     return {
@@ -259,7 +268,8 @@ class _Saver:
         self, learner: dict[str, Any], results: dict[str, Any], training: dict[str, Any] | None = None
     ) -> None:
         ck = Checkpoint(self.record, self.det, self.fingerprint, self.total, results, learner, training)
-        save_checkpoint(self.out_dir, ck)
+        with phase("checkpoint"):
+            save_checkpoint(self.out_dir, ck)
         self.last = ck.describe()
 
     def kept(self) -> str:

@@ -25,8 +25,9 @@ import numpy as np
 
 from ..errors import IcarlError
 from .atomic import atomic_write
+from .limits import DEFAULTS, exceeds, limit, ratio_exceeded, refusal
 
-MAX_ARCHIVE_BYTES = 8 << 30  # 8 GiB of uncompressed member data, whatever the archive claims
+MAX_ARCHIVE_BYTES = DEFAULTS["ICARL_MAX_BYTES"]  # the default; ICARL_MAX_BYTES raises it
 
 
 class UnsafeFileError(IcarlError):
@@ -106,6 +107,11 @@ def restricted_loads(data: bytes, name: str = "pickle", encoding: str = "bytes")
             f"{name} is not a readable pickle ({type(e).__name__}: {e}); the file is damaged, "
             "download it again"
         ) from None
+    except MemoryError:
+        raise IcarlError(
+            f"{name} declares an array larger than the memory available; the file is damaged or "
+            "hostile, download it again"
+        ) from None
     _check_arrays(obj, name)
     return obj
 
@@ -124,13 +130,15 @@ def check_member_name(name: str, archive: str) -> str:
 class SafeArchive:
     """The regular files of a zip or tar (any compression) archive, by relative name.
 
-    Links, devices and unsafe names are refused when the archive is opened; reading
-    more than ``max_bytes`` in total is refused.
+    Links, devices and unsafe names are refused when the archive is opened, and so is an
+    archive whose directory declares more members, more bytes or a higher compression ratio
+    than :mod:`icarl.files.limits` allows; reading more than ``max_bytes`` (default
+    ``ICARL_MAX_BYTES``) in total is refused.
     """
 
-    def __init__(self, path: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> None:
+    def __init__(self, path: str | Path, max_bytes: int | None = None) -> None:
         self.path = Path(path)
-        self.max_bytes = max_bytes
+        self.max_bytes = limit("ICARL_MAX_BYTES") if max_bytes is None else max_bytes
         self._read = 0
         self._lock = threading.Lock()  # tar reads share one stream; zip reads only the counter
         self._zip: zipfile.ZipFile | None = None
@@ -146,6 +154,10 @@ class SafeArchive:
                     f"{self.path} is neither a readable zip nor tar archive (damaged, truncated or "
                     "another format); download it again"
                 )
+            self._check_declared()
+        except UnsafeFileError:
+            self.close()
+            raise
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
             self.close()
             raise IcarlError(
@@ -165,7 +177,10 @@ class SafeArchive:
 
     def _open_tar(self) -> None:
         self._tar = tarfile.open(self.path)  # noqa: SIM115  (closed in close())
-        for info in self._tar.getmembers():
+        cap = limit("ICARL_MAX_MEMBERS")
+        for count, info in enumerate(self._tar, 1):
+            if count > cap:
+                raise UnsafeFileError(refusal(str(self.path), f"over {cap} members", "ICARL_MAX_MEMBERS"))
             name = check_member_name(info.name, str(self.path))
             if info.issym() or info.islnk():
                 raise UnsafeFileError(f"{self.path} holds a link {info.name!r}; refused")
@@ -173,6 +188,32 @@ class SafeArchive:
                 self._members[name] = info
             elif not info.isdir():
                 raise UnsafeFileError(f"{self.path} holds a special file {info.name!r}; refused")
+
+    def _check_declared(self) -> None:
+        """Members, total bytes and compression ratio as the archive's directory declares them."""
+        where, file_size = str(self.path), self.path.stat().st_size
+        count = len(self._zip.infolist()) if self._zip is not None else len(self._members)
+        if exceeds("ICARL_MAX_MEMBERS", count):
+            raise UnsafeFileError(refusal(where, f"{count} members", "ICARL_MAX_MEMBERS"))
+        for name, info in self._members.items() if self._zip is not None else ():
+            if info.compress_size > file_size:
+                raise UnsafeFileError(
+                    f"{where}: member {name!r} declares {info.compress_size} compressed bytes but "
+                    f"the file holds {file_size}; the archive is damaged, download it again"
+                )
+            if ratio_exceeded(info.file_size, info.compress_size):
+                what = f"member {name!r} expands {info.compress_size} bytes to {info.file_size}"
+                raise UnsafeFileError(refusal(where, what + " (a zip bomb?)", "ICARL_MAX_RATIO"))
+        total = sum(self.size(n) for n in self._members)
+        if total > self.max_bytes:
+            raise UnsafeFileError(
+                f"{where} expands to more than {self.max_bytes} bytes (its members declare {total}, "
+                "limit ICARL_MAX_BYTES); refused (if the archive is genuine, raise the limit: "
+                "export ICARL_MAX_BYTES=N)"
+            )
+        if ratio_exceeded(total, file_size):  # a tar is one stream; a zip's members together
+            what = f"{total} bytes uncompressed from {file_size} (a decompression bomb?)"
+            raise UnsafeFileError(refusal(where, what, "ICARL_MAX_RATIO"))
 
     def names(self) -> list[str]:
         return list(self._members)
@@ -207,8 +248,8 @@ class SafeArchive:
             total = self._read
         if total > self.max_bytes:
             raise UnsafeFileError(
-                f"{self.path} expands to more than {self.max_bytes} bytes; refused (raise max_bytes "
-                "if the archive is genuine)"
+                f"{self.path} expands to more than {self.max_bytes} bytes (limit ICARL_MAX_BYTES); "
+                "refused (if the archive is genuine, raise the limit: export ICARL_MAX_BYTES=N)"
             )
         return data
 
@@ -227,7 +268,7 @@ class SafeArchive:
         return iter(self._members)
 
 
-def safe_extract(archive: str | Path, dest: str | Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> list[Path]:
+def safe_extract(archive: str | Path, dest: str | Path, max_bytes: int | None = None) -> list[Path]:
     """Extract the regular files of ``archive`` under ``dest`` (checked as in :class:`SafeArchive`).
 
     Every name is checked before anything is written; returns the written paths.
