@@ -132,7 +132,7 @@ def icarl_learner(
     n_ex = len(learner.memory_)
     x1, y1 = random_task(max(nb * cfg.batch_size - n_ex, 10), c, h, 10, seed=3)
     y1 = y1 + 10
-    learner.classes_ = learner.classes_ + list(range(10, 20))
+    learner.classes_ = [*learner.classes_.tolist(), *range(10, 20)]
     y_int = learner.output_index(y1)
     n = x1.shape[0] + n_ex
     images = (n // cfg.batch_size) * cfg.batch_size

@@ -124,4 +124,4 @@ def test_too_small_memory_is_refused_before_training_and_leaves_the_learner_inta
     nxt = ClassIncrementalStream(digits, classes_per_step=2, order="identity")[1]
     with pytest.raises(ValueError, match="smaller than the 4 classes seen"):
         learner.partial_fit(nxt.train.x, nxt.train.y)
-    assert learner.classes_ == [0, 1] and learner.net_.num_outputs == 2
+    assert learner.classes_.tolist() == [0, 1] and learner.net_.num_outputs == 2

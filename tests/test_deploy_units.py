@@ -98,11 +98,11 @@ def test_plan_matches_names_refuses_known_and_numbers_new_after_old(tiny, digits
 
 def test_learn_step_with_known_classes_skips_them_and_scores_all(saved, digits):
     learner = load(saved, device="cpu")
-    learner.config = learner.config.__class__(**{**learner.get_params(), "epochs": 1})
+    learner.set_params(epochs=1)
     data = _named(digits, [1, 7], ["one", "seven"])  # "one" known, "seven" new
     report = learn_step(learner, data, allow_known=True, source="test")
     assert report.added == {3: "seven"} and report.skipped_known == ["one"]
-    assert learner.classes_ == [0, 1, 2, 3] and learner.class_names_[3] == "seven"
+    assert learner.classes_.tolist() == [0, 1, 2, 3] and learner.class_names_[3] == "seven"
     assert learner.history_[-1]["classes"] == [3] and learner.history_[-1]["names"] == ["seven"]
     n_test = int((digits.test.y == 7).sum()) + int((digits.test.y == 1).sum())
     assert report.n_test_all == n_test and report.n_test_new == int((digits.test.y == 7).sum())
@@ -193,7 +193,7 @@ def test_learn_out_equal_to_model_replaces_it(saved, tmp_path, digits, capsys):
     assert main([*argv, "--epochs", "1", "--quiet"]) == 0
     assert "accuracy on the new classes" in capsys.readouterr().out
     learned = load(model, device="cpu")
-    assert learned.classes_ == [0, 1, 2, 3] and learned.class_names_[3] == "7"
+    assert learned.classes_.tolist() == [0, 1, 2, 3] and learned.class_names_[3] == "7"
     assert not (tmp_path / "m.step2.icarl").exists()
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..config import LearnerConfig, resolve_batch_size, to_dict
+from ..config import LearnerConfig, resolve_batch_size
 from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
@@ -35,10 +35,11 @@ from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
 from .preprocess import prepare
+from .sklearn_api import EstimatorAPI
 from .state import LearnerState
 
 
-class ICaRL(LearnerState):
+class ICaRL(EstimatorAPI, LearnerState):
     """Class-incremental learner, scikit-learn shaped.
 
     >>> learner = ICaRL(backbone="small_cnn", memory_size=200, epochs=30)
@@ -77,7 +78,7 @@ class ICaRL(LearnerState):
             )
         self.batch_transform = batch_transform
         self.label_kind_ = "int"  # "str" once taught class names as labels
-        self.classes_: list[int] = []
+        self.classes_ = []
         self.class_names_: dict[int, str] = {}
         self.net_: IncrementalNet | None = None
         self.memory_ = ExemplarMemory(self.config.memory_size)
@@ -86,15 +87,13 @@ class ICaRL(LearnerState):
         self.image_shape_: tuple[int, int, int] | None = None
         self.rng_: torch.Generator | None = None
         self.history_: list[dict[str, Any]] = []
+        self.inference_only_ = False  # True once loaded from a file saved without exemplars
         self._mean_on_device: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
     def device(self) -> torch.device:
         return resolve_device(self.config.device)
-
-    def get_params(self) -> dict[str, Any]:
-        return to_dict(self.config)
 
     @property
     def feature_dim(self) -> int:
@@ -107,7 +106,7 @@ class ICaRL(LearnerState):
 
     def output_index(self, y: Tensor) -> Tensor:
         """Original labels -> output indices (positions in ``classes_``)."""
-        return positions(self.classes_, y)
+        return positions(self._classes, y)
 
     def _prepare(self, xb: Tensor, train: bool, part: tuple[int, int, int] | None = None) -> Tensor:
         """uint8 batch -> float network input (see :func:`icarl.algorithm.preprocess.prepare`)."""
@@ -179,11 +178,11 @@ class ICaRL(LearnerState):
         labels = self.labels_of(self.scores(self.features(x), classifier))
         if self.label_kind_ == "str":
             return np.array([self.class_names_[int(c)] for c in labels])
-        return labels
+        return labels.numpy() if isinstance(x, np.ndarray) else labels  # numpy in, numpy out
 
     def labels_of(self, scores: Tensor) -> Tensor:
         """The original label of each row's best score."""
-        return torch.tensor(self.classes_, dtype=torch.long)[scores.argmax(1)]
+        return torch.tensor(self._classes, dtype=torch.long)[scores.argmax(1)]
 
     def score(self, x: Any, y: Any = None, classifier: str | None = None) -> float:
         """Accuracy (a fraction) of :meth:`predict` on ``(x, y)`` (``y`` of a source: its labels)."""
@@ -243,7 +242,7 @@ class ICaRL(LearnerState):
             shape = source.image_shape
         else:
             x = check_images(x, self.image_shape_)
-            y, names = encode_labels(y, x.shape[0], self.class_names_, self.classes_, self.label_kind_)
+            y, names = encode_labels(y, x.shape[0], self.class_names_, self._classes, self.label_kind_)
             shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
         new = [int(c) for c in torch.unique(y)]
         t = self._check_step(shape, new)
@@ -252,14 +251,14 @@ class ICaRL(LearnerState):
             self.label_kind_ = "str"
         if self.net_ is None:
             self._init_network(x, shape)
-        n_old, self.classes_ = len(self.classes_), self.classes_ + new
+        n_old, self.classes_ = len(self._classes), self._classes + new
         hooks = TrainHooks(resume=resume, on_epoch=on_train_state, on_log=on_epoch_log)
         self._update_representation(x, self.output_index(y), n_old, hooks)
         m = per_class_budget(self.config.memory_size, t)
         self._reduce_exemplar_sets(m)
         for c in new:
             items = x.of_classes([c]) if source is not None else x[y == c]
-            self._construct_exemplar_set(items, self.classes_.index(c), m)
+            self._construct_exemplar_set(items, self._classes.index(c), m)
         self._update_means()
         distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -268,7 +267,8 @@ class ICaRL(LearnerState):
 
     def _check_step(self, shape: tuple[int, int, int], new: list[int]) -> int:
         """The preconditions of a step (before anything changes); returns ``t``."""
-        already = sorted(set(new) & set(self.classes_))
+        self.check_can_learn()
+        already = sorted(set(new) & set(self._classes))
         if already:
             raise IcarlError(
                 f"classes {already} were learned in an earlier step; iCaRL adds new classes only"
@@ -342,7 +342,7 @@ class ICaRL(LearnerState):
         ex_x, ex_y = self.memory_.as_tensors() if with_exemplars else ExemplarMemory(0).as_tensors()
         if isinstance(x, Tensor):
             return torch.cat([x.cpu(), ex_x]).to(self.device), torch.cat([y.cpu(), ex_y]).to(self.device)
-        return training_reader(x, (ex_x, ex_y), self.classes_, self.device, self.config.workers), None
+        return training_reader(x, (ex_x, ex_y), self._classes, self.device, self.config.workers), None
 
     def _train(
         self,

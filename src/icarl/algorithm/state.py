@@ -6,9 +6,11 @@ both (``methods/joint.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from typing_extensions import Self
@@ -28,7 +30,6 @@ class LearnerState:
     method: str
     config: LearnerConfig
     label_kind_: str
-    classes_: list[int]
     class_names_: dict[int, str]
     net_: IncrementalNet | None
     memory_: ExemplarMemory
@@ -37,10 +38,22 @@ class LearnerState:
     image_shape_: tuple[int, int, int] | None
     rng_: torch.Generator | None
     history_: list[dict[str, Any]]
+    inference_only_: bool  # loaded from a file saved without exemplars: predicts, cannot learn
+    _classes: list[int]  # the labels of the seen classes, in arrival order (output unit = position)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The labels of the seen classes in arrival order (a class's output unit is its
+        position), as an int64 array (scikit-learn's ``classes_``); assign any sequence."""
+        return np.array(self._classes, dtype=np.int64)
+
+    @classes_.setter
+    def classes_(self, labels: Iterable[int]) -> None:
+        self._classes = [int(c) for c in labels]
 
     def named_classes(self) -> dict[int, str]:
         """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
-        return {c: self.class_names_.get(c, str(c)) for c in self.classes_}
+        return {c: self.class_names_.get(c, str(c)) for c in self._classes}
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
         raise NotImplementedError
@@ -55,7 +68,7 @@ class LearnerState:
             "method": self.method,
             "kind": type(self).__name__,
             "config": to_dict(self.config),
-            "classes": list(self.classes_),
+            "classes": list(self._classes),
             "class_names": self.named_classes(),
             "label_kind": self.label_kind_,
             "image_shape": shape,
@@ -82,6 +95,7 @@ class LearnerState:
         self.memory_.load_state_dict(state["memory"])
         self.means_ = state["means"]
         self.pixel_mean_ = state["pixel_mean"]
+        self.inference_only_ = bool(state.get("inference_only", False))
         if state["image_shape"] is not None:
             c, h, w = (int(v) for v in state["image_shape"])
             self.image_shape_ = (c, h, w)
@@ -93,10 +107,30 @@ class LearnerState:
             self.rng_.set_state(state["rng"])
         return self
 
-    def save(self, path: str | Path, **extra: Any) -> Path:
+    def check_can_learn(self, where: str = "this model") -> None:
+        """Refuse (one line) to learn on a learner loaded from a file without exemplars."""
+        if self.inference_only_:
+            raise IcarlError(
+                f"{where} was saved without exemplars (--no-exemplars); it can predict but not learn; "
+                "save it again without --no-exemplars"
+            )
+
+    def save(self, path: str | Path, *, exemplars: bool = True, **extra: Any) -> Path:
         """One file: network, exemplars, class names, preprocessing, config, history;
-        :func:`icarl.load` reads it back as a learner of the same method."""
-        state = self.state_dict()
+        :func:`icarl.load` reads it back as a learner of the same method.
+
+        ``exemplars=False``: an inference-only file, without the exemplar images (or any
+        other training images a method keeps), with the class means; it predicts but cannot
+        learn more classes."""
+        state = without_exemplars(self.state_dict()) if not exemplars else self.state_dict()
         if extra:
             state["extra"] = extra
         return write_model(path, state)
+
+
+def without_exemplars(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` for inference only: no exemplar images, no kept training data (``seen``)."""
+    out = {k: v for k, v in state.items() if k != "seen"}
+    out["memory"] = {**state["memory"], "sets": {}}
+    out["inference_only"] = True
+    return out

@@ -17,7 +17,7 @@ from .. import threads
 from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
-from . import compare, info, learn, predict, report, run
+from . import compare, export, export_images, info, learn, listing, pack, predict, report, run
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -26,6 +26,10 @@ COMMANDS: dict[str, ModuleType] = {
     "learn": learn,
     "predict": predict,
     "info": info,
+    "export": export,
+    "list": listing,
+    "pack": pack,
+    "export-images": export_images,
 }
 
 

@@ -26,7 +26,8 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--methods",
         default=DEFAULT_METHODS,
-        help=f"comma-separated methods (default: {DEFAULT_METHODS}); see `icarl compare --list`",
+        help=f"comma-separated methods, of: {', '.join(methods.available())} (default: {DEFAULT_METHODS}); "
+        "see `icarl list methods`",
     )
     p.add_argument("--list", action="store_true", help="list the methods and exit")
     add_run_options(p)

@@ -57,6 +57,8 @@ def main(args: argparse.Namespace) -> int:
         f"memory: {mem['exemplars']} of K={mem['K']} exemplars, {mem['exemplar_bytes']} bytes; "
         f"network {mem['network_bytes']} bytes"
     )
+    if info["inference_only"]:
+        print("inference only: saved without exemplars (--no-exemplars); it can predict but not learn")
     print(f"steps: {len(info['steps'])}")
     for i, step in enumerate(info["steps"], 1):
         names = ", ".join(step.get("names", [str(c) for c in step["classes"]]))

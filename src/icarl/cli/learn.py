@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import deploy
-from ..data import load_dataset
+from ..data import load_dataset, sources
 from ..errors import IcarlError
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
@@ -32,7 +32,11 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data", help="new data: a folder of class folders, or the dataset's path (embedded ones need none)"
     )
-    p.add_argument("--dataset", default="imagefolder", help="source of --data (default: imagefolder)")
+    p.add_argument(
+        "--dataset",
+        default="imagefolder",
+        help=f"source of --data, one of: {', '.join(sources.available())} (default: %(default)s)",
+    )
     p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
     p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")
     p.add_argument(
@@ -47,6 +51,11 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="batch size for this step (default: the model's)")
     p.add_argument("--device", help="cpu, cuda, ... (default: the model's setting)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="write the new model without its exemplar images (inference only: it cannot learn again)",
+    )
 
 
 def default_out(model: Path, steps: int) -> Path:
@@ -64,6 +73,7 @@ def _pct(acc: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
     learner = deploy.load(model, device=args.device)
+    learner.check_can_learn(str(model))
     out = Path(args.out) if args.out else None
     if out is None and default_out(model, len(learner.history_) + 1).exists():
         raise IcarlError(
@@ -104,6 +114,6 @@ def main(args: argparse.Namespace) -> int:
             f"{_pct(report.accuracy_all)}"
         )
     out = out or default_out(model, len(learner.history_))
-    learner.save(out)
+    learner.save(out, exemplars=not args.no_exemplars)
     print(f"model: {out} ({len(learner.classes_)} classes, {len(learner.memory_)} exemplars)")
     return 0

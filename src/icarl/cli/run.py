@@ -19,6 +19,7 @@ from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, check_config, load_checkpoint
 from ..train import distributed
+from .helptext import config_help, flag_help
 from .seeds import run_seeds
 from .tracking import add_log_options, log_options
 
@@ -46,9 +47,9 @@ RUN_FLAGS: dict[str, tuple[str, type]] = {
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The options shared by every command that runs a stream (run, compare)."""
-    p.add_argument("--config", help="preset name or TOML file (default: digits)")
+    p.add_argument("--config", help=config_help())
     for flag, (key, tp) in RUN_FLAGS.items():
-        p.add_argument(flag, type=tp, default=None, help=f"sets {key}")
+        p.add_argument(flag, type=tp, default=None, help=flag_help(key))
     p.add_argument("--out", help="run folder to create (default: runs/<dataset>-<method>-<time>)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_log_options(p)
@@ -103,6 +104,12 @@ def build(p: argparse.ArgumentParser) -> None:
         "--save", metavar="MODEL", help="save the trained model to this file (for predict / learn / info)"
     )
     p.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="with --save: an inference-only model file, without the exemplar images (it predicts, "
+        "cannot learn)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved config, data sizes and estimated work; train nothing",
@@ -154,7 +161,7 @@ def main(args: argparse.Namespace) -> int:
     )
     _print_summary(results, out, time.perf_counter() - t0)
     if args.save:
-        _save_model(args.save, learner, results)
+        _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
 
 
@@ -162,14 +169,14 @@ def _seeds_named(cfg: RunConfig) -> RunConfig:
     return replace(cfg, method=f"{cfg.method}-seeds")
 
 
-def _save_model(path: str, learner: ICaRL, results: dict[str, Any]) -> None:
+def _save_model(path: str, learner: ICaRL, results: dict[str, Any], exemplars: bool = True) -> None:
     """``--save``: the trained learner, its class names and each step's accuracy, in one file
     (rank 0 only under DDP)."""
     if not distributed.is_main():
         return
     names = dict(zip(results["class_order"], results["class_names"], strict=True))
     deploy.name_run_steps(learner, names, results["steps"], f"icarl run on {results['dataset']}")
-    print(f"model: {learner.save(path)}")
+    print(f"model: {learner.save(path, exemplars=exemplars)}")
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -190,7 +197,7 @@ def _resume(args: argparse.Namespace) -> int:
         results = runner.finish(ck.results, done_dir, formats=log_options(args).figures)
         _print_summary(results, run_dir, None)
         if args.save:  # the checkpoint after the last step holds the final learner
-            _save_model(args.save, learner.load_state_dict(ck.learner), results)
+            _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
         return 0
     data, storage = run_data(cfg.data)
     _print_header(cfg, data, run_dir, storage)
@@ -210,7 +217,7 @@ def _resume(args: argparse.Namespace) -> int:
     )
     _print_summary(results, run_dir, time.perf_counter() - t0)
     if args.save:
-        _save_model(args.save, learner, results)
+        _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
 
 

@@ -37,6 +37,11 @@ def available() -> list[str]:
     return sorted(_SOURCES)
 
 
+def descriptions() -> dict[str, str]:
+    """name -> the first line of each source's docstring (empty where it has none)."""
+    return {n: (f.__doc__ or "").strip().split("\n")[0].rstrip(",;") for n, f in sorted(_SOURCES.items())}
+
+
 def caches_by_default(name: str) -> bool:
     return name in _CACHED
 

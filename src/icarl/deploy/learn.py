@@ -67,7 +67,7 @@ def plan_step(learner: ICaRL, data: Dataset, allow_known: bool) -> StepPlan:
     new_labels = [d for d in present if d not in known]
     if not new_labels:
         raise DeployError("the new data hold no class the model does not know; nothing to learn")
-    start = max(learner.classes_, default=-1) + 1
+    start = max(learner.classes_.tolist(), default=-1) + 1
     new = {d: start + i for i, d in enumerate(new_labels)}
     counts = torch.bincount(data.train.y, minlength=data.num_classes)
     empty = [data.class_names[d] for d in new if int(counts[d]) == 0]

@@ -61,7 +61,7 @@ def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
     flips = (False, True) if cfg.flip else (False,)
     sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
     counts = torch.zeros(t, dtype=torch.float64)
-    lut = label_lut(learner.classes_)
+    lut = label_lut(learner.classes_.tolist())
     net = learner.network()
     if len(source) > 2 * cfg.eval_batch_size:  # BatchNorm folded where features() folds too
         net = inference_copy(net)

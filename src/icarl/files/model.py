@@ -97,6 +97,7 @@ def summary(state: dict[str, Any], path: str | Path | None = None) -> dict[str, 
             }
             for i, c in enumerate(classes)
         ],
+        "inference_only": bool(state.get("inference_only", False)),
         "memory": {
             "K": int(state["memory"]["memory_size"]),
             "exemplars": sum(int(t.shape[0]) for t in memory.values()),

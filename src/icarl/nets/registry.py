@@ -25,6 +25,11 @@ def available() -> list[str]:
     return sorted(_BACKBONES)
 
 
+def descriptions() -> dict[str, str]:
+    """name -> the first line of each backbone factory's docstring (empty where it has none)."""
+    return {n: (f.__doc__ or "").strip().split("\n")[0].rstrip(",;") for n, f in sorted(_BACKBONES.items())}
+
+
 def create_backbone(name: str, in_channels: int, image_size: int) -> nn.Module:
     try:
         factory = _BACKBONES[name]

@@ -1,6 +1,8 @@
 """Write a dataset as PNG files in class folders: ``OUT/<split>/<class name>/<index>.png``.
 
-    python -m icarl.tools.export_images OUT --dataset digits --classes 5,6,7,8,9
+    icarl export-images OUT --dataset digits --classes 5,6,7,8,9
+
+(``python -m icarl.tools.export_images`` is the same command.)
 
 The result is what ``--dataset imagefolder`` reads (``train/`` and ``test/`` become the
 splits), e.g. for ``icarl learn MODEL --data OUT`` or ``icarl predict MODEL OUT/test``.
@@ -48,26 +50,41 @@ def export_pngs(
     return count
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m icarl.tools.export_images", description=__doc__.split("\n")[0]
-    )
+HELP = "write a dataset's images as PNG files in class folders (inputs for icarl learn / predict)"
+
+
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="folder to write")
-    p.add_argument("--dataset", default="digits", help="dataset name (default: digits)")
+    p.add_argument("--dataset", default="digits", help="dataset name, see icarl list (default: digits)")
     p.add_argument("--data", help="the dataset's path, where it needs one")
     p.add_argument("--classes", help="comma-separated labels to export (default: all)")
     p.add_argument("--splits", default="train,test", help="splits to export (default: train,test)")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``icarl export-images``: user errors raise :class:`IcarlError` (one line from the CLI)."""
+    data = load_dataset(args.dataset, args.data)
     try:
-        data = load_dataset(args.dataset, args.data)
         classes = [int(c) for c in args.classes.split(",") if c.strip()] if args.classes else None
-        splits = [s for s in args.splits.split(",") if s in ("train", "test")]
-        n = export_pngs(data, args.out, classes, splits)
-    except (IcarlError, ValueError) as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise IcarlError(f"--classes {args.classes!r} is not a comma-separated list of labels") from None
+    splits = [s for s in args.splits.split(",") if s in ("train", "test")]
+    n = export_pngs(data, args.out, classes, splits)
     print(f"wrote {n} PNG files under {args.out}")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m icarl.tools.export_images`` (the same as ``icarl export-images``)."""
+    p = argparse.ArgumentParser(
+        prog="python -m icarl.tools.export_images", description=__doc__.split("\n")[0]
+    )
+    build(p)
+    try:
+        return run(p.parse_args(argv))
+    except IcarlError as e:
+        print(f"icarl: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Re-encode a dataset as one JPEG-packed ``.npz`` (read back by ``--dataset npz``).
 
-    python -m icarl.tools.pack OUT.npz --dataset tinyimagenet --data tiny-imagenet-100a.zip \\
+    icarl pack OUT.npz --dataset tinyimagenet --data tiny-imagenet-100a.zip \\
         --image-size 32
 
 Loads NAME through the normal loader (and its cache), encodes every image as JPEG at
 ``--quality`` with 4:4:4 chroma (full colour: at 32x32, 4:2:0 halves the colour detail and
 raises the pixel error by half) and optimised Huffman tables, writes OUT atomically, then
 reads OUT back and prints its size and the mean absolute pixel error against the source
-(the JPEG loss). Format: :mod:`icarl.data.packed`.
+(the JPEG loss). Format: :mod:`icarl.data.packed`. ``python -m icarl.tools.pack`` is the same command.
 """
 
 from __future__ import annotations
@@ -56,33 +56,38 @@ def mean_abs_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return total / max(1, a.numel())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m icarl.tools.pack", description=__doc__.split("\n")[0])
+HELP = "re-encode a dataset as one JPEG-packed .npz (read back by --dataset npz)"
+
+
+def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="the .npz file to write")
-    p.add_argument("--dataset", required=True, help="dataset name (as for icarl run --dataset)")
+    p.add_argument(
+        "--dataset", required=True, help="dataset name (as for icarl run --dataset; see icarl list)"
+    )
     p.add_argument("--data", help="the dataset's path, where it needs one")
-    p.add_argument("--image-size", type=int, default=0, help="resize to this size at load time")
+    p.add_argument(
+        "--image-size", type=int, default=0, help="resize to this size at load time (default: native)"
+    )
     p.add_argument(
         "--quality", type=int, default=DEFAULT_QUALITY, help="JPEG quality 1..95 (default %(default)s)"
     )
     p.add_argument("--subsampling", choices=sorted(SUBSAMPLING), default="444", help="chroma (default 444)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
-    args = p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``icarl pack``: user errors raise :class:`IcarlError` (one line from the CLI)."""
     out = Path(args.out)
-    try:
-        if out.exists() and not args.force:
-            raise IcarlError(f"{out} exists; pass --force to replace it")
-        # the loader, cache policy and resizing of `icarl run`
-        source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size)
-        data = dataset_from_config(source)
-        arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write(out, buf.getvalue(), then="run the command again")
-        back = load_dataset("npz", out)
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    if out.exists() and not args.force:
+        raise IcarlError(f"{out} exists; pass --force to replace it")
+    # the loader, cache policy and resizing of `icarl run`
+    source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size)
+    data = dataset_from_config(source)
+    arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(out, buf.getvalue(), then="run the command again")
+    back = load_dataset("npz", out)
     n = len(data.train) + len(data.test)
     size = out.stat().st_size
     err = (
@@ -96,6 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({size / n:.0f} B/image); mean abs pixel error {err:.2f} (0..255)"
     )
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m icarl.tools.pack`` (the same as ``icarl pack``)."""
+    p = argparse.ArgumentParser(prog="python -m icarl.tools.pack", description=__doc__.split("\n")[0])
+    build(p)
+    try:
+        return run(p.parse_args(argv))
+    except IcarlError as e:
+        print(f"icarl: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+"""``icarl export MODEL OUT``: the model as one self-contained inference program.
+
+``OUT`` is a base name (a ``.pt2``/``.onnx``/``.icarl`` suffix on it is dropped); written
+beside it: ``OUT.pt2`` (``torch.export``; load with ``torch.export.load(path).module()``),
+``OUT.onnx`` with ``--format pt2,onnx`` (needs the ``onnx`` and ``onnxscript`` packages),
+and ``OUT.labels.json``, the class names and what the outputs mean. The program takes uint8
+images (N, C, H, W) in the model's shape and returns ``(labels, scores)``; see
+:mod:`icarl.deploy.export` and docs/deploy.md. ``--format icarl --no-exemplars`` writes an
+inference-only model file (``--no-exemplars`` alone adds the ``icarl`` format).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import deploy
+from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
+
+HELP = "write a saved model as a self-contained program (.pt2, ONNX) that classifies uint8 images"
+
+
+def build(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
+    p.add_argument("out", metavar="OUT", help="base name of the files to write (OUT.pt2, OUT.labels.json)")
+    p.add_argument(
+        "--format",
+        default="pt2",
+        help=f"comma-separated formats, of {', '.join(FORMATS)} (default: %(default)s)",
+    )
+    p.add_argument(
+        "--classifier", choices=("nme", "cnn"), help="what the program computes (default: the model's own)"
+    )
+    p.add_argument(
+        "--no-exemplars",
+        action="store_true",
+        help="also write OUT.icarl, an inference-only model file without the exemplar images",
+    )
+    p.add_argument("--force", action="store_true", help="replace files already at OUT")
+
+
+def main(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in str(args.format).split(",") if f.strip()]
+    if args.no_exemplars and "icarl" not in formats:
+        formats.append("icarl")
+    formats = check_formats(formats)
+    existing = [str(p) for p in outputs(args.out, formats).values() if p.exists()]
+    if existing and not args.force:
+        raise ExportError(f"{', '.join(existing)} already exist; choose another OUT or pass --force")
+    learner = deploy.load(args.model, device="cpu")
+    files = export(learner, args.out, formats, args.classifier, exemplars=not args.no_exemplars)
+    for kind, path in files.items():
+        print(f"{kind}: {path}")
+    return 0

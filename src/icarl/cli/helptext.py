@@ -1,0 +1,53 @@
+"""``--help`` texts that name the choices of a flag and its default."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from .. import methods
+from ..config import load_config, preset_names, to_dict
+from ..data import sources
+from ..nets import registry
+
+DEFAULT_PRESET = "digits"
+
+
+def choices(key: str) -> list[str]:
+    """The names a configuration key takes (empty for free values)."""
+    table = {
+        "data.dataset": sources.available,
+        "method": methods.available,
+        "learner.backbone": registry.available,
+        "config": preset_names,
+    }
+    return table[key]() if key in table else []
+
+
+@cache
+def preset_default(key: str) -> Any:
+    """``key``'s value in the default preset (``digits``), or ``None`` where it has none."""
+    node: Any = to_dict(load_config(DEFAULT_PRESET, []))
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def flag_help(key: str) -> str:
+    """``sets KEY; one of: A, B (default: from --config; digits: V)`` (argparse-escaped)."""
+    text = f"sets {key}"
+    names = choices(key)
+    if names:
+        text += f"; one of: {', '.join(names)}"
+        if key == "learner.backbone":
+            text += ", or package.module:factory"
+    value = preset_default(key)
+    if value is not None:
+        text += f" (default: from --config; {DEFAULT_PRESET}: {value})"
+    return text.replace("%", "%%")
+
+
+def config_help() -> str:
+    return f"preset name or TOML file; presets: {', '.join(preset_names())} (default: {DEFAULT_PRESET})"
