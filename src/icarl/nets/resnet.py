@@ -30,8 +30,11 @@ class ShortcutA(nn.Module):
 
 
 class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut; ``relu_out``: a ReLU after the sum (He et al.)."""
+
     def __init__(self, cin: int, cout: int, stride: int, shortcut: str) -> None:
         super().__init__()
+        self.relu_out = True
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
@@ -47,8 +50,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        out = self.bn2(self.conv2(out)) + self.shortcut(x)
+        return F.relu(out, inplace=True) if self.relu_out else out
 
 
 class ResNet(nn.Module):
@@ -110,3 +113,17 @@ def resnet20(in_channels: int, image_size: int) -> nn.Module:
 @register("resnet18")
 def resnet18(in_channels: int, image_size: int) -> nn.Module:
     return ResNet(in_channels, (64, 128, 256, 512), 2, shortcut="B", imagenet_stem=image_size > 64)
+
+
+def set_last_relu(backbone: nn.Module, on: bool) -> nn.Module:
+    """``backbone`` with (``on``) or without the ReLU after the sum of its last residual block
+    (``learner.resnet_last_relu``); returned unchanged when it is not one of these ResNets.
+
+    The authors' Theano ResNet-32 builds its last block with ``last=True``: no ReLU after the
+    sum, so the pooled features are signed; He et al.'s block (and our default) ends in one.
+    """
+    if isinstance(backbone, ResNet):
+        last = backbone.stages[-1]
+        assert isinstance(last, BasicBlock)  # internal: stages hold BasicBlocks only
+        last.relu_out = on
+    return backbone
