@@ -173,6 +173,9 @@ class RunConfig:
     seed: int = 1993
     out: str = "runs"
     checkpoint_every: int = 10  # epochs between checkpoints within a step (0: after each step only)
+    # the accuracy the run's summary prints first: "top1" or "top5" (the paper's ImageNet figures);
+    # results.json holds both (average_incremental_accuracy, average_incremental_top5, ...)
+    headline: str = "top1"
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -305,6 +308,8 @@ def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | N
             f"{table.get('seed', RunConfig.seed)}; one seed drives a run: set only seed (--seed)"
         )
     cfg: RunConfig = from_table(RunConfig, table, "")
+    if cfg.headline not in ("top1", "top5"):
+        raise ConfigError(f"headline is {cfg.headline!r}; choose one of top1, top5")
     cfg.learner.check()
     return cfg
 

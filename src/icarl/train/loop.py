@@ -143,7 +143,7 @@ def train(
     # DEVIATION: a new optimiser per call, so each step starts at zero velocity unless the
     # caller carries it (learner.momentum_carry, the authors' one optimiser per run)
     if hooks.velocity is not None:
-        load_velocity(opt, net, hooks.velocity)
+        load_velocity(opt, net, hooks.velocity, cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
     first_epoch = 0
@@ -165,6 +165,9 @@ def train(
         logs.append(log)
         if hooks.on_log is not None:
             hooks.on_log(log)
+        # DEVIATION: PyTorch's momentum buffer is in gradient units, so at a milestone the
+        # velocity shrinks with the lr at once; Lasagne's (parameter units) keeps the old lr's
+        # for the first update after the decay. A one-update difference at each milestone.
         sched.step()
         if bar is not None:
             bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{log.lr:.3g}")
@@ -174,7 +177,8 @@ def train(
     if bar is not None:
         bar.close()
     if hooks.velocity is not None:
-        store_velocity(opt, net, hooks.velocity)
+        last_lr = cfg.lr * cfg.lr_gamma ** sum(m <= cfg.epochs - 1 for m in cfg.milestones())
+        store_velocity(opt, net, hooks.velocity, last_lr)  # the lr of the last epoch
     net.eval()
     return logs
 

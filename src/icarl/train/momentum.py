@@ -2,6 +2,12 @@
 (``learner.momentum_carry``): the authors' code builds one optimiser for the whole run, so the
 velocity of step ``s`` starts where step ``s - 1`` left it; a new optimiser starts at zero.
 
+The velocity is held in parameter units, as Lasagne's ``momentum`` holds it: ``lr * buf``
+with PyTorch's buffer ``buf`` (PyTorch's step is ``p -= lr * buf``, Lasagne's ``p += v``
+with ``v = momentum * v - lr * grad``). So the next step, starting at its initial ``lr``,
+continues with ``buf = v / lr``: the update the authors' code makes, not one scaled by the
+jump of the learning rate back to its initial value (25x on CIFAR-100).
+
 The buffers are held by parameter name (``net.named_parameters()``), as plain tensors, so a
 learner's state and its checkpoints keep them. A parameter that grew by rows since (the head
 when ``head_size`` does not allocate every output up front) gets zero velocity in its new
@@ -17,25 +23,27 @@ Velocity = dict[str, Tensor]
 
 
 @torch.no_grad()
-def load_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity) -> int:
-    """Seed ``opt``'s momentum buffers from ``velocity``; returns how many were seeded."""
+def load_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity, lr: float) -> int:
+    """Seed ``opt``'s momentum buffers from ``velocity`` (parameter units) for a step that
+    starts at learning rate ``lr``; returns how many were seeded."""
     seeded = 0
     for name, p in net.named_parameters():
         v = velocity.get(name)
         if v is None or v.ndim != p.ndim or v.shape[1:] != p.shape[1:] or v.shape[0] > p.shape[0]:
             continue
         buf = torch.zeros_like(p)
-        buf[: v.shape[0]] = v.to(device=p.device, dtype=p.dtype)
+        buf[: v.shape[0]] = v.to(device=p.device, dtype=p.dtype) / lr
         opt.state[p]["momentum_buffer"] = buf
         seeded += 1
     return seeded
 
 
 @torch.no_grad()
-def store_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity) -> None:
-    """Replace the contents of ``velocity`` by ``opt``'s momentum buffers (copies, on CPU)."""
+def store_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity, lr: float) -> None:
+    """Replace the contents of ``velocity`` by ``lr`` times ``opt``'s momentum buffers (copies,
+    on CPU); ``lr``: the learning rate of the last update."""
     velocity.clear()
     for name, p in net.named_parameters():
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if isinstance(buf, Tensor):
-            velocity[name] = buf.detach().cpu().clone()
+            velocity[name] = buf.detach().cpu() * lr
