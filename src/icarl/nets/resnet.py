@@ -6,6 +6,12 @@ stages of five basic blocks with 16, 32 and 64 channels, option-A shortcuts
 pool: 64-d features. ResNet-18 is the ImageNet network (7×7 stem, max-pool,
 four stages of two blocks, 512-d features); for images of 64 pixels or less
 the stem is a 3×3 convolution without max-pool, as is usual for small inputs.
+
+DEVIATION (docs/paper.md): BatchNorm epsilon is PyTorch's 1e-5 (Lasagne's 1e-4 in the
+authors' ResNet-32, 0.01 in their TensorFlow ResNet-18); their ResNet-18 puts the ReLU before
+the BatchNorm in the stem and the first convolution of each block (conv, ReLU, BN) and its
+convolutions have biases; ours is He et al.'s conv, BN, ReLU without biases. The last block's
+ReLU follows ``learner.resnet_last_relu`` (theirs has none: :func:`set_last_relu`).
 """
 
 from __future__ import annotations
