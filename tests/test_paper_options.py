@@ -159,3 +159,21 @@ def test_options_are_checked_and_headline_top5_summarises_top5() -> None:
     ]
     avg, final = summarize(steps, "top5")
     assert avg["nme"] == pytest.approx(0.8) and final["nme"] == pytest.approx(0.7)
+
+
+@pytest.mark.slow
+def test_carried_momentum_survives_a_crash_and_resume(tmp_path, monkeypatch, digits) -> None:  # type: ignore[no-untyped-def]
+    from run_helpers import TINY, Crash, crash_after, strip_timings
+
+    from icarl.experiment import runner
+    from icarl.files.checkpoint import load_checkpoint
+
+    cfg = load_config("digits", [TINY, {"learner": {"momentum_carry": True}}])
+    ref = strip_timings(runner.run(cfg, tmp_path / "ref", data=digits))
+    crash_after(monkeypatch, 4)  # right after the checkpoint between steps 1 and 2
+    with pytest.raises(Crash):
+        runner.run(cfg, tmp_path / "crash", data=digits)
+    monkeypatch.undo()
+    ck = load_checkpoint(tmp_path / "crash")
+    assert ck.training is None and ck.learner["velocity"]  # step 1's velocity is in the file
+    assert strip_timings(runner.run(cfg, tmp_path / "crash", data=digits, resume=ck)) == ref
