@@ -28,6 +28,10 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from icarl.threads import apply, prepare_environment  # noqa: E402
+
+prepare_environment()  # as the command line does: OMP_WAIT_POLICY before torch loads
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -53,6 +57,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", default="", help="the npz (default: made once in the temp folder)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--memory", type=int, default=2000)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: the CLI's policy)")
     p.add_argument("--rounds", type=int, default=5, help="rounds of the bare-step timing")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     return p.parse_args(argv)
@@ -88,6 +93,7 @@ def bare_seconds(cfg, device: torch.device, steps: int, rounds: int) -> tuple[fl
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    apply(args.threads)  # as the command line does (icarl.threads)
     path = dataset(args.data)
     overrides = [
         {"data": {"dataset": "npz", "path": str(path), "classes_per_step": 2}},

@@ -76,13 +76,22 @@ def test_paper_presets_hold_the_paper_settings() -> None:
     )
     assert (lc.batch_size, lc.memory_size, lc.head_size, lc.crop_pad, lc.flip) == (128, 2000, 100, 4, True)
     assert (lc.weight_decay, lc.weight_decay_convention, lc.normalize) == (1e-5, "authors", "pixel_mean")
+    # the authors' code where the paper is silent (docs/paper.md)
+    assert (lc.resnet_last_relu, lc.pad_value, lc.momentum_carry) == (False, "mean", True)
     i = load_config("imagenet-subset-paper").learner
     assert (i.backbone, i.epochs, i.milestones(), i.memory_size, i.head_size) == (
         "resnet18",
         60,
         (20, 30, 40, 50),
-        2000,
+        20000,
         100,
+    )
+    # the TF code: no last ReLU, a mean colour, a new optimiser each step, 1e-5 * sum(p^2) / 2
+    assert (i.resnet_last_relu, i.normalize, i.momentum_carry, i.weight_decay) == (
+        False,
+        "channel_mean",
+        False,
+        5e-6,
     )
     t = load_config("tinyimagenet100-32")
     assert (t.data.dataset, t.data.image_size) == ("tinyimagenet", 32)

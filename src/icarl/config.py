@@ -47,19 +47,33 @@ class LearnerConfig:
     # 2,048 training images (digits: 64 keeps 4+ batches an epoch)
     batch_size: int = 128
     weight_decay: float = 1e-5
-    # "authors": the Theano code adds weight_decay * sum(w^2) over weights only (not biases,
-    # not BatchNorm), i.e. torch weight_decay = 2 * weight_decay on weights. "torch": PyTorch's
-    # weight_decay on every parameter.
-    weight_decay_convention: str = "authors"
+    # "authors": the Theano code adds weight_decay * sum(p^2) over Lasagne's regularizable
+    # parameters: conv/linear weights and the BatchNorm scales (gamma), not biases or BatchNorm
+    # shifts, i.e. torch weight_decay = 2 * weight_decay on those. "weights": the same on conv/
+    # linear weights only (no gamma). "torch": PyTorch's weight_decay on every parameter.
+    weight_decay_convention: str = "weights"
     distillation: str = "bce"  # "bce" (paper), "kd" (Hinton softmax with temperature), "none"
     temperature: float = 2.0  # kd only
     kd_lambda: float = 1.0  # kd only: weight of the cross-entropy term
     classifier: str = "nme"  # what predict() uses: "nme" (Alg. 1) or "cnn" (network outputs)
     selection: str = "herding"  # "herding" (Alg. 4) or "random"
-    head_size: int = 0  # outputs allocated up front (paper: 100, loss over all); 0 = grow
+    # outputs allocated up front (the authors' code: 100 on CIFAR-100, loss over all; the paper
+    # does not say); 0 = grow
+    head_size: int = 0
     crop_pad: int = 4  # random crop after zero padding by this many pixels; 0 = off
     flip: bool = True  # random horizontal flips; class means also average flipped copies
-    normalize: str = "pixel_mean"  # "pixel_mean" (from the first step's data) or "none"
+    # "pixel_mean" (the mean image of the first step's data), "channel_mean" (its mean colour,
+    # one value per channel: the authors' TensorFlow ImageNet code) or "none"
+    normalize: str = "pixel_mean"
+    # the colour of the crop padding: "zero" (black: the uint8 image is padded with 0, the mean
+    # subtracted after) or "mean" (the authors: the mean-subtracted image is padded with 0)
+    pad_value: str = "zero"
+    # ResNet-32/20 (CIFAR ResNets): a ReLU after the sum of the last residual block (features
+    # >= 0); the authors' Theano network has none there (``last=True``: signed features)
+    resnet_last_relu: bool = True
+    # keep SGD's momentum buffers from one step (increment) to the next, as the authors' code
+    # does (one optimiser for the whole run); False: a new optimiser (zero velocity) each step
+    momentum_carry: bool = False
     # bf16 autocast: "auto" = where it is fast (AMX / AVX512-BF16 CPUs, CUDA with bf16),
     # "bf16" = always, "off" = fp32. 2-2.5x faster on AMX CPUs; the same accuracy for the
     # small CNN on digits, but the MLP at lr 2.0 collapsed in bf16 (digits, step 2): so it is
@@ -81,11 +95,12 @@ class LearnerConfig:
 
     def check(self) -> LearnerConfig:
         choices = {
-            "weight_decay_convention": ("authors", "torch"),
+            "weight_decay_convention": ("authors", "weights", "torch"),
             "distillation": ("bce", "kd", "none"),
             "classifier": ("nme", "cnn"),
             "selection": ("herding", "random"),
-            "normalize": ("pixel_mean", "none"),
+            "normalize": ("pixel_mean", "channel_mean", "none"),
+            "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
             "augment": ("builtin", "user"),
         }
@@ -94,6 +109,9 @@ class LearnerConfig:
                 raise ConfigError(
                     f"learner.{key} is {getattr(self, key)!r}; choose one of {', '.join(allowed)}"
                 )
+        for key in ("resnet_last_relu", "momentum_carry"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"learner.{key} is {getattr(self, key)!r}; use true or false")
         for key in ("epochs", "eval_batch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"learner.{key} is {getattr(self, key)}; it must be at least 1")
@@ -155,6 +173,9 @@ class RunConfig:
     seed: int = 1993
     out: str = "runs"
     checkpoint_every: int = 10  # epochs between checkpoints within a step (0: after each step only)
+    # the accuracy the run's summary prints first: "top1" or "top5" (the paper's ImageNet figures);
+    # results.json holds both (average_incremental_accuracy, average_incremental_top5, ...)
+    headline: str = "top1"
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
@@ -287,6 +308,8 @@ def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | N
             f"{table.get('seed', RunConfig.seed)}; one seed drives a run: set only seed (--seed)"
         )
     cfg: RunConfig = from_table(RunConfig, table, "")
+    if cfg.headline not in ("top1", "top5"):
+        raise ConfigError(f"headline is {cfg.headline!r}; choose one of top1, top5")
     cfg.learner.check()
     return cfg
 

@@ -25,6 +25,11 @@ def herding_order(features: Tensor, m: int) -> Tensor:
     so each step costs one matrix-vector product to update ``phi_x.S``. There is
     no iteration cap: every call returns exactly ``m`` items for ``m <= n``.
     """
+    # DEVIATION: an item once picked is excluded here. The authors' loop (``w_t = w_t + mu -
+    # phi(x)``, the same argmax for normalised features) may pick an item again: a repeat is
+    # not stored but moves ``w_t`` (it adds to the running sum), and the loop stops at an
+    # iteration cap (1000 in Theano, 1.1 m in TensorFlow), so a class can get fewer than m
+    # exemplars there. Paper Algorithm 4 takes the argmin over the class, picked items included.
     n = features.shape[0]
     if not 0 <= m <= n:
         raise ValueError(f"herding asked for m={m} exemplars from a class of {n} items")

@@ -19,22 +19,22 @@ import torch
 from torch import Tensor, nn
 
 from ..config import LearnerConfig, resolve_batch_size
-from ..data.augment import mean_image, pixel_sum
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
 from ..nets import IncrementalNet, build_backbone, object_spec
 from ..nets.fold import inference_copy
+from ..nets.resnet import set_last_relu
 from ..timing import phase
 from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import autocast, resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
-from ..train.stream import SourceReader, pixel_mean_of, read_shard, take, training_reader
+from ..train.stream import SourceReader, read_shard, take, training_reader
 from .herding import herding_order, random_order
 from .inputs import as_source, check_images, encode_labels, known_labels, positions, source_names
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
 from .nme import class_means, nme_distances
-from .preprocess import prepare
+from .preprocess import first_step_mean, prepare
 from .sklearn_api import EstimatorAPI
 from .state import LearnerState
 
@@ -88,6 +88,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         self.rng_: torch.Generator | None = None
         self.history_: list[dict[str, Any]] = []
         self.inference_only_ = False  # True once loaded from a file saved without exemplars
+        self.velocity_: dict[str, Tensor] = {}  # momentum buffers carried across steps
         self._mean_on_device: tuple[Tensor, Tensor] | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -290,15 +291,7 @@ class ICaRL(EstimatorAPI, LearnerState):
             torch.manual_seed(cfg.seed)
             self.net_ = self._new_network(0, fresh=True)
         self.rng_ = torch.Generator().manual_seed(cfg.seed + 1)
-        if cfg.normalize == "pixel_mean":
-            # DEVIATION: the authors subtract the mean image of the whole training set; an
-            # incremental learner only has the first step's data, so the mean comes from there.
-            # float64 sums of the uint8 pixels, in chunks (no float copy of the step), exact, so
-            # the in-memory and the streaming path (running sums) give the same mean
-            if isinstance(x, Tensor):
-                self.pixel_mean_ = mean_image(pixel_sum(x), x.shape[0])
-            else:
-                self.pixel_mean_ = pixel_mean_of(x, cfg.eval_batch_size, cfg.workers)
+        self.pixel_mean_ = first_step_mean(x, cfg)  # DEVIATION there: the first step's data
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
         """The network; ``fresh`` (the first step) also loads ``init_weights``."""
@@ -306,6 +299,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         c, h, _ = self.image_shape_
         cfg = self.config
         phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
+        phi = set_last_relu(phi, cfg.resnet_last_relu)
         net = IncrementalNet(phi, num_outputs).to(self.device)
         return net.to_channels_last() if self.config.channels_last else net
 
@@ -358,6 +352,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         def prepare(xb: Tensor, part: tuple[int, int, int] | None = None) -> Tensor:
             return self._prepare(xb, True, part)
 
+        if self.config.momentum_carry:  # one velocity across steps (see icarl.train.momentum)
+            hooks = replace(hooks, velocity=self.velocity_)
         with phase("train"):
             train(
                 net,

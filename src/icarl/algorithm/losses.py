@@ -20,6 +20,10 @@ def icarl_targets(labels: Tensor, num_outputs: int, old_logits: Tensor | None) -
 def icarl_bce(logits: Tensor, labels: Tensor, old_logits: Tensor | None = None) -> Tensor:
     """Paper (Alg. 3): sigmoid binary cross-entropy over ALL outputs, mean over batch×outputs.
 
+    DEVIATION: "all outputs" are those the head has: with ``head_size = 100`` the classes not
+    seen yet too (target 0), as in the authors' code; Algorithm 3's sum runs over the ``t``
+    classes seen so far (``head_size = 0`` grows the head, which gives exactly that).
+
     ``old_logits`` (B, n_old): the frozen previous network on the same batch; their
     sigmoids are the targets of the first ``n_old`` outputs (distillation). Without
     them this is plain multi-label BCE with one-hot targets (finetuning, hybrid2/3).

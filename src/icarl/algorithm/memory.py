@@ -14,6 +14,8 @@ from torch import Tensor
 
 def per_class_budget(memory_size: int, num_seen: int) -> int:
     """``m = K // t``. Floor, so that ``t * m <= K`` always (the memory never exceeds K)."""
+    # DEVIATION: the authors' code keeps ceil(K / t) per class (both versions), so their memory
+    # can exceed K by up to t - 1 exemplars (2010 of K = 2000 at t = 30); the paper says m = K / t
     if num_seen <= 0:
         return 0
     return memory_size // num_seen

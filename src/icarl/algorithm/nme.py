@@ -27,6 +27,8 @@ def class_means(
     order), the mean of each is taken and the two averaged before re-normalising,
     as in the authors' code. Classes without items get a zero row.
     """
+    # DEVIATION: the authors' Theano (CIFAR) code averages flipped copies; their TensorFlow
+    # (ImageNet) code does not. Ours follows learner.flip on every dataset (docs/paper.md).
 
     def per_class_mean(f: Tensor) -> Tensor:
         f = l2_normalize(f.float())

@@ -1,5 +1,6 @@
 """From a uint8 batch to the network's float input: the built-in crop and flip (training),
-the user's batch transform (training), the pixel mean, the memory layout."""
+the user's batch transform (training), the pixel mean, the memory layout; and the mean
+itself, from the first step's data."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import torch
 from torch import Tensor
 
 from ..config import LearnerConfig
-from ..data.augment import random_crop_flip, to_float
+from ..data.augment import channel_mean, mean_image, pixel_sum, random_crop_flip, to_float
+from ..data.streaming import ImageSource
 from ..errors import IcarlError
+from ..train.stream import pixel_mean_of
 
 BatchTransform = Callable[[Tensor], Tensor]
 
@@ -32,14 +35,64 @@ def prepare(
     ``part``: ``xb`` is this rank's slice of a global batch (see :func:`random_crop_flip`).
     """
     if train and cfg.augment == "builtin":
+        if cfg.pad_value == "mean" and mean is not None and cfg.crop_pad > 0:
+            return _crop_centred(xb, cfg, mean, generator, transform, part)
+        # DEVIATION: pad_value "zero" pads the uint8 image with 0 (black) and subtracts the mean
+        # after the crop, so the border is minus the mean; the authors pad the mean-subtracted
+        # image with 0 (pad_value "mean", the paper presets). See docs/paper.md.
         xb = random_crop_flip(xb, cfg.crop_pad, cfg.flip, generator, part)
     if not train or transform is None:
         return to_float(xb, mean, channels_last=cfg.channels_last)
-    out = transform(to_float(xb, None))
-    if not isinstance(out, Tensor) or out.shape != xb.shape:
+    out = _transformed(transform, to_float(xb, None), xb.shape)
+    out = out - mean.to(out.device) if mean is not None else out
+    return _layout(out, cfg)
+
+
+def _crop_centred(
+    xb: Tensor,
+    cfg: LearnerConfig,
+    mean: Tensor,
+    generator: torch.Generator | None,
+    transform: BatchTransform | None,
+    part: tuple[int, int, int] | None,
+) -> Tensor:
+    """The authors' order (``pad_value = "mean"``): subtract the mean, pad the centred image
+    with 0 (the mean colour), crop, flip. The same random numbers as the uint8 path. A user
+    transform sees the crop with the mean added back (its border is the mean colour)."""
+    out = random_crop_flip(to_float(xb, mean), cfg.crop_pad, cfg.flip, generator, part)
+    if transform is not None:
+        m = mean.to(out.device)
+        out = _transformed(transform, out + m, xb.shape) - m
+    return _layout(out, cfg)
+
+
+def _transformed(transform: BatchTransform, x: Tensor, shape: torch.Size) -> Tensor:
+    out = transform(x)
+    if not isinstance(out, Tensor) or out.shape != shape:
         raise IcarlError(
             f"batch_transform returned {getattr(out, 'shape', type(out).__name__)} for a batch "
-            f"shaped {tuple(xb.shape)}; it must return a float batch of the same shape"
+            f"shaped {tuple(shape)}; it must return a float batch of the same shape"
         )
-    out = out.float() - mean.to(out.device) if mean is not None else out.float()
+    return out.float()
+
+
+def _layout(out: Tensor, cfg: LearnerConfig) -> Tensor:
     return out.contiguous(memory_format=torch.channels_last) if cfg.channels_last else out.contiguous()
+
+
+def first_step_mean(x: Tensor | ImageSource, cfg: LearnerConfig) -> Tensor | None:
+    """The mean that :func:`prepare` subtracts, per ``cfg.normalize``: the mean image (C, H, W)
+    in [0, 1], its mean colour (C, 1, 1), or None.
+
+    float64 sums of the uint8 pixels, in chunks (no float copy of the step), exact, so the
+    in-memory and the streaming path (running sums) give the same mean.
+    """
+    if cfg.normalize == "none":
+        return None
+    # DEVIATION: the authors subtract the mean of the whole training set; an incremental
+    # learner only has the first step's data, so the mean comes from there.
+    if isinstance(x, Tensor):
+        mean = mean_image(pixel_sum(x), x.shape[0])
+    else:
+        mean = pixel_mean_of(x, cfg.eval_batch_size, cfg.workers)
+    return channel_mean(mean) if cfg.normalize == "channel_mean" else mean

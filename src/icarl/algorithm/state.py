@@ -50,6 +50,7 @@ class LearnerState:
     @classes_.setter
     def classes_(self, labels: Iterable[int]) -> None:
         self._classes = [int(c) for c in labels]
+    velocity_: dict[str, Tensor]
 
     def named_classes(self) -> dict[int, str]:
         """label -> name for every class the learner knows (``str(label)`` where unnamed)."""
@@ -79,6 +80,8 @@ class LearnerState:
             "pixel_mean": self.pixel_mean_,
             "rng": self.rng_.get_state() if self.rng_ is not None else None,
             "history": list(self.history_),
+            # learner.momentum_carry: SGD's momentum buffers at the end of the last step
+            "velocity": dict(self.velocity_),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> Self:
@@ -96,6 +99,7 @@ class LearnerState:
         self.means_ = state["means"]
         self.pixel_mean_ = state["pixel_mean"]
         self.inference_only_ = bool(state.get("inference_only", False))
+        self.velocity_ = dict(state.get("velocity") or {})  # absent from older files
         if state["image_shape"] is not None:
             c, h, w = (int(v) for v in state["image_shape"])
             self.image_shape_ = (c, h, w)

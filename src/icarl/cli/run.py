@@ -238,6 +238,10 @@ def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) ->
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.2f}%"
 
+    if results.get("config", {}).get("headline") == "top5":  # the paper's ImageNet metric first
+        avg5, fin5 = results.get("average_incremental_top5", {}), results.get("final_top5", {})
+        print(f"average incremental top-5:    NME {pct(avg5.get('nme'))}  CNN {pct(avg5.get('cnn'))}")
+        print(f"final top-5:                  NME {pct(fin5.get('nme'))}  CNN {pct(fin5.get('cnn'))}")
     print(f"average incremental accuracy: NME {pct(avg['nme'])}  CNN {pct(avg['cnn'])}")
     print(f"final accuracy:               NME {pct(fin['nme'])}  CNN {pct(fin['cnn'])}")
     wall = "" if seconds is None else f"wall time {seconds:.1f} s; "

@@ -57,6 +57,13 @@ def mean_image(total: Tensor, n: int) -> Tensor:
     return (total / max(n, 1) / 255.0).to(torch.float32)
 
 
+def channel_mean(mean: Tensor) -> Tensor:
+    """The mean colour (C, 1, 1) of a mean image (C, H, W): the per-channel mean over every
+    pixel of every image (all images have H x W pixels), as the authors' TensorFlow code
+    subtracts on ImageNet (``normalize = "channel_mean"``)."""
+    return mean.to(torch.float64).mean((1, 2), keepdim=True).to(mean.dtype)
+
+
 def draw_crop_flip(
     b: int, pad: int, flip: bool, generator: torch.Generator | None
 ) -> tuple[Tensor | None, Tensor | None]:

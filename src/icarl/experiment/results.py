@@ -24,12 +24,13 @@ RESULTS_VERSION = 1
 TABLE_HEADER = "step  classes  NME %  CNN %  exemplars  train s"
 
 
-def summarize(steps: list[dict[str, Any]]) -> tuple[dict[str, float | None], ...]:
-    """Average incremental accuracy (mean over steps) and final accuracy, per classifier."""
+def summarize(steps: list[dict[str, Any]], metric: str = "accuracy") -> tuple[dict[str, float | None], ...]:
+    """Average incremental accuracy (mean over steps) and final accuracy, per classifier;
+    ``metric``: the step records' ``"accuracy"`` (top-1) or ``"top5"``."""
     avg: dict[str, float | None] = {}
     final: dict[str, float | None] = {}
-    for key in steps[0]["accuracy"] if steps else ():
-        vals = [s["accuracy"][key] for s in steps]
+    for key in steps[0].get(metric, {}) if steps else ():
+        vals = [s.get(metric, {}).get(key) for s in steps]
         ok = all(v is not None for v in vals)
         avg[key] = float(np.mean(vals)) if ok and vals else None
         final[key] = vals[-1] if vals else None

@@ -272,6 +272,7 @@ def finish(
     avg, final = summarize(results["steps"])
     results["average_incremental_accuracy"] = avg
     results["final_accuracy"] = final
+    results["average_incremental_top5"], results["final_top5"] = summarize(results["steps"], "top5")
     out_dir = out_dir if distributed.is_main() else None  # DDP: rank 0 writes
     if learner is not None:
         evaluation.finish_run(results, learner, out_dir)

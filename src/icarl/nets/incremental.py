@@ -46,7 +46,9 @@ class IncrementalNet(nn.Module):
         if num_outputs <= old.out_features:
             return
         new = nn.Linear(self.feature_dim, num_outputs).to(old.weight.device, old.weight.dtype)
-        bound = 1.0 / self.feature_dim**0.5  # nn.Linear's default init, from our generator
+        # DEVIATION: nn.Linear's default init (from our generator); the authors' Theano head is
+        # He-normal with zero biases, their TF head Xavier with zero biases
+        bound = 1.0 / self.feature_dim**0.5
         new.weight.uniform_(-bound, bound, generator=generator)
         new.bias.uniform_(-bound, bound, generator=generator)
         new.weight[: old.out_features] = old.weight

@@ -6,6 +6,12 @@ stages of five basic blocks with 16, 32 and 64 channels, option-A shortcuts
 pool: 64-d features. ResNet-18 is the ImageNet network (7×7 stem, max-pool,
 four stages of two blocks, 512-d features); for images of 64 pixels or less
 the stem is a 3×3 convolution without max-pool, as is usual for small inputs.
+
+DEVIATION (docs/paper.md): BatchNorm epsilon is PyTorch's 1e-5 (Lasagne's 1e-4 in the
+authors' ResNet-32, 0.01 in their TensorFlow ResNet-18); their ResNet-18 puts the ReLU before
+the BatchNorm in the stem and the first convolution of each block (conv, ReLU, BN) and its
+convolutions have biases; ours is He et al.'s conv, BN, ReLU without biases. The last block's
+ReLU follows ``learner.resnet_last_relu`` (theirs has none: :func:`set_last_relu`).
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ class ShortcutA(nn.Module):
 
 
 class BasicBlock(nn.Module):
+    """Two 3x3 convolutions and a shortcut; ``relu_out``: a ReLU after the sum (He et al.)."""
+
     def __init__(self, cin: int, cout: int, stride: int, shortcut: str) -> None:
         super().__init__()
+        self.relu_out = True
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
@@ -47,8 +56,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x), inplace=True)
+        out = self.bn2(self.conv2(out)) + self.shortcut(x)
+        return F.relu(out, inplace=True) if self.relu_out else out
 
 
 class ResNet(nn.Module):
@@ -113,3 +122,17 @@ def resnet20(in_channels: int, image_size: int) -> nn.Module:
 def resnet18(in_channels: int, image_size: int) -> nn.Module:
     """ResNet-18 (the paper's ImageNet network; ImageNet stem above 64 pixels, 512 features)."""
     return ResNet(in_channels, (64, 128, 256, 512), 2, shortcut="B", imagenet_stem=image_size > 64)
+
+
+def set_last_relu(backbone: nn.Module, on: bool) -> nn.Module:
+    """``backbone`` with (``on``) or without the ReLU after the sum of its last residual block
+    (``learner.resnet_last_relu``); returned unchanged when it is not one of these ResNets.
+
+    The authors' Theano ResNet-32 builds its last block with ``last=True``: no ReLU after the
+    sum, so the pooled features are signed; He et al.'s block (and our default) ends in one.
+    """
+    if isinstance(backbone, ResNet):
+        last = backbone.stages[-1]
+        assert isinstance(last, BasicBlock)  # internal: stages hold BasicBlocks only
+        last.relu_out = on
+    return backbone

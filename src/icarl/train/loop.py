@@ -28,6 +28,7 @@ from ..config import LearnerConfig
 from ..errors import IcarlError
 from . import distributed
 from .amp import autocast, compiled
+from .momentum import Velocity, load_velocity, store_velocity
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 Part = tuple[int, int, int]  # (start, stop, size of the global batch) of this rank's slice
@@ -63,17 +64,22 @@ class EpochLog:
 def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     """Weight decay per :attr:`LearnerConfig.weight_decay_convention`.
 
-    "authors": ``loss + wd * sum(w**2)`` over conv/linear weights only, whose gradient
-    is ``2 * wd * w``: PyTorch ``weight_decay = 2 * wd`` on those, 0 on biases and BN.
+    "authors": ``loss + wd * sum(p**2)`` over Lasagne's regularizable parameters: conv/linear
+    weights and BatchNorm scales (gamma; Lasagne's ``BatchNormLayer`` tags it regularizable),
+    whose gradient is ``2 * wd * p``: PyTorch ``weight_decay = 2 * wd`` on those, 0 on biases
+    and BatchNorm shifts. "weights": the same on conv/linear weights only (no gamma).
     "torch": ``weight_decay = wd`` on every parameter.
     """
     if cfg.weight_decay_convention == "torch":
         return [{"params": list(net.parameters()), "weight_decay": cfg.weight_decay}]
+    decayed: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+    if cfg.weight_decay_convention == "authors":
+        decayed = (*decayed, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for module in net.modules():
         for name, p in module.named_parameters(recurse=False):
-            is_weight = name == "weight" and isinstance(module, nn.Conv2d | nn.Linear)
+            is_weight = name == "weight" and isinstance(module, decayed)
             (decay if is_weight else no_decay).append(p)
     return [
         {"params": decay, "weight_decay": 2.0 * cfg.weight_decay},
@@ -111,6 +117,9 @@ class TrainHooks:
     resume: TrainState | None = None
     on_epoch: StateHook | None = None
     on_log: LogHook | None = None
+    # ``learner.momentum_carry``: SGD's momentum buffers by parameter name, read at the start
+    # and replaced at the end (see :mod:`icarl.train.momentum`); None: zero velocity each call
+    velocity: Velocity | None = None
 
 
 def train(
@@ -131,6 +140,10 @@ def train(
     ``hooks.on_epoch`` receives one after every epoch (checkpoints).
     """
     opt = torch.optim.SGD(param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
+    # DEVIATION: a new optimiser per call, so each step starts at zero velocity unless the
+    # caller carries it (learner.momentum_carry, the authors' one optimiser per run)
+    if hooks.velocity is not None:
+        load_velocity(opt, net, hooks.velocity, cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
     first_epoch = 0
@@ -152,6 +165,9 @@ def train(
         logs.append(log)
         if hooks.on_log is not None:
             hooks.on_log(log)
+        # DEVIATION: PyTorch's momentum buffer is in gradient units, so at a milestone the
+        # velocity shrinks with the lr at once; Lasagne's (parameter units) keeps the old lr's
+        # for the first update after the decay. A one-update difference at each milestone.
         sched.step()
         if bar is not None:
             bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{log.lr:.3g}")
@@ -160,6 +176,9 @@ def train(
             hooks.on_epoch(capture_train_state(epoch + 1, net, opt, sched, generator))
     if bar is not None:
         bar.close()
+    if hooks.velocity is not None:
+        last_lr = cfg.lr * cfg.lr_gamma ** sum(m <= cfg.epochs - 1 for m in cfg.milestones())
+        store_velocity(opt, net, hooks.velocity, last_lr)  # the lr of the last epoch
     net.eval()
     return logs
 
