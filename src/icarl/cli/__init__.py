@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
 from . import compare, info, learn, predict, report, run
+from .funnel import guarded
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -42,16 +42,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
-        with session():  # torchrun: process group up, stdout on rank 0 only
+
+    def command() -> int:
+        with session(getattr(args, "dist_timeout", None)):  # torchrun: group up, stdout on rank 0
             code: int = COMMANDS[args.command].main(args)
             return code
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("icarl: interrupted", file=sys.stderr)
-        return 130
+
+    return guarded(command)  # user errors: one line, exit 2 (cli/funnel.py)
 
 
 __all__ = ["main"]

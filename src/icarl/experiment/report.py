@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import math
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IcarlError
+from ..files.atomic import atomic_write
 from .results import write_metrics_csv
 
 LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
@@ -155,7 +157,7 @@ def accuracy_figure(rows: Sequence[dict[str, Any]], path: Path, title: str) -> P
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. inc. acc.)")
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -186,7 +188,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path) -> Path:
         ax.axis("off")
     fig.suptitle("confusion after the last step\n(colour: square root of the count)", fontsize=9)
     fig.tight_layout(h_pad=2.5)
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -220,7 +222,7 @@ def save_exemplar_grid(
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("exemplars in herding order (left = chosen first)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
@@ -231,20 +233,61 @@ def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] 
     run_dir = Path(run_dir)
     cmp_path = run_dir / "compare.json"
     if cmp_path.is_file():
-        cmp = json.loads(cmp_path.read_text())
+        cmp = read_json(cmp_path, {"methods": list, "folders": dict})
         runs = {}
         for name in cmp["methods"]:
-            p = run_dir / cmp["folders"][name] / "results.json"
+            p = run_dir / str(cmp["folders"].get(name, name)) / "results.json"
             if p.is_file():
-                runs[name] = json.loads(p.read_text())
+                runs[name] = read_results(p)
         return runs, cmp
     res_path = run_dir / "results.json"
     if not res_path.is_file():
         raise ReportError(f"{run_dir} has no results.json or compare.json; pass a run or compare folder")
-    res = json.loads(res_path.read_text())
+    res = read_results(res_path)
     if not res.get("steps"):
         raise ReportError(f"{res_path} has no finished steps; run the method first")
     return {res["method"]: res}, None
+
+
+REPORT_FILES = ("report.html", "accuracy.png", "confusion.png")  # what build() writes in a run folder
+RESULTS_LAYOUT: dict[str, type] = {"method": str, "dataset": str, "class_order": list, "steps": list}
+
+
+def read_json(path: Path, layout: dict[str, type]) -> dict[str, Any]:
+    """A JSON object with at least ``layout``'s keys and types; one-line ``ReportError`` else."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{path} is not valid JSON ({e}); restore it or run again") from None
+    if not isinstance(doc, dict):
+        raise ReportError(f"{path} holds {type(doc).__name__}, not a JSON object; restore it or run again")
+    for key, tp in layout.items():
+        if not isinstance(doc.get(key), tp):
+            raise ReportError(
+                f"{path}: {key!r} is missing or not a {tp.__name__}; damaged: restore it or run again"
+            )
+    return doc
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A run's ``results.json``, its layout checked down to each step's accuracy."""
+    res = read_json(path, RESULTS_LAYOUT)
+    for i, s in enumerate(res["steps"], 1):
+        ok = (
+            isinstance(s, dict)
+            and isinstance(s.get("accuracy"), dict)
+            and isinstance(s.get("seen_classes"), int)
+        )
+        if not ok:
+            raise ReportError(f"{path}: step {i} lacks accuracy or seen_classes; the file is damaged")
+    return res
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """``fig`` as PNG, written atomically: a full disk leaves the old figure, not a 0-byte one."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    atomic_write(path, buf.getvalue(), then="free some space and run icarl report again")
 
 
 def build(run_dir: Path | str) -> Path:
@@ -268,7 +311,7 @@ def build(run_dir: Path | str) -> Path:
             figures[f"exemplars ({name})"] = sub / "exemplars.png"
     page = _html(title, runs, rows, figures)
     out = run_dir / "report.html"
-    out.write_text(page)
+    atomic_write(out, page.encode(), then="free some space and run icarl report again")
     return out
 
 

@@ -36,6 +36,7 @@ from ..train import TrainingDiverged, TrainState, distributed
 from ..train.determinism import set_deterministic
 from ..version import versions
 from . import evaluation
+from .preflight import check_learner
 from .progress import with_step_bar
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
@@ -90,6 +91,7 @@ def run(
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
     check_memory(learner, len(stream.class_order))
+    check_learner(cfg.learner)  # device and backbone, before the run folder is touched
     record = to_dict(cfg)
     saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
     results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
@@ -258,7 +260,16 @@ class _Saver:
     def save(
         self, learner: dict[str, Any], results: dict[str, Any], training: dict[str, Any] | None = None
     ) -> None:
-        ck = Checkpoint(self.record, self.det, self.fingerprint, self.total, results, learner, training)
+        ck = Checkpoint(
+            self.record,
+            self.det,
+            self.fingerprint,
+            self.total,
+            results,
+            learner,
+            training,
+            distributed.world(),
+        )
         save_checkpoint(self.out_dir, ck)
         self.last = ck.describe()
 
