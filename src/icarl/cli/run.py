@@ -132,7 +132,7 @@ def _config_given(args: argparse.Namespace) -> bool:
 
 def _with_checkpoint_every(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
     if args.checkpoint_every is not None:
-        cfg = replace(cfg, checkpoint_every=args.checkpoint_every)
+        cfg = replace(cfg, checkpoint_every=args.checkpoint_every).check()
     return cfg
 
 

@@ -45,7 +45,7 @@ def check_keys(state: Any, keys: dict[str, tuple[type | None, ...]], where: str,
         raise StateLayoutError(f"{where}: {prefix or 'the file'} holds {type(state).__name__}, not a dict")
     for key, types in keys.items():
         if key not in state:
-            raise StateLayoutError(f"{where} lacks the key {prefix}{key!r}; it was not written by icarl")
+            raise StateLayoutError(f"{where} lacks the key '{prefix}{key}'; it was not written by icarl")
         value = state[key]
         ok = (value is None and None in types) or any(
             t is not None and isinstance(value, t) and not (t is int and isinstance(value, bool))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli.funnel import guarded
 from ..data import Dataset, load_dataset
 from ..errors import IcarlError
 
@@ -58,14 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--classes", help="comma-separated labels to export (default: all)")
     p.add_argument("--splits", default="train,test", help="splits to export (default: train,test)")
     args = p.parse_args(argv)
+    return guarded(lambda: _export(args))  # user errors: one line, exit 2
+
+
+def _export(args: argparse.Namespace) -> int:
     try:
-        data = load_dataset(args.dataset, args.data)
         classes = [int(c) for c in args.classes.split(",") if c.strip()] if args.classes else None
-        splits = [s for s in args.splits.split(",") if s in ("train", "test")]
-        n = export_pngs(data, args.out, classes, splits)
-    except (IcarlError, ValueError) as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    except ValueError:
+        raise IcarlError(f"--classes {args.classes!r}: give comma-separated integer labels") from None
+    data = load_dataset(args.dataset, args.data)
+    splits = [s for s in args.splits.split(",") if s in ("train", "test")]
+    n = export_pngs(data, args.out, classes, splits)
     print(f"wrote {n} PNG files under {args.out}")
     return 0
 

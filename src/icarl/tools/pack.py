@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cli.funnel import guarded
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
 from ..data.loading import dataset_from_config
@@ -68,21 +69,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--subsampling", choices=sorted(SUBSAMPLING), default="444", help="chroma (default 444)")
     p.add_argument("--force", action="store_true", help="replace OUT if it exists")
     args = p.parse_args(argv)
+    return guarded(lambda: _pack(args))  # user errors: one line, exit 2
+
+
+def _pack(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    try:
-        if out.exists() and not args.force:
-            raise IcarlError(f"{out} exists; pass --force to replace it")
-        # the loader, cache policy and resizing of `icarl run`
-        source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size)
-        data = dataset_from_config(source)
-        arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        atomic_write(out, buf.getvalue(), then="run the command again")
-        back = load_dataset("npz", out)
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    if out.exists() and not args.force:
+        raise IcarlError(f"{out} exists; pass --force to replace it")
+    # the loader, cache policy and resizing of `icarl run`
+    source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size).check()
+    data = dataset_from_config(source)
+    arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write(out, buf.getvalue(), then="run the command again")
+    back = load_dataset("npz", out)
     n = len(data.train) + len(data.test)
     size = out.stat().st_size
     err = (
