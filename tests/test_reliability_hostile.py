@@ -8,12 +8,15 @@ from __future__ import annotations
 import errno
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 from run_helpers import Crash, crash_after
 
 from icarl.cli import main
@@ -22,6 +25,7 @@ from icarl.config import LearnerConfig
 from icarl.experiment import preflight
 from icarl.files.checkpoint import load_checkpoint
 from icarl.files.lock import locked_folder
+from icarl.train import distributed
 from icarl.train.loop import apply_hyperparameters, param_groups
 
 TINY = ["--quiet", "--epochs", "1", "--memory", "40", "--classes", "0,1,2,3"]
@@ -237,3 +241,39 @@ def test_funnel_maps_user_errors_only_and_a_closed_pipe_is_quiet(finished):
     )
     os.close(write)
     assert proc.returncode == 141 and proc.stderr == b""
+
+
+# ------------------------------------------------------------------ torchrun (2 gloo processes)
+def _two_ranks(rank: int, port: int, out: str) -> None:
+    """Rank 1 starts with another lr, then stalls past the 2 s --dist-timeout."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank)
+    )
+    torch.set_num_threads(1)
+    distributed.setup(timeout_s=2)
+    found: dict[str, str] = {}
+    try:
+        distributed.check_agreement("configuration", {"lr": 0.5 if rank else 2.0})
+    except distributed.DistributedError as e:
+        found["agree"] = str(e)
+    distributed.check_agreement("configuration", {"lr": 2.0})  # equal: no error
+    if rank == 1:
+        time.sleep(4)
+    else:
+        try:
+            distributed.barrier()
+        except RuntimeError as e:
+            found["stall"] = str(distributed.failure_message(e))
+    torch.save(found, Path(out) / f"rank{rank}.pt")
+    distributed.cleanup()
+
+
+@pytest.mark.slow
+def test_ranks_compare_their_configuration_and_a_stalled_rank_is_named(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    mp.spawn(_two_ranks, args=(port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert r0["agree"] == r1["agree"] and "configuration of rank(s) [1] differs from rank 0's" in r0["agree"]
+    assert r0["stall"].startswith("rank(s) 1 did not answer within 2 s (--dist-timeout)")

@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,6 +34,8 @@ from ..data.streamload import shard_bounds
 from ..errors import IcarlError
 
 T = TypeVar("T")
+DEFAULT_TIMEOUT_S = 1800.0
+TIMEOUT_ENV = "ICARL_DIST_TIMEOUT"  # the process group's timeout, as setup() was given it
 
 
 class DistributedError(IcarlError):
@@ -72,7 +75,7 @@ def backend_for(cuda: bool) -> str:
     return "cpu:gloo,cuda:nccl" if cuda else "gloo"
 
 
-def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> LaunchEnv:
+def setup(environ: dict[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> LaunchEnv:
     """Start the process group if launched with ``WORLD_SIZE > 1``; idempotent."""
     env = launch_env(environ)
     if not env.distributed or is_dist():
@@ -82,6 +85,7 @@ def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> L
         # "cuda" and device "auto" now mean this process's GPU. More processes than GPUs
         # is fine with --device cpu; on CUDA, NCCL refuses two ranks on one GPU.
         torch.cuda.set_device(env.local_rank)
+    os.environ[TIMEOUT_ENV] = str(timeout_s)  # for monitored barriers (torch does not keep it)
     dist.init_process_group(
         backend=backend_for(cuda),
         rank=env.rank,
@@ -94,9 +98,6 @@ def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> L
 def cleanup() -> None:
     if is_dist():
         dist.destroy_process_group()
-
-
-DEFAULT_TIMEOUT_S = 1800.0
 
 
 @contextlib.contextmanager
@@ -171,7 +172,8 @@ def barrier() -> None:
     if not is_dist():
         return
     if dist.get_backend() == "gloo":
-        dist.monitored_barrier(wait_all_ranks=True)
+        timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+        dist.monitored_barrier(timeout=timedelta(seconds=timeout), wait_all_ranks=True)
     else:
         dist.barrier()
 
@@ -265,8 +267,14 @@ def failure_message(e: BaseException) -> str | None:
     first = text.splitlines()[0][:200] if text else type(e).__name__
     backend_error = getattr(dist, "DistBackendError", None)
     known = backend_error is not None and isinstance(e, backend_error)
-    if not (known or "monitoredBarrier" in text or "timed out" in text.lower() or "Timed out" in text):
+    if not (known or "monitoredBarrier" in text or "timed out" in text.lower()):
         return None
+    late = re.search(r"Ranks? ([\d, ]+) failed to pass monitoredBarrier in (\d+) ms", text)
+    if late:
+        return (
+            f"rank(s) {late.group(1).strip()} did not answer within {int(late.group(2)) / 1000:g} s "
+            "(--dist-timeout); a process stopped or stalled: see its own error, or raise --dist-timeout"
+        )
     return (
         f"rank {rank()}: a collective with the other processes failed ({first}); a process stopped "
         "or stalled: see its own error above, or raise --dist-timeout for slow steps"
