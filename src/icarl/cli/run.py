@@ -169,6 +169,7 @@ def main(args: argparse.Namespace) -> int:
         _check_out(out, args.force)  # again, now that no other run can write there
         distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
         data, storage = run_data(cfg.data)
+        _check_data(data)
         _print_header(cfg, data, out, storage)
         t0 = time.perf_counter()
         learner = methods.create(cfg.method, cfg.learner)
@@ -207,6 +208,7 @@ def _resume(args: argparse.Namespace) -> int:
                 _save_model(args.save, learner.load_state_dict(ck.learner), results)
             return 0
         data, storage = run_data(cfg.data)
+        _check_data(data)
         _print_header(cfg, data, run_dir, storage)
         print(f"resuming from the checkpoint {ck.describe()}")
         for record in ck.results["steps"]:
@@ -255,6 +257,12 @@ def _finish_again(ck: Checkpoint, run_dir: Path) -> dict[str, Any]:
     if distributed.is_main() and any(not (run_dir / n).exists() for n in report.REPORT_FILES):
         print(f"report: {report.build(run_dir)} (rebuilt)")
     return results
+
+
+def _check_data(data: Dataset | SourceDataset) -> None:
+    """torchrun: every rank read the same data (a partial copy on one node is named)."""
+    if distributed.world() > 1:
+        distributed.check_agreement("data (fingerprint)", data.fingerprint())
 
 
 def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:
