@@ -98,6 +98,27 @@ def test_run_refuses_bad_values_in_one_line_and_leaves_no_folder(tmp_path, capsy
     assert not out.exists()  # the corrected command needs no --force
 
 
+def other_cases(model: Path, tmp: Path) -> list[tuple[list[str], str]]:
+    (tmp / "taken.icarl").write_bytes(b"mine")
+    return [
+        (["compare", "--methods", "icarl", "--device", "bogus", "--out", str(tmp / "c")], "learner.device"),
+        (["compare", "--methods", "icarl", "--seed", "-3", "--out", str(tmp / "c")], "seed is -3"),
+        (["learn", str(model), "--device", "cuda:x"], "learner.device is 'cuda:x'"),
+        (["learn", str(model), "--data", str(tmp), "--out", str(tmp / "taken.icarl")], "pass --force"),
+        (["predict", str(model), str(tmp), "--device", "bogus"], "learner.device is 'bogus'"),
+        (["info", str(tmp)], "does not exist"),
+        (["report", str(tmp / "nowhere")], "no results.json or compare.json"),
+        (["run", "--resume", str(tmp / "nowhere")], "does not exist; pass the folder of an earlier run"),
+    ]
+
+
+def test_every_command_refuses_bad_input_in_one_line(finished, tmp_path, capsys):
+    for argv, message in other_cases(finished["model"], tmp_path):
+        assert message in one_line(capsys, argv), argv
+    assert not (tmp_path / "c").exists() and not (tmp_path / "nowhere").exists()
+    assert (tmp_path / "taken.icarl").read_bytes() == b"mine"
+
+
 # ------------------------------------------------------------------ outputs, lock
 def test_save_never_replaces_a_model_or_a_run_file_checks_writable(finished, tmp_path, capsys, monkeypatch):
     model, run = finished["model"], finished["run"]

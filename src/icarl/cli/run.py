@@ -17,7 +17,7 @@ from ..data.streamset import SourceDataset
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
-from ..files.checkpoint import RESULTS_NAME, Checkpoint, load_checkpoint, resume_changes
+from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
 from ..train import distributed
 from .guard import check_world_size, hold, restarted
@@ -192,6 +192,8 @@ def _save_model(path: str, learner: ICaRL, results: dict[str, Any]) -> None:
 
 def _resume(args: argparse.Namespace) -> int:
     run_dir = Path(args.resume or args.out)
+    if not run_dir.is_dir():  # before the lock, which would make the folder
+        raise CheckpointError(f"run folder {run_dir} does not exist; pass the folder of an earlier run")
     with hold(run_dir):
         ck = load_checkpoint(run_dir)
         cfg = _resume_config(args, ck, run_dir)
