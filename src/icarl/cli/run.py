@@ -160,11 +160,11 @@ def main(args: argparse.Namespace) -> int:
         return dry_run(cfg)
     out = Path(args.out) if args.out else default_run_dir(cfg)
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
+    distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
     _check_out(out, args.force)
     _check_save(args, out)
     preflight.check_learner(cfg.learner)
     preflight.check_writable(out, "--out")
-    distributed.check_agreement("configuration", to_dict(cfg))
     with hold(out):  # RUN/.lock: a second run into this folder is refused
         _check_out(out, args.force)  # again, now that no other run can write there
         distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
