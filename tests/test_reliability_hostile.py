@@ -62,6 +62,7 @@ def _files(tmp: Path) -> dict[str, str]:
 RUN_CASES = [
     (["--device", "bogus"], "learner.device is 'bogus', which torch does not know"),
     (["--backbone", "nope"], "learner.backbone is 'nope'; choose one of"),
+    (["learner.init_weights='{tmp}/none.pt'"], "none.pt does not exist; pass a file saved with torch.save"),
     (["--seed", "-1"], "seed is -1; it must be a finite number in [0, 4294967295]"),
     (["--seed", str(2**40)], "seed is 1099511627776; it must be a finite number in [0, 4294967295]"),
     (["--lr", "nan"], "learner.lr is nan; it must be a finite number in (0, inf)"),

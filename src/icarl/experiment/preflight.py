@@ -18,6 +18,10 @@ from ..train.amp import resolve_device
 def check_learner(cfg: LearnerConfig) -> None:
     """The device exists here and the backbone can be found (before any folder is made)."""
     resolve_device(cfg.device)
+    if cfg.init_weights and not Path(cfg.init_weights).is_file():
+        raise ConfigError(
+            f"learner.init_weights {cfg.init_weights} does not exist; pass a file saved with torch.save"
+        )
     spec = cfg.backbone
     if spec.startswith(OBJECT_PREFIX):
         return
