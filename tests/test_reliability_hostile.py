@@ -77,6 +77,7 @@ RUN_CASES = [
     (["data.memory_budget=-1"], "data.memory_budget is -1.0"),
     (["data.storage='disk'"], "data.storage is 'disk'; choose one of memory, stream, auto"),
     (["data.classes_per_step=0"], "data.classes_per_step is 0; it must be at least 1"),
+    (["--dist-timeout", "0"], "--dist-timeout is 0.0; give a positive number of seconds"),
     (["--image-size", "32"], "digits has fixed 8x8 images and cannot be resized; drop --image-size"),
     (["--config", "{latin1}"], "latin1.toml is not UTF-8 text (byte 10); save it as UTF-8"),
     (["--config", "{folder}"], "folder.toml is a folder; pass a .toml file or a preset name"),
