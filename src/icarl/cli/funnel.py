@@ -42,7 +42,8 @@ OS_FIXES: dict[int, str] = {
 def user_message(e: BaseException) -> str | None:
     """The one-line message for an error the user caused; None for anything else (a bug)."""
     if isinstance(e, IcarlError):
-        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        text = " ".join(line.strip() for line in str(e).strip().splitlines())  # one line
+        return text or type(e).__name__
     if isinstance(e, OSError) and e.errno in OS_FIXES:
         where = f"{e.filename}: " if e.filename else ""
         return f"{where}{e.strerror or os.strerror(e.errno)} ({OS_FIXES[e.errno]})"
