@@ -144,6 +144,10 @@ class RunConfig:
 
     def check(self) -> RunConfig:
         """Every value in its range (the message names the key and the range)."""
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                f"checkpoint_every is {self.checkpoint_every}; use 0 (after each step only) or more"
+            )
         check_ranges("", self, RUN_RANGES)
         self.data.check()
         self.learner.check()
