@@ -156,11 +156,12 @@ def test_cli_never_overwrites_a_run_without_force_and_reports_a_finished_one(tmp
 
 
 def test_cli_resume_with_other_options_is_refused(tmp_path, capsys, reference):
-    assert cli("--resume", str(reference[0]), "--epochs", "7") == 2
+    assert cli("--resume", str(reference[0]), "--memory", "70") == 2  # K changes what is kept
     err = capsys.readouterr().err
     assert (
         "was written with another configuration" in err
-        and "learner.epochs: 2 in the checkpoint, 7 now" in err
+        and "learner.memory_size: 30 in the checkpoint, 70 now" in err
+        and "may change only lr, lr_milestones" in err
     )
     assert cli("--resume", str(tmp_path)) == 2
     assert f"{tmp_path} holds no checkpoint.pt" in capsys.readouterr().err

@@ -8,6 +8,7 @@ live in ``icarl/configs/*.toml``; ``--config NAME`` takes a preset name or a pat
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -119,8 +120,7 @@ class LearnerConfig:
             raise ConfigError(f"learner.batch_size is {self.batch_size}; use 1 or more, or 0 (auto)")
         if self.memory_size < 0:
             raise ConfigError(f"learner.memory_size is {self.memory_size}; use 0 or more")
-        if self.lr <= 0:
-            raise ConfigError(f"learner.lr is {self.lr}; it must be positive")
+        check_ranges("learner.", self, LEARNER_RANGES)
         if self.classifier == "nme" and self.memory_size == 0:
             raise ConfigError(
                 "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
@@ -157,6 +157,14 @@ class DataConfig:
     storage: str = "auto"
     memory_budget: float = 0.0  # GiB the decoded training set may take; 0: half the available RAM
 
+    def check(self) -> DataConfig:
+        if self.storage not in ("memory", "stream", "auto"):
+            raise ConfigError(f"data.storage is {self.storage!r}; choose one of memory, stream, auto")
+        check_ranges("data.", self, DATA_RANGES)
+        if self.classes_per_step < 1:
+            raise ConfigError(f"data.classes_per_step is {self.classes_per_step}; it must be at least 1")
+        return self
+
 
 @dataclass(frozen=True)
 class EvaluationConfig:
@@ -179,6 +187,61 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def check(self) -> RunConfig:
+        """Every value in its range (the message names the key and the range)."""
+        if self.checkpoint_every < 0:
+            raise ConfigError(
+                f"checkpoint_every is {self.checkpoint_every}; use 0 (after each step only) or more"
+            )
+        check_ranges("", self, RUN_RANGES)
+        self.data.check()
+        self.learner.check()
+        return self
+
+
+SEED_MAX = 2**32 - 1  # numpy's and every generator's common range
+INF = float("inf")
+# key -> (lowest, highest, whether the lowest is allowed); every value must be finite
+LEARNER_RANGES: dict[str, tuple[float, float, bool]] = {
+    "lr": (0.0, INF, False),
+    "lr_gamma": (0.0, 1.0, False),
+    "momentum": (0.0, 1.0, True),
+    "weight_decay": (0.0, INF, True),
+    "temperature": (0.0, INF, False),
+    "kd_lambda": (0.0, INF, True),
+    "crop_pad": (0, INF, True),
+    "workers": (0, INF, True),
+    "head_size": (0, INF, True),
+    "seed": (0, SEED_MAX, True),
+}
+DATA_RANGES: dict[str, tuple[float, float, bool]] = {
+    "first_step": (0, INF, True),
+    "image_size": (0, INF, True),
+    "memory_budget": (0.0, INF, True),
+}
+RUN_RANGES: dict[str, tuple[float, float, bool]] = {
+    "seed": (0, SEED_MAX, True),
+    "checkpoint_every": (0, INF, True),
+}
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def check_ranges(prefix: str, obj: Any, ranges: dict[str, tuple[float, float, bool]]) -> None:
+    """``ConfigError`` naming the key and its allowed range for the first value outside it."""
+    for key, (low, high, closed) in ranges.items():
+        v = getattr(obj, key)
+        above = v >= low if closed else v > low
+        if not (math.isfinite(v) and above and v <= high):
+            lo = "[" if closed else "("
+            hi = "inf)" if high == INF else f"{_num(high)}]"
+            raise ConfigError(f"{prefix}{key} is {v}; it must be a finite number in {lo}{_num(low)}, {hi}")
+    for m in getattr(obj, "lr_milestones", None) or ():
+        if m < 0:
+            raise ConfigError(f"{prefix}lr_milestones holds {m}; epochs are 0 or more")
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -249,8 +312,14 @@ def from_table(cls: type, table: dict[str, Any], prefix: str) -> Any:
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        old = out.get(k)
+        if isinstance(v, dict) != isinstance(old, dict) and old is not None and k in _SECTIONS:
+            raise ConfigError(f"{k} must be a table ([{k}]), not {old if isinstance(v, dict) else v!r}")
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(old, dict) else v
     return out
+
+
+_SECTIONS = ("data", "learner")
 
 
 def parse_override(item: str) -> dict[str, Any]:
@@ -294,6 +363,14 @@ def read_toml(spec: str) -> dict[str, Any]:
         raise ConfigError(f"config file {spec} does not exist; check the path") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {spec} is not valid TOML: {e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            f"config file {spec} is not UTF-8 text (byte {e.start}); save it as UTF-8"
+        ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {spec} is a folder; pass a .toml file or a preset name") from None
+    except OSError as e:
+        raise ConfigError(f"config file {spec} cannot be read ({e.strerror}); check the path") from None
 
 
 def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | None = None) -> RunConfig:
@@ -310,8 +387,7 @@ def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | N
     cfg: RunConfig = from_table(RunConfig, table, "")
     if cfg.headline not in ("top1", "top5"):
         raise ConfigError(f"headline is {cfg.headline!r}; choose one of top1, top5")
-    cfg.learner.check()
-    return cfg
+    return cfg.check()
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,32 +1,26 @@
-"""CPU threads: how many torch uses and how its OpenMP threads wait.
+"""CPU threads: how many torch uses, and how that follows a busy machine.
 
-torch's OpenMP threads spin while they wait for work (``OMP_WAIT_POLICY`` active). Alone on a
-machine that saves microseconds; with two processes on the same cores each spins on the
-cores the other needs, and both slow down many times over. The command line therefore
-sets ``OMP_WAIT_POLICY=PASSIVE`` before torch is loaded (unless the user has set it) and
-uses one thread per CPU this process may run on (its affinity mask and cgroup quota,
-divided among the processes torchrun starts on this node), or ``--threads N``; a user's
-``OMP_NUM_THREADS`` is respected.
-Measured in benchmarks/RESULTS.md ("Threads under load").
+torch's OpenMP threads spin while they wait for work. Alone on a machine that saves time;
+with two processes on the same cores each spins on the cores the other needs, and both
+slow down many times over (measured: benchmarks/RESULTS.md, "Threads under load"). The
+command line therefore starts with one thread per CPU this process may use (its affinity
+mask and cgroup quota, divided among the processes torchrun starts on this node) and,
+between epochs, gives up the CPUs that other processes keep busy (``/proc/stat`` against
+this process's own CPU time), taking them back when they are free again. ``--threads N``
+or ``OMP_NUM_THREADS`` fix the count instead. ``OMP_WAIT_POLICY=PASSIVE`` was measured too
+and made things worse, alone (2x) and under load.
 
-Nothing here imports torch at module level: :func:`prepare_environment` must run first.
+Nothing here imports torch at module level (``import icarl`` does not load torch).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
+import time
 from pathlib import Path
 
-WAIT_POLICY = "PASSIVE"
-
-
-def prepare_environment() -> bool:
-    """Set ``OMP_WAIT_POLICY`` for the OpenMP runtime torch loads, unless the user set it.
-    Returns whether it can still take effect (torch not loaded yet)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
-    return "torch" not in sys.modules
+MIN_INTERVAL = 0.5  # seconds between two looks at the machine's load
 
 
 def _cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -61,13 +55,83 @@ def default_threads() -> int:
     return max(1, cpus_available() // max(1, local))
 
 
+def _sample(stat: Path = Path("/proc/stat")) -> tuple[float, float, float] | None:
+    """(wall, CPU-seconds busy on the whole machine, CPU-seconds of this process) now."""
+    try:
+        values = [int(v) for v in stat.read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(values) < 5:
+        return None
+    idle = values[3] + values[4]  # idle + iowait
+    own = os.times()
+    return time.monotonic(), (sum(values) - idle) / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def others_busy(before: tuple[float, float, float], now: tuple[float, float, float]) -> float:
+    """CPUs that other processes kept busy between two samples."""
+    wall = now[0] - before[0]
+    if wall <= 0:
+        return 0.0
+    return max(0.0, ((now[1] - before[1]) - (now[2] - before[2])) / wall)
+
+
+class Governor:
+    """Threads between 1 and ``most``: all the CPUs the other processes leave free."""
+
+    def __init__(self, most: int) -> None:
+        self.most, self.current = most, most
+        self.used: set[int] = {most}
+        self.last = _sample()
+
+    def target(self, others: float) -> int:
+        return min(self.most, max(1, self.most - math.floor(others + 0.5)))
+
+    def adjust(self) -> int:
+        import torch  # here: see the module docstring
+
+        if self.last is None or torch.get_num_threads() != self.current:
+            return int(torch.get_num_threads())  # no /proc/stat, or someone else set threads
+        now = _sample()
+        if now is None or now[0] - self.last[0] < MIN_INTERVAL:
+            return self.current
+        n = self.target(others_busy(self.last, now))
+        self.last = now
+        if n != self.current:
+            torch.set_num_threads(n)
+            self.current = n
+            self.used.add(n)
+        return n
+
+
+_governor: Governor | None = None
+
+
 def apply(threads: int | None = None) -> int:
     """Use ``threads`` torch threads; None or 0: the user's ``OMP_NUM_THREADS`` where set,
-    else :func:`default_threads`. Returns the count in effect."""
-    import torch  # here, not at the top: prepare_environment must be able to run first
+    else :func:`default_threads`, following the machine's load (:func:`adjust`). Returns
+    the count in effect."""
+    import torch  # here: see the module docstring
 
+    global _governor
+    _governor = None
     if not threads and os.environ.get("OMP_NUM_THREADS", "").strip():
         return int(torch.get_num_threads())
     n = threads or default_threads()
     torch.set_num_threads(n)
+    if not threads:
+        _governor = Governor(n)
     return n
+
+
+def adjust() -> None:
+    """Between epochs: follow the load when :func:`apply` chose the count (else nothing)."""
+    if _governor is not None:
+        _governor.adjust()
+
+
+def policy() -> dict[str, object]:
+    """What ``results.json`` records: ``auto`` (and the counts used so far) or ``fixed``."""
+    if _governor is None:
+        return {"threads_policy": "fixed"}
+    return {"threads_policy": "auto", "threads_used": sorted(_governor.used)}

@@ -50,6 +50,7 @@ class LearnerState:
     @classes_.setter
     def classes_(self, labels: Iterable[int]) -> None:
         self._classes = [int(c) for c in labels]
+
     velocity_: dict[str, Tensor]
 
     def named_classes(self) -> dict[int, str]:

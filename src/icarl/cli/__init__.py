@@ -5,19 +5,16 @@ Each command is a module here with ``HELP``, ``build(parser)`` and ``main(args)`
 
 from __future__ import annotations
 
-# first: the OpenMP wait policy is set before anything loads torch (icarl.threads)
-from . import environment  # noqa: F401  # isort: skip
-
 import argparse
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from .. import threads
-from ..errors import IcarlError
 from ..train.distributed import session
 from ..version import __version__
 from . import compare, export, export_images, info, learn, listing, pack, predict, report, run
+from .funnel import guarded
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -71,17 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    try:
+
+    def command() -> int:
         threads.apply(getattr(args, "threads", None))
-        with session():  # torchrun: process group up, stdout on rank 0 only
+        with session(getattr(args, "dist_timeout", None)):  # torchrun: group up, stdout on rank 0
             code: int = COMMANDS[args.command].main(args)
             return code
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("icarl: interrupted", file=sys.stderr)
-        return 130
+
+    return guarded(command)  # user errors: one line, exit 2 (cli/funnel.py)
 
 
 __all__ = ["main"]

@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from .. import methods
-from ..config import ConfigError, to_dict
-from ..experiment import report, runner
+from ..config import ConfigError, RunConfig, to_dict
+from ..experiment import preflight, report, runner
+from ..experiment.loggers import LogOptions
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
+from ..files.lock import LOCK_NAME
+from ..train import distributed
+from .guard import hold
 from .run import add_run_options, config_from_args
 from .seeds import run_seeds
 from .tracking import log_options
@@ -75,8 +79,16 @@ def main(args: argparse.Namespace) -> int:
         return run_seeds(args, main, lambda: default_run_dir(replace(cfg, method="compare-seeds")))
     log = log_options(args)
     out = Path(args.out) if args.out else default_run_dir(replace(cfg, method="compare"))
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"folder {out} already exists and is not empty; choose another --out")
+    out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
+    preflight.check_learner(cfg.learner)
+    preflight.check_writable(out, "--out")
+    with hold(out, "compare folder"):
+        if any(p.name != LOCK_NAME for p in out.iterdir()):
+            raise ConfigError(f"folder {out} already exists and is not empty; choose another --out")
+        return _compare(cfg, names, out, log)
+
+
+def _compare(cfg: RunConfig, names: list[str], out: Path, log: LogOptions) -> int:
     data = runner.load_run_data(cfg)
     print(f"icarl compare on {data.name}: {', '.join(names)}; one stream, seed {cfg.seed}")
     print(f"folder: {out}")
@@ -102,11 +114,12 @@ def main(args: argparse.Namespace) -> int:
         record["methods"].append(name)
         record["folders"][name] = name
         record["summary"][name] = summary(res)
-        write_json(out / "compare.json", record)  # after each method: partial results survive
+        if distributed.is_main():  # DDP: rank 0 writes
+            write_json(out / "compare.json", record)  # after each method: partial results survive
     print()
     print(report.format_table(report.table_rows(done, all_classifiers=False)))
     print()
     print(report.format_bias(report.bias_rows(done)))
-    page = report.build(out, log.figures)
+    page = report.build(out, log.figures) if distributed.is_main() else out / "report.html"
     print(f"\nwall time {time.perf_counter() - t0:.1f} s; report: {page}")
     return 0

@@ -9,7 +9,9 @@ model's channels and resized to its image shape.
 
 The model file is never changed unless ``--out`` names it. Without ``--out`` the new
 model goes next to the old one as ``<stem>.step<N><suffix>`` (N = steps learned);
-if that file exists, the command stops and asks for ``--out``.
+if that file exists, the command stops and asks for ``--out``. Another existing file
+named by ``--out`` is replaced only with ``--force``; the target is checked writable
+before training.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from .. import deploy
 from ..data import load_dataset, sources
 from ..errors import IcarlError
+from ..experiment import preflight
+from ..train import distributed
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
 
@@ -56,6 +60,7 @@ def build(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="write the new model without its exemplar images (inference only: it cannot learn again)",
     )
+    p.add_argument("--force", action="store_true", help="replace an existing --out file (other than MODEL)")
 
 
 def default_out(model: Path, steps: int) -> Path:
@@ -81,6 +86,9 @@ def main(args: argparse.Namespace) -> int:
         )
     if not 0.0 <= args.test_fraction < 1.0:
         raise IcarlError(f"--test-fraction is {args.test_fraction}; use a value in [0, 1)")
+    target = out or default_out(model, len(learner.history_) + 1)
+    replaces_model = out is not None and out.resolve() == model.resolve()  # asked for by name
+    preflight.check_output_file(target, "--out", args.force or replaces_model)
     c, h, w = learner.image_shape_ or (3, 0, 0)
     options = {"channels": c, "test_fraction": args.test_fraction}
     if h and h == w:
@@ -114,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
             f"{_pct(report.accuracy_all)}"
         )
     out = out or default_out(model, len(learner.history_))
-    learner.save(out, exemplars=not args.no_exemplars)
+    if distributed.is_main():  # torchrun: rank 0 writes
+        learner.save(out, exemplars=not args.no_exemplars)
     print(f"model: {out} ({len(learner.classes_)} classes, {len(learner.memory_)} exemplars)")
     return 0

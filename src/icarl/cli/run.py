@@ -14,11 +14,13 @@ from ..config import ConfigError, RunConfig, from_table, load_config, parse_over
 from ..data import Dataset
 from ..data.loading import run_data
 from ..data.streamset import SourceDataset
-from ..experiment import runner
+from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
-from ..files.checkpoint import RESULTS_NAME, check_config, load_checkpoint
+from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
+from ..files.lock import LOCK_NAME
 from ..train import distributed
+from .guard import check_world_size, hold, restarted
 from .helptext import config_help, flag_help
 from .seeds import run_seeds
 from .tracking import add_log_options, log_options
@@ -58,6 +60,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fetch the published files (cifar10/100, mnist, fashion-mnist) into --data, checksums checked",
     )
+    p.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="under torchrun: how long a collective waits for the other processes (default 1800)",
+    )
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. learner.lr=0.5")
 
 
@@ -72,6 +81,11 @@ def _nest(key: str, value: Any) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    return load_config(args.config or "digits", overrides_from_args(args))
+
+
+def overrides_from_args(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The command line's settings, as tables merged over the config in order."""
     overrides: list[dict[str, Any]] = []
     for flag, (key, _) in RUN_FLAGS.items():
         value = getattr(args, flag[2:].replace("-", "_"))
@@ -83,7 +97,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         overrides.append({"data": {"download": True}})
     for item in args.overrides:
         overrides.append(parse_override(item))
-    return load_config(args.config or "digits", overrides)
+    return overrides
 
 
 def build(p: argparse.ArgumentParser) -> None:
@@ -110,6 +124,11 @@ def build(p: argparse.ArgumentParser) -> None:
         "cannot learn)",
     )
     p.add_argument(
+        "--allow-world-size-change",
+        action="store_true",
+        help="--resume with another number of torchrun processes than the checkpoint's",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved config, data sizes and estimated work; train nothing",
@@ -123,45 +142,56 @@ def _config_given(args: argparse.Namespace) -> bool:
 
 def _with_checkpoint_every(cfg: RunConfig, args: argparse.Namespace) -> RunConfig:
     if args.checkpoint_every is not None:
-        cfg = replace(cfg, checkpoint_every=args.checkpoint_every)
+        cfg = replace(cfg, checkpoint_every=args.checkpoint_every).check()
     return cfg
 
 
-def _check_save(args: argparse.Namespace) -> None:
-    if args.save and Path(args.save).is_dir():
-        raise ConfigError(f"--save {args.save} is a folder; give a file name, like model.icarl")
+def _check_save(args: argparse.Namespace, run_dir: Path) -> None:
+    """``--save``: a file, outside the run folder, not replaced without --force, writable."""
+    if args.save:
+        preflight.check_output_file(Path(args.save), "--save", args.force, run_dir)
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder")
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not force:
+        raise ConfigError(
+            f"run folder {out} already exists and is not empty; continue it with --resume {out}, "
+            "choose another --out, or pass --force to replace its results"
+        )
 
 
 def main(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return run_seeds(args, main, lambda: default_run_dir(_seeds_named(config_from_args(args))))
     log = log_options(args)
-    if args.resume:
+    if args.resume or restarted(args):
         return _resume(args)
     cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
     if args.dry_run:
         return dry_run(cfg)
     out = Path(args.out) if args.out else default_run_dir(cfg)
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; pass a folder")
-    if out.exists() and any(out.iterdir()) and not args.force:
-        raise ConfigError(
-            f"run folder {out} already exists and is not empty; continue it with --resume {out}, "
-            "choose another --out, or pass --force to replace its results"
+    distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
+    _check_out(out, args.force)
+    _check_save(args, out)
+    preflight.check_learner(cfg.learner)
+    preflight.check_writable(out, "--out")
+    with hold(out):  # RUN/.lock: a second run into this folder is refused
+        _check_out(out, args.force)  # again, now that no other run can write there
+        distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
+        data, storage = run_data(cfg.data)
+        _check_data(data)
+        _print_header(cfg, data, out, storage)
+        t0 = time.perf_counter()
+        learner = methods.create(cfg.method, cfg.learner)
+        results = runner.run(
+            cfg, out, print_row, data, deterministic=args.deterministic, learner=learner, log=log
         )
-    _check_save(args)
-    distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
-    data, storage = run_data(cfg.data)
-    _print_header(cfg, data, out, storage)
-    t0 = time.perf_counter()
-    learner = methods.create(cfg.method, cfg.learner)
-    results = runner.run(
-        cfg, out, print_row, data, deterministic=args.deterministic, learner=learner, log=log
-    )
-    _print_summary(results, out, time.perf_counter() - t0)
-    if args.save:
-        _save_model(args.save, learner, results, not args.no_exemplars)
+        _print_summary(results, out, time.perf_counter() - t0)
+        if args.save:
+            _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
 
 
@@ -180,45 +210,89 @@ def _save_model(path: str, learner: ICaRL, results: dict[str, Any], exemplars: b
 
 
 def _resume(args: argparse.Namespace) -> int:
-    if args.force or args.out:
-        raise ConfigError("--resume continues the run in its own folder; drop --force and --out")
-    run_dir = Path(args.resume)
-    ck = load_checkpoint(run_dir)
+    run_dir = Path(args.resume or args.out)
+    if not run_dir.is_dir():  # before the lock, which would make the folder
+        raise CheckpointError(f"run folder {run_dir} does not exist; pass the folder of an earlier run")
+    with hold(run_dir):
+        ck = load_checkpoint(run_dir)
+        cfg = _resume_config(args, ck, run_dir)
+        check_world_size(ck, distributed.world(), args.allow_world_size_change, run_dir)
+        _check_save(args, run_dir)
+        preflight.check_learner(cfg.learner)
+        distributed.check_agreement("checkpoint", {"ck": ck.describe(), "config": ck.config})
+        learner = methods.create(cfg.method, cfg.learner)
+        if ck.finished:
+            print(f"run {run_dir} is already finished; nothing to train")
+            results = _finish_again(ck, run_dir, log_options(args).figures)
+            _print_summary(results, run_dir, None)
+            if args.save:  # the checkpoint after the last step holds the final learner
+                _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
+            return 0
+        data, storage = run_data(cfg.data)
+        _check_data(data)
+        _print_header(cfg, data, run_dir, storage)
+        print(f"resuming from the checkpoint {ck.describe()}")
+        for record in ck.results["steps"]:
+            print_row(record)
+        t0 = time.perf_counter()
+        results = runner.run(
+            cfg,
+            run_dir,
+            print_row,
+            data,
+            resume=ck,
+            deterministic=args.deterministic,
+            learner=learner,
+            log=log_options(args),
+        )
+        _print_summary(results, run_dir, time.perf_counter() - t0)
+        if args.save:
+            _save_model(args.save, learner, results, not args.no_exemplars)
+    return 0
+
+
+def _resume_config(args: argparse.Namespace, ck: Checkpoint, run_dir: Path) -> RunConfig:
+    """The checkpoint's configuration, with what the command line may change (learning
+    rate, epochs, batch size, ...; see RESUME_CHANGES) changed and recorded in the results."""
+    if args.out and args.resume:
+        raise ConfigError("--resume continues the run in its own folder; drop --out")
+    if args.force and not args.save:
+        raise ConfigError("--resume continues a run; drop --force (with --save it replaces that file)")
+    cfg = from_table(RunConfig, ck.config, "").check()
     if _config_given(args):
-        check_config(ck, to_dict(methods.resolve(config_from_args(args))), run_dir)
-    cfg = _with_checkpoint_every(from_table(RunConfig, ck.config, ""), args)
+        if args.config:  # a whole configuration: it must agree with the checkpoint's
+            current = config_from_args(args)
+        else:  # only some settings: over the checkpoint's configuration
+            current = load_config(None, [ck.config, *overrides_from_args(args)])
+        cfg = methods.resolve(current)
+    cfg = _with_checkpoint_every(cfg, args)
     if args.quiet:  # the checkpoint's config, not the command line's, so --quiet applies here
         cfg = replace(cfg, learner=replace(cfg.learner, progress=False))
-    _check_save(args)
-    learner = methods.create(cfg.method, cfg.learner)
-    if ck.finished:
-        print(f"run {run_dir} is already finished; nothing to train")
-        done_dir = run_dir if not (run_dir / RESULTS_NAME).exists() else None
-        results = runner.finish(ck.results, done_dir, formats=log_options(args).figures)
-        _print_summary(results, run_dir, None)
-        if args.save:  # the checkpoint after the last step holds the final learner
-            _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
-        return 0
-    data, storage = run_data(cfg.data)
-    _print_header(cfg, data, run_dir, storage)
-    print(f"resuming from the checkpoint {ck.describe()}")
-    for record in ck.results["steps"]:
-        print_row(record)
-    t0 = time.perf_counter()
-    results = runner.run(
-        cfg,
-        run_dir,
-        print_row,
-        data,
-        resume=ck,
-        deterministic=args.deterministic,
-        learner=learner,
-        log=log_options(args),
-    )
-    _print_summary(results, run_dir, time.perf_counter() - t0)
-    if args.save:
-        _save_model(args.save, learner, results, not args.no_exemplars)
-    return 0
+    if cfg.learner.batch_size == 0:  # auto: what the run resolved it to on the same data
+        cfg = replace(cfg, learner=replace(cfg.learner, batch_size=int(ck.config["learner"]["batch_size"])))
+    changed = resume_changes(ck, to_dict(cfg), run_dir)
+    if changed:
+        step = {"step": ck.steps_done + 1, "epoch": (ck.training or {}).get("epoch"), "changed": changed}
+        ck.results.setdefault("resumed", []).append(step)
+        print("resumed with " + ", ".join(f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items()))
+    return cfg
+
+
+def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...]) -> dict[str, Any]:
+    """A finished run given to --resume: results.json, figures and report.html rebuilt
+    where missing (a run killed while it wrote its report)."""
+    if not (run_dir / RESULTS_NAME).exists():
+        return runner.finish(ck.results, run_dir, formats=formats)
+    results = runner.finish(ck.results, None)
+    if distributed.is_main() and any(not (run_dir / n).exists() for n in report.REPORT_FILES):
+        print(f"report: {report.build(run_dir, formats)} (rebuilt)")
+    return results
+
+
+def _check_data(data: Dataset | SourceDataset) -> None:
+    """torchrun: every rank read the same data (a partial copy on one node is named)."""
+    if distributed.world() > 1:
+        distributed.check_agreement("data (fingerprint)", data.fingerprint())
 
 
 def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:

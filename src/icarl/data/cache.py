@@ -110,6 +110,8 @@ def cached_load(
     if cached is not None:
         return cached
     data = loader(path, **options).validate()
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 alone writes the entry
+        return data
     try:
         write_entry(entry, data)
     except OSError as e:

@@ -73,6 +73,11 @@ def _plain_npz(path: str | Path | None) -> bool:
 
 
 def dataset_from_config(dc: DataConfig) -> Dataset:
+    if dc.dataset == "digits" and dc.image_size not in (0, 8):
+        raise ConfigError(
+            f"data.image_size (--image-size) is {dc.image_size}, but digits has fixed 8x8 images "
+            "and cannot be resized; drop --image-size"
+        )
     options: dict[str, Any] = {}
     if dc.image_size:
         options["image_size"] = dc.image_size

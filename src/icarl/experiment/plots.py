@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import ConfigError
+from ..files.atomic import atomic_write
 
 FORMATS = ("png", "svg", "pdf")
 LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
@@ -45,11 +47,13 @@ def pyplot() -> Any:
 
 
 def save_figure(fig: Any, path: Path, formats: Sequence[str] = ("png",)) -> Path:
-    """``path`` (PNG) and the same figure in each other format of ``formats``; closes ``fig``."""
-    fig.savefig(path)
-    for fmt in formats:
-        if fmt != "png":
-            fig.savefig(path.with_suffix(f".{fmt}"))
+    """``path`` (PNG) and the same figure in each other format of ``formats``, each written
+    atomically (a full disk leaves the old figure, not a 0-byte one); closes ``fig``."""
+    for fmt in ("png", *(f for f in formats if f != "png")):
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        target = path if fmt == "png" else path.with_suffix(f".{fmt}")
+        atomic_write(target, buf.getvalue(), then="free some space and run icarl report again")
     pyplot().close(fig)
     return path
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IcarlError
+from ..files.atomic import atomic_write
 from .plots import accuracy_matrix_figure, pyplot, save_figure
 from .results import write_metrics_csv
 
@@ -223,8 +224,7 @@ def save_exemplar_grid(
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle("exemplars in herding order (left = chosen first)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -234,20 +234,54 @@ def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] 
     run_dir = Path(run_dir)
     cmp_path = run_dir / "compare.json"
     if cmp_path.is_file():
-        cmp = json.loads(cmp_path.read_text())
+        cmp = read_json(cmp_path, {"methods": list, "folders": dict})
         runs = {}
         for name in cmp["methods"]:
-            p = run_dir / cmp["folders"][name] / "results.json"
+            p = run_dir / str(cmp["folders"].get(name, name)) / "results.json"
             if p.is_file():
-                runs[name] = json.loads(p.read_text())
+                runs[name] = read_results(p)
         return runs, cmp
     res_path = run_dir / "results.json"
     if not res_path.is_file():
         raise ReportError(f"{run_dir} has no results.json or compare.json; pass a run or compare folder")
-    res = json.loads(res_path.read_text())
+    res = read_results(res_path)
     if not res.get("steps"):
         raise ReportError(f"{res_path} has no finished steps; run the method first")
     return {res["method"]: res}, None
+
+
+REPORT_FILES = ("report.html", "accuracy.png", "confusion.png")  # what build() writes in a run folder
+RESULTS_LAYOUT: dict[str, type] = {"method": str, "dataset": str, "class_order": list, "steps": list}
+
+
+def read_json(path: Path, layout: dict[str, type]) -> dict[str, Any]:
+    """A JSON object with at least ``layout``'s keys and types; one-line ``ReportError`` else."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"{path} is not valid JSON ({e}); restore it or run again") from None
+    if not isinstance(doc, dict):
+        raise ReportError(f"{path} holds {type(doc).__name__}, not a JSON object; restore it or run again")
+    for key, tp in layout.items():
+        if not isinstance(doc.get(key), tp):
+            raise ReportError(
+                f"{path}: {key!r} is missing or not a {tp.__name__}; damaged: restore it or run again"
+            )
+    return doc
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A run's ``results.json``, its layout checked down to each step's accuracy."""
+    res = read_json(path, RESULTS_LAYOUT)
+    for i, s in enumerate(res["steps"], 1):
+        ok = (
+            isinstance(s, dict)
+            and isinstance(s.get("accuracy"), dict)
+            and isinstance(s.get("seen_classes"), int)
+        )
+        if not ok:
+            raise ReportError(f"{path}: step {i} lacks accuracy or seen_classes; the file is damaged")
+    return res
 
 
 def build(run_dir: Path | str, formats: Sequence[str] = ("png",)) -> Path:
@@ -275,7 +309,7 @@ def build(run_dir: Path | str, formats: Sequence[str] = ("png",)) -> Path:
             figures[f"exemplars ({name})"] = sub / "exemplars.png"
     page = _html(title, runs, rows, figures)
     out = run_dir / "report.html"
-    out.write_text(page)
+    atomic_write(out, page.encode(), then="free some space and run icarl report again")
     return out
 
 

@@ -9,6 +9,7 @@ classifier (iCaRL, Alg. 1), ``cnn`` the network's own outputs (hybrid1 for iCaRL
 from __future__ import annotations
 
 import csv
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -52,16 +53,17 @@ CSV_FIELDS = (
 
 
 def write_metrics_csv(results: dict[str, Any], path: Path) -> None:
-    """One row per step (fractions; empty where a classifier does not apply)."""
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
-        w.writeheader()
-        for s in results["steps"]:
-            row = {k: s.get(k) for k in CSV_FIELDS}
-            for k in CLASSIFIERS:
-                row[f"acc_{k}"] = s["accuracy"].get(k)
-                row[f"top5_{k}"] = s.get("top5", {}).get(k)
-            w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    """One row per step (fractions; empty where a classifier does not apply); atomic."""
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    w.writeheader()
+    for s in results["steps"]:
+        row = {k: s.get(k) for k in CSV_FIELDS}
+        for k in CLASSIFIERS:
+            row[f"acc_{k}"] = s["accuracy"].get(k)
+            row[f"top5_{k}"] = s.get("top5", {}).get(k)
+        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    atomic_write(path, f.getvalue().encode())
 
 
 def write_json(path: Path, obj: Any) -> None:

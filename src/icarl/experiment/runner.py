@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .. import methods, timing
+from .. import methods, threads, timing
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
 from ..data import ClassIncrementalStream, Dataset, Step
@@ -39,6 +39,7 @@ from ..version import versions
 from . import evaluation
 from .environment import environment
 from .loggers import NO_LOGGERS, LogOptions, RunLog, open_run_log
+from .preflight import check_learner
 from .progress import with_step_bar
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
@@ -97,6 +98,7 @@ def run(
     check_memory(learner, len(stream.class_order))
     learner.config = resolve_batch_size(learner.config, len(stream[0].train))  # batch_size 0: auto
     cfg = replace(cfg, learner=learner.config)
+    check_learner(cfg.learner)  # device and backbone, before the run folder is touched
     record = to_dict(cfg)
     saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
     results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
@@ -274,6 +276,8 @@ def finish(
     results["final_accuracy"] = final
     results["average_incremental_top5"], results["final_top5"] = summarize(results["steps"], "top5")
     out_dir = out_dir if distributed.is_main() else None  # DDP: rank 0 writes
+    if "environment" in results:
+        results["environment"].update(threads.policy())  # the thread counts the run used
     if learner is not None:
         evaluation.finish_run(results, learner, out_dir)
     if out_dir is not None:
@@ -295,7 +299,16 @@ class _Saver:
     def save(
         self, learner: dict[str, Any], results: dict[str, Any], training: dict[str, Any] | None = None
     ) -> None:
-        ck = Checkpoint(self.record, self.det, self.fingerprint, self.total, results, learner, training)
+        ck = Checkpoint(
+            self.record,
+            self.det,
+            self.fingerprint,
+            self.total,
+            results,
+            learner,
+            training,
+            distributed.world(),
+        )
         with phase("checkpoint"):
             save_checkpoint(self.out_dir, ck)
         self.last = ck.describe()

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..errors import IcarlError
 from .atomic import atomic_write, temp_path
+from .layout import StateLayoutError, check_keys, check_learner_state
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "results.json"
@@ -35,6 +36,19 @@ KIND = "icarl-run-checkpoint"
 # Configuration keys that may differ between a run and its resumption: they do not
 # change what is learned (where files go, progress bars, device, checkpoint spacing).
 RESUMABLE_DIFFERENCES = ("out", "checkpoint_every", "learner.progress", "learner.device")
+# Keys a resumed run may change (recorded in results.json under "resumed"): they change how
+# training goes on, not the model's shape or what was learned so far.
+RESUME_CHANGES = (
+    "learner.lr",
+    "learner.lr_milestones",
+    "learner.lr_gamma",
+    "learner.weight_decay",
+    "learner.momentum",
+    "learner.epochs",
+    "learner.batch_size",
+    "learner.eval_batch_size",
+    "learner.workers",
+)
 
 
 class CheckpointError(IcarlError):
@@ -55,6 +69,7 @@ class Checkpoint:
     results: dict[str, Any]
     learner: dict[str, Any]
     training: dict[str, Any] | None = None
+    world_size: int = 1  # processes that trained it (torchrun); 1 in checkpoints before this field
 
     @property
     def steps_done(self) -> int:
@@ -83,6 +98,7 @@ def save_checkpoint(run_dir: str | Path, ck: Checkpoint) -> Path:
             "results": ck.results,
             "learner": ck.learner,
             "training": ck.training,
+            "world_size": ck.world_size,
         },
         buf,
     )
@@ -115,6 +131,7 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
             f"{path} has checkpoint format version {version}, this icarl reads version "
             f"{CHECKPOINT_VERSION}; resume with the icarl version that wrote it or start over with --force"
         )
+    _check_layout(state, str(path))
     return Checkpoint(
         config=state["config"],
         deterministic=bool(state["deterministic"]),
@@ -123,7 +140,39 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
         results=state["results"],
         learner=state["learner"],
         training=state["training"],
+        world_size=int(state.get("world_size", 1)),
     )
+
+
+CHECKPOINT_KEYS: dict[str, tuple[type | None, ...]] = {
+    "config": (dict,),
+    "deterministic": (bool,),
+    "data_fingerprint": (str,),
+    "total_steps": (int,),
+    "results": (dict,),
+    "learner": (dict,),
+    "training": (dict, None),
+}
+TRAINING_KEYS: dict[str, tuple[type | None, ...]] = {
+    "step": (int,),
+    "epoch": (int,),
+    "net": (dict,),
+    "optimizer": (dict,),
+    "scheduler": (dict,),
+    "generator": (Tensor,),
+}
+
+
+def _check_layout(state: dict[str, Any], where: str) -> None:
+    """The checkpoint's keys and types, and its learner's, checked before anything uses them."""
+    try:
+        check_keys(state, CHECKPOINT_KEYS, where)
+        check_keys(state["results"], {"steps": (list,)}, where, "results.")
+        check_learner_state(state["learner"], f"{where} (learner)")
+        if state["training"] is not None:
+            check_keys(state["training"], TRAINING_KEYS, where, "training.")
+    except StateLayoutError as e:
+        raise CheckpointError(f"{e}; start the run again with --force") from None
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
@@ -141,13 +190,31 @@ def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: s
     return out
 
 
-def check_config(ck: Checkpoint, current: dict[str, Any], run_dir: str | Path) -> None:
-    diff = config_differences(ck.config, current)
+def _get(table: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        table = table.get(part, {}) if isinstance(table, dict) else {}
+    return table
+
+
+def resume_changes(ck: Checkpoint, current: dict[str, Any], run_dir: str | Path) -> dict[str, list[Any]]:
+    """``{key: [old, new]}`` for the :data:`RESUME_CHANGES` keys that differ; a one-line
+    error if any other key (except :data:`RESUMABLE_DIFFERENCES`) differs."""
+    changed = {k: [_get(ck.config, k), _get(current, k)] for k in RESUME_CHANGES}
+    changed = {k: v for k, v in changed.items() if v[0] != v[1]}
+    check_config(ck, current, run_dir, ignore=tuple(changed))
+    return changed
+
+
+def check_config(
+    ck: Checkpoint, current: dict[str, Any], run_dir: str | Path, ignore: tuple[str, ...] = ()
+) -> None:
+    diff = [d for d in config_differences(ck.config, current) if d.split(":")[0] not in ignore]
     if diff:
         more = f" (and {len(diff) - 2} more)" if len(diff) > 2 else ""
         raise CheckpointError(
             f"the checkpoint in {run_dir} was written with another configuration "
-            f"({'; '.join(diff[:2])}{more}); resume with only --resume {run_dir}, or start a new run"
+            f"({'; '.join(diff[:2])}{more}); resume with only --resume {run_dir} (a resume may change "
+            f"only {', '.join(k.split('.')[-1] for k in RESUME_CHANGES)}), or start a new run"
         )
 
 

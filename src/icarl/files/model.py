@@ -20,6 +20,7 @@ import torch
 from ..errors import IcarlError
 from ..version import versions
 from .atomic import atomic_write
+from .layout import StateLayoutError, check_learner_state
 
 
 class ModelFileError(IcarlError):
@@ -73,6 +74,10 @@ def read_model(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise ModelFileError(f"{path} is not an icarl model file; pass a file written by learner.save")
+    try:
+        check_learner_state(state, str(path))
+    except StateLayoutError as e:
+        raise ModelFileError(f"{e}; pass a file written by learner.save or icarl run --save") from None
     return state
 
 

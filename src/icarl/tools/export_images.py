@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cli.funnel import guarded
 from ..data import Dataset, load_dataset
 from ..errors import IcarlError
 
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         classes = [int(c) for c in args.classes.split(",") if c.strip()] if args.classes else None
     except ValueError:
-        raise IcarlError(f"--classes {args.classes!r} is not a comma-separated list of labels") from None
+        raise IcarlError(f"--classes {args.classes!r}: give comma-separated integer labels") from None
     splits = [s for s in args.splits.split(",") if s in ("train", "test")]
     n = export_pngs(data, args.out, classes, splits)
     print(f"wrote {n} PNG files under {args.out}")
@@ -80,11 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m icarl.tools.export_images", description=__doc__.split("\n")[0]
     )
     build(p)
-    try:
-        return run(p.parse_args(argv))
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    args = p.parse_args(argv)
+    return guarded(lambda: run(args))  # user errors: one line, exit 2
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cli.funnel import guarded
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
 from ..data.loading import dataset_from_config
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise IcarlError(f"{out} exists; pass --force to replace it")
     # the loader, cache policy and resizing of `icarl run`
-    source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size)
+    source = DataConfig(dataset=args.dataset, path=args.data, image_size=args.image_size).check()
     data = dataset_from_config(source)
     arrays: dict[str, Any] = pack_arrays(data, args.quality, SUBSAMPLING[args.subsampling])
     buf = io.BytesIO()
@@ -107,11 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m icarl.tools.pack`` (the same as ``icarl pack``)."""
     p = argparse.ArgumentParser(prog="python -m icarl.tools.pack", description=__doc__.split("\n")[0])
     build(p)
-    try:
-        return run(p.parse_args(argv))
-    except IcarlError as e:
-        print(f"icarl: error: {e}", file=sys.stderr)
-        return 2
+    args = p.parse_args(argv)
+    return guarded(lambda: run(args))  # user errors: one line, exit 2
 
 
 if __name__ == "__main__":

@@ -10,13 +10,40 @@ from typing import cast
 import torch
 from torch import nn
 
-from ..config import LearnerConfig
+from ..config import ConfigError, LearnerConfig
 
 
 def resolve_device(name: str) -> torch.device:
+    """``learner.device`` as a torch device; a one-line ``ConfigError`` for a name torch does
+    not know or a device this machine lacks (CUDA on a CPU-only torch, a GPU index too high)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"learner.device is {name!r}, which torch does not know; use auto, cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"learner.device is {name!r} but this torch has no usable CUDA device "
+                "(torch.cuda.is_available() is False); use --device cpu or auto"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"learner.device is {name!r} but this machine has {torch.cuda.device_count()} GPU(s); "
+                "use cuda:0 .. cuda:N-1"
+            )
+    elif device.type not in ("cpu", "meta") and not _available(device):
+        raise ConfigError(f"learner.device is {name!r}, which this machine lacks; use cpu or auto")
+    return device
+
+
+def _available(device: torch.device) -> bool:
+    module = getattr(torch, device.type, None)
+    is_available = getattr(module, "is_available", None)
+    return bool(is_available()) if callable(is_available) else True
 
 
 @functools.cache

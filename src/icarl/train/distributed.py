@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +34,8 @@ from ..data.streamload import shard_bounds
 from ..errors import IcarlError
 
 T = TypeVar("T")
+DEFAULT_TIMEOUT_S = 1800.0
+TIMEOUT_ENV = "ICARL_DIST_TIMEOUT"  # the process group's timeout, as setup() was given it
 
 
 class DistributedError(IcarlError):
@@ -71,7 +75,7 @@ def backend_for(cuda: bool) -> str:
     return "cpu:gloo,cuda:nccl" if cuda else "gloo"
 
 
-def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> LaunchEnv:
+def setup(environ: dict[str, str] | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> LaunchEnv:
     """Start the process group if launched with ``WORLD_SIZE > 1``; idempotent."""
     env = launch_env(environ)
     if not env.distributed or is_dist():
@@ -81,6 +85,7 @@ def setup(environ: dict[str, str] | None = None, timeout_s: float = 1800.0) -> L
         # "cuda" and device "auto" now mean this process's GPU. More processes than GPUs
         # is fine with --device cpu; on CUDA, NCCL refuses two ranks on one GPU.
         torch.cuda.set_device(env.local_rank)
+    os.environ[TIMEOUT_ENV] = str(timeout_s)  # for monitored barriers (torch does not keep it)
     dist.init_process_group(
         backend=backend_for(cuda),
         rank=env.rank,
@@ -96,11 +101,14 @@ def cleanup() -> None:
 
 
 @contextlib.contextmanager
-def session() -> Iterator[LaunchEnv]:
+def session(timeout_s: float | None = None) -> Iterator[LaunchEnv]:
     """Set up (if launched by torchrun), silence stdout on ranks other than 0, and clean
-    up the process group if this session started it."""
+    up the process group if this session started it. ``timeout_s`` (``--dist-timeout``):
+    how long a collective waits for the other processes before it fails."""
+    if timeout_s is not None and not (0 < timeout_s < float("inf")):
+        raise DistributedError(f"--dist-timeout is {timeout_s}; give a positive number of seconds")
     started = not is_dist()
-    env = setup()
+    env = setup(timeout_s=timeout_s or DEFAULT_TIMEOUT_S)
     started = started and is_dist()
     try:
         if is_main():
@@ -159,7 +167,14 @@ def local_shard(x: Tensor) -> Tensor:
 
 # ------------------------------------------------------------------ collectives
 def barrier() -> None:
-    if is_dist():
+    """Wait for every rank; with gloo a monitored barrier, whose error names the ranks that
+    did not arrive within the process group's timeout."""
+    if not is_dist():
+        return
+    if dist.get_backend() == "gloo":
+        timeout = float(os.environ.get(TIMEOUT_ENV, DEFAULT_TIMEOUT_S))
+        dist.monitored_barrier(timeout=timedelta(seconds=timeout), wait_all_ranks=True)
+    else:
         dist.barrier()
 
 
@@ -228,6 +243,42 @@ def check_same(what: str, tensors: dict[str, Tensor]) -> None:
             f"the {what} differs between ranks (ranks {differ} differ from rank 0); "
             "every rank must see the same data, seed and config"
         )
+
+
+def check_agreement(what: str, obj: Any) -> None:
+    """Raise on every rank unless every rank passes an equal ``obj`` (JSON-able: a config,
+    a data fingerprint, a checkpoint's description); names the ranks that differ."""
+    if not is_dist():
+        return
+    mine = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    every: list[Any] = [None] * world()
+    dist.all_gather_object(every, mine)
+    differ = [r for r, d in enumerate(every) if d != every[0]]
+    if differ:
+        raise DistributedError(
+            f"the {what} of rank(s) {differ} differs from rank 0's; start every process with the "
+            "same command, data and run folder"
+        )
+
+
+def failure_message(e: BaseException) -> str | None:
+    """One line for a collective that failed or timed out (a process stopped or stalled)."""
+    text = str(e).strip()
+    first = text.splitlines()[0][:200] if text else type(e).__name__
+    backend_error = getattr(dist, "DistBackendError", None)
+    known = backend_error is not None and isinstance(e, backend_error)
+    if not (known or "monitoredBarrier" in text or "timed out" in text.lower()):
+        return None
+    late = re.search(r"Ranks? ([\d, ]+) failed to pass monitoredBarrier in (\d+) ms", text)
+    if late:
+        return (
+            f"rank(s) {late.group(1).strip()} did not answer within {int(late.group(2)) / 1000:g} s "
+            "(--dist-timeout); a process stopped or stalled: see its own error, or raise --dist-timeout"
+        )
+    return (
+        f"rank {rank()}: a collective with the other processes failed ({first}); a process stopped "
+        "or stalled: see its own error above, or raise --dist-timeout for slow steps"
+    )
 
 
 # ------------------------------------------------------------------ models

@@ -14,6 +14,8 @@ applies that slice of it). Both see the same batches and the same random numbers
 
 from __future__ import annotations
 
+import bisect
+import collections
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .. import threads
 from ..config import LearnerConfig
 from ..errors import IcarlError
 from . import distributed
@@ -149,11 +152,13 @@ def train(
     first_epoch = 0
     if hooks.resume is not None:
         first_epoch = restore_train_state(hooks.resume, net, opt, sched, generator)
+        apply_hyperparameters(net, cfg, opt, sched)  # --resume with another lr, momentum, ...
     bar = _progress(cfg, desc)
     # DDP: DistributedDataParallel when world > 1, compiled around it (one graph per bucket)
     model = compiled(distributed.wrap_ddp(net, cfg.sync_batchnorm), cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
+        threads.adjust()  # the command line's policy: give up CPUs other processes keep busy
         mean_loss = _epoch(model, x, y, cfg, prepare, loss_fn, generator, opt)
         distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
@@ -293,3 +298,24 @@ def restore_train_state(
     sched.load_state_dict(state.scheduler)
     generator.set_state(state.generator)
     return state.epoch
+
+
+def apply_hyperparameters(net: nn.Module, cfg: LearnerConfig, opt: torch.optim.Optimizer, sched: Any) -> None:
+    """After a restore: the optimizer and schedule take ``cfg``'s momentum, weight decay,
+    learning rate, milestones and gamma (a resumed run may change them; the momentum
+    buffers and the epoch count are kept). Unchanged values are left bit for bit."""
+    fresh = param_groups(net, cfg)
+    for group, new in zip(opt.param_groups, fresh, strict=True):
+        group["momentum"] = cfg.momentum
+        group["weight_decay"] = new["weight_decay"]
+    milestones = collections.Counter(cfg.milestones())
+    same = sched.base_lrs == [cfg.lr] * len(sched.base_lrs) and sched.gamma == cfg.lr_gamma
+    if same and sched.milestones == milestones:
+        return
+    sched.base_lrs = [cfg.lr] * len(sched.base_lrs)
+    sched.milestones, sched.gamma = milestones, cfg.lr_gamma
+    passed = bisect.bisect_right(sorted(milestones.elements()), sched.last_epoch)
+    for group in opt.param_groups:
+        group["initial_lr"] = cfg.lr
+        group["lr"] = cfg.lr * cfg.lr_gamma**passed
+    sched._last_lr = [g["lr"] for g in opt.param_groups]

@@ -1,0 +1,73 @@
+"""Checks made before a run trains or writes anything: the learner's device and backbone,
+and every output target (writable, not inside a run folder's own files, not replaced
+without ``--force``). Each failure is one ``ConfigError`` line naming the option."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from ..config import ConfigError, LearnerConfig
+from ..nets import available
+from ..nets.adapt import OBJECT_PREFIX, factory_from_path
+from ..train.amp import resolve_device
+
+
+def check_learner(cfg: LearnerConfig) -> None:
+    """The device exists here and the backbone can be found (before any folder is made)."""
+    resolve_device(cfg.device)
+    if cfg.init_weights and not Path(cfg.init_weights).is_file():
+        raise ConfigError(
+            f"learner.init_weights {cfg.init_weights} does not exist; pass a file saved with torch.save"
+        )
+    spec = cfg.backbone
+    if spec.startswith(OBJECT_PREFIX):
+        return
+    if ":" in spec:
+        factory_from_path(spec)
+    elif spec not in available():
+        raise ConfigError(
+            f"learner.backbone is {spec!r}; choose one of: {', '.join(available())}, "
+            "or name a factory as package.module:function"
+        )
+
+
+def _existing_ancestor(path: Path) -> Path:
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_writable(target: Path, option: str) -> None:
+    """``target`` (a file or folder to be made) can be created: its nearest existing
+    ancestor is a folder in which a file can be created and removed."""
+    parent = _existing_ancestor(target.parent if not target.is_dir() else target)
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {target}: {parent} is a file, not a folder; choose another path")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".icarl-write-test-", dir=parent)
+    except OSError as e:
+        raise ConfigError(
+            f"{option} {target}: cannot write in {parent} ({e.strerror}); choose a writable place"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def check_output_file(path: Path, option: str, force: bool, run_dir: Path | None = None) -> None:
+    """A model file to write: not a folder, not inside ``run_dir``, not replaced without
+    ``force``, writable."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name, like model.icarl")
+    if run_dir is not None and run_dir.resolve() in path.resolve().parents:
+        raise ConfigError(
+            f"{option} {path} is inside the run folder {run_dir}, whose files the run writes; "
+            "save the model elsewhere"
+        )
+    if path.exists() and not force:
+        raise ConfigError(f"{option} {path} exists; pass --force to replace it, or choose another file")
+    check_writable(path, option)
