@@ -28,10 +28,6 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from icarl.threads import apply, prepare_environment  # noqa: E402
-
-prepare_environment()  # as the command line does: OMP_WAIT_POLICY before torch loads
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -43,6 +39,7 @@ from make_synthetic import fashion_shaped  # noqa: E402
 from icarl import timing  # noqa: E402
 from icarl.config import load_config, parse_override, resolve_batch_size  # noqa: E402
 from icarl.experiment import runner  # noqa: E402
+from icarl.threads import apply  # noqa: E402
 from icarl.train.amp import use_bf16  # noqa: E402
 
 T_IMPORTED = time.perf_counter()

@@ -103,13 +103,15 @@ def test_others_busy_from_two_samples(tmp_path) -> None:
     assert threads._sample(stat) is None
 
 
-def test_threads_flag_sets_torch_threads_and_refuses_nonsense(capsys) -> None:
+def test_threads_flag_sets_torch_threads_for_the_command_only(capsys, monkeypatch) -> None:
     before = torch.get_num_threads()
-    try:
-        assert main(["run", "--threads", "1", "--dry-run", "--epochs", "1"]) == 0
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+    during: list[int] = []
+    real = threads.apply
+    monkeypatch.setattr(threads, "apply", lambda n=None: during.append(real(n)) or during[-1])
+    monkeypatch.setattr("icarl.cli.run.dry_run", lambda cfg: during.append(torch.get_num_threads()) or 0)
+    assert main(["run", "--threads", "1", "--dry-run", "--epochs", "1"]) == 0
+    assert during == [1, 1] and torch.get_num_threads() == before  # restored afterwards
+    assert threads.policy() == {"threads_policy": "fixed"}  # no policy outlives the command
     with pytest.raises(SystemExit) as e:
         main(["run", "--threads", "0"])
     assert e.value.code == 2

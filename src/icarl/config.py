@@ -1,9 +1,6 @@
-"""Typed, frozen configuration, loaded from TOML with dotted overrides.
-
-A run is described by :class:`RunConfig`: the data (``[data]``), the learner's
-hyperparameters (``[learner]``), the method, the seed and where to write. Presets
-live in ``icarl/configs/*.toml``; ``--config NAME`` takes a preset name or a path.
-"""
+"""Typed, frozen configuration, loaded from TOML with dotted overrides. A run is a
+:class:`RunConfig`: the data (``[data]``), the learner (``[learner]``), the evaluation, the
+method, the seed and where to write. Presets: ``icarl/configs/*.toml`` (``--config NAME``)."""
 
 from __future__ import annotations
 
@@ -44,9 +41,7 @@ class LearnerConfig:
     lr_milestones: tuple[int, ...] | None = None  # None: 70% and 90% of epochs (49, 63 of 70)
     lr_gamma: float = 0.2  # divide by 5
     momentum: float = 0.9
-    # 0 = auto (see resolve_batch_size): the paper's 128, or 64 for a first step of fewer than
-    # 2,048 training images (digits: 64 keeps 4+ batches an epoch)
-    batch_size: int = 128
+    batch_size: int = 128  # 0 = auto (resolve_batch_size): 128, or 64 for a small first step
     weight_decay: float = 1e-5
     # "authors": the Theano code adds weight_decay * sum(p^2) over Lasagne's regularizable
     # parameters: conv/linear weights and the BatchNorm scales (gamma), not biases or BatchNorm
@@ -133,8 +128,8 @@ SMALL_FIRST_STEP = 2048  # training images below which batch_size auto is 64, no
 
 
 def resolve_batch_size(cfg: LearnerConfig, first_step_images: int) -> LearnerConfig:
-    """``cfg`` with ``batch_size = 0`` (auto) resolved for a first step of this many images:
-    128, as the paper, or 64 for a small first step (measured: benchmarks/RESULTS.md)."""
+    """``cfg`` with ``batch_size = 0`` (auto) resolved: 128 (the paper), or 64 for a first step
+    of fewer than SMALL_FIRST_STEP training images (digits: 4+ batches an epoch)."""
     if cfg.batch_size:
         return cfg
     return replace(cfg, batch_size=64 if first_step_images < SMALL_FIRST_STEP else 128)
@@ -170,8 +165,8 @@ class DataConfig:
 class EvaluationConfig:
     """What the evaluation after each step computes besides the learner's own classifiers."""
 
-    # iNCM (paper Sec. 4.2): nearest class mean over ALL training data of the seen classes, an
-    # oracle ablation; it costs one feature pass over every seen training image after each step
+    # iNCM (paper Sec. 4.2): the class means of ALL seen training data, an oracle ablation (a
+    # feature pass over every seen training image after each step)
     incm: bool = False
 
 

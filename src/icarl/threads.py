@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 MIN_INTERVAL = 0.5  # seconds between two looks at the machine's load
@@ -122,6 +124,21 @@ def apply(threads: int | None = None) -> int:
     if not threads:
         _governor = Governor(n)
     return n
+
+
+@contextmanager
+def for_command(threads: int | None) -> Iterator[int]:
+    """:func:`apply` for one command; afterwards the policy ends and torch's count is restored
+    (a Python process that calls ``icarl.cli.main`` keeps its own settings)."""
+    import torch  # here: see the module docstring
+
+    global _governor
+    before = torch.get_num_threads()
+    try:
+        yield apply(threads)
+    finally:
+        _governor = None
+        torch.set_num_threads(before)
 
 
 def adjust() -> None:

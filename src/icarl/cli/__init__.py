@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import threads
+from ..tools.funnel import guarded
 from ..train.distributed import session
 from ..version import __version__
 from . import compare, export, export_images, info, learn, listing, pack, predict, report, run
-from .funnel import guarded
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -70,12 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def command() -> int:
-        threads.apply(getattr(args, "threads", None))
-        with session(getattr(args, "dist_timeout", None)):  # torchrun: group up, stdout on rank 0
+        with (
+            threads.for_command(getattr(args, "threads", None)),
+            session(getattr(args, "dist_timeout", None)),
+        ):
             code: int = COMMANDS[args.command].main(args)
             return code
 
-    return guarded(command)  # user errors: one line, exit 2 (cli/funnel.py)
+    return guarded(command)  # user errors: one line, exit 2 (tools/funnel.py)
 
 
 __all__ = ["main"]

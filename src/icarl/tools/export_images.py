@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli.funnel import guarded
 from ..data import Dataset, load_dataset
 from ..errors import IcarlError
+from .funnel import guarded
 
 
 def export_pngs(
@@ -68,7 +68,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         classes = [int(c) for c in args.classes.split(",") if c.strip()] if args.classes else None
     except ValueError:
-        raise IcarlError(f"--classes {args.classes!r}: give comma-separated integer labels") from None
+        raise IcarlError(
+            f"--classes {args.classes!r} is not a comma-separated list of labels; write e.g. 0,1,2"
+        ) from None
     splits = [s for s in args.splits.split(",") if s in ("train", "test")]
     n = export_pngs(data, args.out, classes, splits)
     print(f"wrote {n} PNG files under {args.out}")

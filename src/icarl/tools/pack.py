@@ -22,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cli.funnel import guarded
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
 from ..data.loading import dataset_from_config
 from ..data.packed import encode_jpegs
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
+from .funnel import guarded
 
 DEFAULT_QUALITY = 90
 SUBSAMPLING = {"444": 0, "420": 2}

@@ -137,11 +137,9 @@ def train(
     hooks: TrainHooks = TrainHooks(),
     desc: str = "train",
 ) -> list[EpochLog]:
-    """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs.
-
-    ``hooks.resume`` continues an interrupted loop from a :class:`TrainState`;
-    ``hooks.on_epoch`` receives one after every epoch (checkpoints).
-    """
+    """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs;
+    ``hooks.resume`` continues an interrupted :class:`TrainState`, ``hooks.on_epoch`` gets one
+    after every epoch (checkpoints)."""
     opt = torch.optim.SGD(param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
     # DEVIATION: a new optimiser per call, so each step starts at zero velocity unless the
     # caller carries it (learner.momentum_carry, the authors' one optimiser per run)
