@@ -108,7 +108,8 @@ def test_export_refuses_existing_files_and_unknown_or_missing_formats(exported, 
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnx" else real(n, *a))
     assert main(["export", str(model), str(root / "y"), "--format", "pt2,onnx"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "needs the onnx package; pip install onnx" in err
+    # (onnxscript may be missing as well, and then is named too)
+    assert len(err.splitlines()) == 1 and "needs the onnx" in err and "pip install onnx" in err
     assert not (root / "y.pt2").exists()
 
 
