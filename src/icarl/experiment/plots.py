@@ -120,12 +120,17 @@ def errorbar_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, form
             lw=1.6,
             label=f"{r['label']} ({100 * r['average_mean']:.1f} ± {100 * r['average_std']:.1f})",
         )
+    accuracy_axes(ax, title, rows[0]["seen"] if rows else [], "avg. inc. acc. (mean ± std)")
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
+def accuracy_axes(ax: Any, title: str, seen: Sequence[int], legend: str) -> None:
+    """Labels, limits, grid and the legend (outside, right) of an accuracy-by-classes plot."""
     ax.set_xlabel("number of classes")
     ax.set_ylabel("accuracy on all seen classes (%)")
     ax.set_title(title)
     ax.set_ylim(0, 101)
-    ax.set_xticks(rows[0]["seen"] if rows else [])
+    ax.set_xticks(seen)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="avg. inc. acc. (mean ± std)")
-    fig.tight_layout()
-    return save_figure(fig, path, formats)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title=legend)

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
-from .plots import accuracy_matrix_figure, pyplot, save_figure
+from .plots import accuracy_axes, accuracy_matrix_figure, pyplot, save_figure
 from .results import write_metrics_csv
 
 LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
@@ -150,13 +150,7 @@ def accuracy_figure(
             lw=2 if own else 1.3,
             label=f"{r['label']} ({100 * r['average']:.1f})",
         )
-    ax.set_xlabel("number of classes")
-    ax.set_ylabel("accuracy on all seen classes (%)")
-    ax.set_title(title)
-    ax.set_ylim(0, 101)
-    ax.set_xticks(rows[0]["seen"] if rows else [])
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="method (avg. inc. acc.)")
+    accuracy_axes(ax, title, rows[0]["seen"] if rows else [], "method (avg. inc. acc.)")
     fig.tight_layout()
     return save_figure(fig, path, formats)
 
