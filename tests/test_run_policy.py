@@ -68,7 +68,8 @@ def test_governor_gives_up_the_cpus_others_keep_busy_and_takes_them_back(monkeyp
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(4)
-        gov = threads.Governor(4)
+        gov = threads.Governor(4, spare=0)
+        assert threads.Governor(4, spare=8).target(others=9.0) == 3  # 8 busy CPUs are not ours
         clock = {"t": 0.0, "busy": 0.0, "own": 0.0}
         monkeypatch.setattr(threads, "_sample", lambda: (clock["t"], clock["busy"], clock["own"]))
         gov.last = threads._sample()

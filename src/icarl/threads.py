@@ -79,15 +79,19 @@ def others_busy(before: tuple[float, float, float], now: tuple[float, float, flo
 
 
 class Governor:
-    """Threads between 1 and ``most``: all the CPUs the other processes leave free."""
+    """Threads between 1 and ``most``: all the CPUs the other processes leave free.
+    ``spare``: the machine's CPUs this process may not use (``/proc/stat`` counts them all);
+    others' work up to that many CPUs is taken to run there, not on ours."""
 
-    def __init__(self, most: int) -> None:
+    def __init__(self, most: int, spare: int | None = None) -> None:
         self.most, self.current = most, most
+        self.spare = max(0, (os.cpu_count() or most) - cpus_available()) if spare is None else spare
         self.used: set[int] = {most}
         self.last = _sample()
 
     def target(self, others: float) -> int:
-        return min(self.most, max(1, self.most - math.floor(others + 0.5)))
+        contested = max(0.0, others - self.spare)
+        return min(self.most, max(1, self.most - math.floor(contested + 0.5)))
 
     def adjust(self) -> int:
         import torch  # here: see the module docstring
