@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         res = runner.run(cfg, Path(out), data=data)
     wall = time.perf_counter() - t0 + startup
     stream = runner.make_stream(cfg, data)
-    sizes = [len(stream[i].train) for i in range(len(stream))]
+    sizes = [stream.train_size(i) for i in range(len(stream))]
     lc = resolve_batch_size(cfg.learner, sizes[0])  # as the run resolved batch_size = 0 (auto)
     steps = image_steps(res, sizes, lc.epochs, lc.batch_size)
     rate, bare = bare_seconds(lc, device, steps, args.rounds)

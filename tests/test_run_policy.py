@@ -138,6 +138,8 @@ def test_auto_batch_size_is_resolved_by_the_learner_and_recorded_by_runs(digits)
     assert cfg.learner.batch_size == 0  # the digits preset asks for auto
     res = runner.run(replace(cfg, learner=replace(cfg.learner, progress=False)), None, data=digits)
     assert res["config"]["learner"]["batch_size"] == 64  # digits' first step is small
+    stream = runner.make_stream(cfg, digits)
+    assert [stream.train_size(i) for i in range(len(stream))] == [len(s.train) for s in stream]
 
 
 def test_phase_timer_adds_nested_and_repeated_phases() -> None:

@@ -77,6 +77,7 @@ class ClassIncrementalStream:
         self.groups = split_into_steps(full, classes_per_step, first_step)
         n_train = data.train.y.bincount(minlength=data.num_classes)
         n_test = data.test.y.bincount(minlength=data.num_classes)
+        self.train_counts: list[int] = [int(n) for n in n_train]  # training images per class
         for c in full:
             for count, split in ((n_train, "training"), (n_test, "test")):
                 if int(count[c]) == 0:
@@ -87,6 +88,10 @@ class ClassIncrementalStream:
 
     def __len__(self) -> int:
         return len(self.groups)
+
+    def train_size(self, index: int) -> int:
+        """Training images of step ``index``'s classes, counted (no step is built)."""
+        return sum(self.train_counts[c] for c in self.groups[index])
 
     def __getitem__(self, index: int) -> Step:
         classes = self.groups[index]

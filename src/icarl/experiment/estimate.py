@@ -73,7 +73,7 @@ class StepWork:
 def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[StepWork]]:
     """(forward FLOPs per image of the backbone, per-step work) for ``cfg`` on ``stream``."""
     data = stream.data
-    lc = resolve_batch_size(cfg.learner, len(stream[0].train)) if len(stream) else cfg.learner
+    lc = resolve_batch_size(cfg.learner, stream.train_size(0)) if len(stream) else cfg.learner
     c, h, _ = data.image_shape
     backbone = build_backbone(lc.backbone, c, h)
     fwd = forward_flops(backbone, torch.zeros(1, c, h, h))

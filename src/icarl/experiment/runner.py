@@ -96,7 +96,7 @@ def run(
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
     check_memory(learner, len(stream.class_order))
-    learner.config = resolve_batch_size(learner.config, len(stream[0].train))  # batch_size 0: auto
+    learner.config = resolve_batch_size(learner.config, stream.train_size(0))  # batch_size 0: auto
     cfg = replace(cfg, learner=learner.config)
     check_learner(cfg.learner)  # device and backbone, before the run folder is touched
     record = to_dict(cfg)
