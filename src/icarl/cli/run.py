@@ -44,6 +44,7 @@ RUN_FLAGS: dict[str, tuple[str, type]] = {
     "--seed": ("seed", int),
     "--image-size": ("data.image_size", int),
     "--cache": ("data.cache", str),
+    "--checksum": ("data.checksum", str),
 }
 
 

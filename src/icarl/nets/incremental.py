@@ -18,10 +18,11 @@ class IncrementalNet(nn.Module):
     features are L2-normalised only for herding and the class means.
     """
 
-    def __init__(self, backbone: nn.Module, num_outputs: int = 0) -> None:
+    def __init__(self, backbone: nn.Module, num_outputs: int = 0, head_init: str = "default") -> None:
         super().__init__()
         self.feature_dim = int(as_backbone(backbone).out_dim)
         self.backbone = backbone
+        self.head_init = head_init  # how grown rows start: see grow()
         with warnings.catch_warnings():  # a head with no rows yet warns on init
             warnings.simplefilter("ignore", UserWarning)
             self.head = nn.Linear(self.feature_dim, num_outputs)
@@ -46,11 +47,15 @@ class IncrementalNet(nn.Module):
         if num_outputs <= old.out_features:
             return
         new = nn.Linear(self.feature_dim, num_outputs).to(old.weight.device, old.weight.dtype)
-        # DEVIATION: nn.Linear's default init (from our generator); the authors' Theano head is
-        # He-normal with zero biases, their TF head Xavier with zero biases
         bound = 1.0 / self.feature_dim**0.5
-        new.weight.uniform_(-bound, bound, generator=generator)
-        new.bias.uniform_(-bound, bound, generator=generator)
+        if self.head_init == "lasagne":  # the authors' Theano DenseLayer: HeNormal(), b = 0
+            new.weight.normal_(0.0, bound, generator=generator)
+            new.bias.zero_()
+        else:
+            # DEVIATION (learner.init = "default"): nn.Linear's init, from our generator; the
+            # authors' Theano head is He-normal with zero biases ("lasagne"), their TF head Xavier
+            new.weight.uniform_(-bound, bound, generator=generator)
+            new.bias.uniform_(-bound, bound, generator=generator)
         new.weight[: old.out_features] = old.weight
         new.bias[: old.out_features] = old.bias
         self.head = new
@@ -58,3 +63,17 @@ class IncrementalNet(nn.Module):
     def to_channels_last(self) -> IncrementalNet:
         """NHWC parameters (faster convolutions on CPU and GPU); returns ``self``."""
         return self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+
+@torch.no_grad()
+def init_like_lasagne(backbone: nn.Module) -> nn.Module:
+    """The authors' Theano initialisation of every convolution: Lasagne's
+    ``HeNormal(gain='relu')``, a normal of std ``sqrt(2 / fan_in)`` with ``fan_in = c_in k_h
+    k_w`` (ResNet-32's stem: 0.272, against 0.118 for the fan-out rule the default follows),
+    biases zero. Draws from torch's global generator (seeded by the learner). Returns it."""
+    for m in backbone.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                m.bias.zero_()
+    return backbone
