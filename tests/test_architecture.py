@@ -21,6 +21,7 @@ LAYERS = [
     ("methods",),
     ("deploy",),
     ("experiment",),
+    ("serve",),
     ("cli", "tools", "__main__", "__init__"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

@@ -14,7 +14,7 @@ from .. import threads
 from ..tools.funnel import guarded
 from ..train.distributed import session
 from ..version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run
+from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run, serve
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
@@ -25,6 +25,7 @@ COMMANDS: dict[str, ModuleType] = {
     "predict": predict,
     "info": info,
     "export": export,
+    "serve": serve,
     "list": listing,
     "pack": pack,
     "export-images": export_images,

@@ -28,6 +28,7 @@ from ..algorithm import ICaRL
 from ..data.dataset import Dataset, Split
 from ..data.inputs import conform_dataset
 from ..errors import IcarlError, NotFittedError
+from ..train.loop import LogHook
 
 SCORE_MEANING = {
     "nme": "cosine similarity between the image's normalised feature and the class mean (-1..1)",
@@ -105,14 +106,22 @@ def _accuracy(learner: ICaRL, split: Split) -> dict[str, float | None]:
     return {"nme": nme, "cnn": learner.score(split.x, split.y, "cnn")}
 
 
-def learn_step(learner: ICaRL, data: Dataset, *, allow_known: bool = False, source: str = "") -> StepReport:
-    """One incremental step (Algorithm 2) on the classes of ``data`` the model does not know."""
+def learn_step(
+    learner: ICaRL,
+    data: Dataset,
+    *,
+    allow_known: bool = False,
+    source: str = "",
+    on_epoch_log: LogHook | None = None,
+) -> StepReport:
+    """One incremental step (Algorithm 2) on the classes of ``data`` the model does not know;
+    ``on_epoch_log`` receives each epoch's loss and learning rate (``icarl serve``'s progress)."""
     if learner.net_ is None or learner.image_shape_ is None:
         raise NotFittedError("the model has learned nothing yet; train it with icarl run first")
     plan = plan_step(learner, data, allow_known)
     data = conform_dataset(data, learner.image_shape_)
     train = _relabel(data.train, plan.new)
-    learner.partial_fit(train.x, train.y)
+    learner.partial_fit(train.x, train.y, on_epoch_log=on_epoch_log)
     set_class_names(learner, plan.names)
     test_new = _relabel(data.test, plan.new)
     test_all = _relabel(data.test, {**plan.new, **plan.known})
@@ -143,11 +152,19 @@ def with_overrides(learner: ICaRL, **changes: Any) -> ICaRL:
 # ----------------------------------------------------------------- prediction
 def scores(learner: ICaRL, x: Tensor, classifier: str) -> Tensor:
     """(N, t) scores, higher is better; see the module docstring for their meaning."""
+    if classifier == "nme" and learner.means_ is None:
+        raise DeployError("this model keeps no exemplars, so it has no NME; use --classifier cnn")
+    return scores_of_features(learner, learner.features(x), classifier)
+
+
+def scores_of_features(learner: ICaRL, features: Tensor, classifier: str) -> Tensor:
+    """:func:`scores` from features ``phi(x)`` already extracted (``learner.features``), so that
+    one feature pass serves both classifiers (``icarl serve``)."""
     if classifier == "nme":
         if learner.means_ is None:
             raise DeployError("this model keeps no exemplars, so it has no NME; use --classifier cnn")
-        return 1.0 + learner.decision_scores(x, "nme") / 2.0  # 1 - ||f - mu||^2 / 2 = cos
-    return learner.decision_scores(x, "cnn")
+        return 1.0 + learner.scores(features, "nme") / 2.0  # 1 - ||f - mu||^2 / 2 = cos
+    return torch.sigmoid(learner.scores(features, "cnn"))
 
 
 def top_k(learner: ICaRL, x: Tensor, k: int, classifier: str) -> tuple[Tensor, Tensor]:
