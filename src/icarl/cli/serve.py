@@ -43,7 +43,7 @@ def build(p: argparse.ArgumentParser) -> None:
     rule.add_argument(
         "--unknown-sd",
         type=float,
-        default=4.0,
+        default=6.0,
         help="answer 'unknown' below the best class's exemplar mean score minus this many standard "
         "deviations (the calibrated rule, default %(default)s)",
     )
