@@ -55,7 +55,9 @@ def sets(seed: int = 0) -> dict[str, torch.Tensor]:
 def train(epochs: int, memory: int) -> ICaRL:
     data = load_dataset("digits")
     train = data.train.of_classes([0, 1, 2, 3, 4])
-    learner = ICaRL(backbone="small_cnn", memory_size=memory, epochs=epochs, flip=False, crop_pad=1, progress=False)
+    learner = ICaRL(
+        backbone="small_cnn", memory_size=memory, epochs=epochs, flip=False, crop_pad=1, progress=False
+    )
     return learner.partial_fit(train.x, train.y)
 
 
