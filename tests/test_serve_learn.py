@@ -83,6 +83,28 @@ def test_predictions_go_on_while_a_class_is_learned(model: Path, tmp_path: Path)
         restarted.stop()
 
 
+def test_a_cancelled_job_leaves_nothing_and_frees_the_next(model: Path, tmp_path: Path) -> None:
+    running = start_background(open_service(model, tmp_path / "served", Options()))
+    store = running.service.store
+    try:
+        body, headers = sevens(5)
+        for _ in range(2):  # the second job is accepted once the first is cancelled
+            status, doc, _ = call("POST", f"{running.url}learn?epochs=50", body, headers)
+            assert status == 202, doc
+            status, cancelled, _ = call("POST", f"{running.url}jobs/{doc['job']['id']}/cancel")
+            assert status == 200 and cancelled["id"] == doc["job"]["id"]
+            final = wait_job(running.url, doc["job"]["id"], until=("cancelled", "failed", "done"), timeout=60)
+            assert final["state"] == "cancelled", final
+            pid = final["pid"]
+            if pid is not None:
+                wait_until(lambda p=pid: not alive(p), 10, "the cancelled learn process is still running")
+            _, health, _ = call("GET", f"{running.url}health")
+            assert health["version"] == 1 and health["learning"] is None
+        assert store.current() == 1 and store.existing() == [1]
+    finally:
+        running.stop()
+
+
 def launch(model: Path, store: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
     """``icarl serve`` in its own process; returns it, its URL (once it listens) and what it
     printed until then."""

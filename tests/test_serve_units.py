@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from icarl.cli import main as cli_main
 from icarl.data.images import decode_image
 from icarl.data.inputs import conform_images
 from icarl.deploy import scores
+from icarl.errors import IcarlError
 from icarl.files.atomic import temp_path
 from icarl.serve import server as http
 from icarl.serve.guard import host_of, hostname
@@ -247,3 +249,22 @@ def test_serve_refusals_are_one_line(
     assert "not a serving folder" in capsys.readouterr().err
     assert not (model.parent / ".lock").exists()
     assert os.listdir(model.parent) == ["digits.icarl"]
+    garbage = model.parent / "garbage.icarl"
+    garbage.write_bytes(b"PK\x03\x04 not really")
+    assert cli_main(["serve", str(garbage), "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "garbage.icarl" in err
+    garbage.unlink()
+    assert os.listdir(model.parent) == ["digits.icarl"]  # no serving folder left behind
+
+
+def test_the_listening_socket_is_tcp() -> None:
+    """asyncio sets TCP_NODELAY only on sockets created as IPPROTO_TCP; without it every answer
+    waited ~40 ms for the client's delayed ACK (measured: /health 44 ms, 0.5 ms with it)."""
+    sock = http.bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+        with pytest.raises(IcarlError, match="choose another --port"):
+            http.bind("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()

@@ -10,6 +10,7 @@ from the current version all along; ``done`` means the new version answers them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import IcarlError
+from ..files.atomic import temp_path
 from .host import Host, load_version
 from .store import Store, utc_now
 from .worker import learn_process
@@ -77,7 +79,7 @@ class Jobs:
         self._lock = threading.Lock()
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._active: Job | None = None
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._thread: threading.Thread | None = None
         self._cancel = threading.Event()
 
     def get(self, job_id: str) -> Job | None:
@@ -121,27 +123,28 @@ class Jobs:
         }
         # the thread that starts the process stays until it ends: PR_SET_PDEATHSIG follows the
         # thread that forked, not the process
-        threading.Thread(target=self._run, args=(job, spec), name=f"icarl-job-{job.id}", daemon=True).start()
+        thread = threading.Thread(target=self._run, args=(job, spec), name=f"icarl-job-{job.id}", daemon=True)
+        self._thread = thread
+        thread.start()
         return job
 
     def cancel(self, job_id: str) -> Job | None:
-        """Stop a job that has not been published; nothing of it is served or kept."""
+        """Stop a job that has not been published: its process is killed and whatever it wrote
+        removed; nothing of it is served or kept."""
         job = self._jobs.get(job_id)
         if job is None or job.state in FINISHED or job.state == "publishing":
             return job
-        self._cancel.set()
-        process = self._process
-        if process is not None and process.is_alive():
-            process.kill()
+        self._cancel.set()  # the job's thread kills its process (it alone holds it)
         return job
 
     def shutdown(self) -> None:
-        """At the server's stop: end a running job's process (its work is lost, never half-kept)."""
-        process = self._process
+        """At the server's stop: end a running job (its work is lost, never half-kept) and wait
+        for its process to be gone before the folder's lock is released."""
+        thread = self._thread
         if self._active is not None:
             self.cancel(self._active.id)
-        if process is not None and process.pid is not None:
-            process.join(timeout=10)  # gone before the folder's lock is released
+        if thread is not None:
+            thread.join(timeout=30)
 
     # ------------------------------------------------------------------ thread
     def _run(self, job: Job, spec: dict[str, Any]) -> None:
@@ -151,36 +154,38 @@ class Jobs:
                 self._publish(job)
         except IcarlError as e:
             job.state, job.error = "failed", " ".join(str(e).split())
-        except Exception as e:  # a bug: logged by the thread machinery, one line in the job
-            job.state, job.error = "failed", f"internal error ({type(e).__name__}: {e})"
+        except Exception as e:  # a bug: its traceback goes to the log (threading), one line here
+            job.state, job.error = "failed", f"internal error ({type(e).__name__}); see the server log"
             raise
         finally:
             if self._cancel.is_set() and job.state not in ("done", "failed"):
                 job.state = "cancelled"
+            if job.state != "done":
+                self._discard(job)
             job.finished = utc_now()
             with self._lock:
-                self._active, self._process = None, None
+                self._active, self._thread = None, None
 
     def _train(self, job: Job, spec: dict[str, Any]) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        receive, send = ctx.Pipe(duplex=False)
-        process = ctx.Process(
-            target=learn_process, args=(send, spec), name=f"icarl-learn-{job.id}", daemon=True
-        )
-        self._process = process
         if self._cancel.is_set():
             return
+        ctx = multiprocessing.get_context("spawn")
+        receive, send = ctx.Pipe(duplex=False)
+        name = f"icarl-learn-{job.id}"
+        process = ctx.Process(target=learn_process, args=(send, spec), name=name, daemon=True)
         process.start()
         send.close()
         job.pid, job.state = process.pid, "starting"
         try:
-            while True:
-                try:
-                    message = receive.recv()
-                except EOFError:
+            while job.state not in ("saved", "failed"):
+                if self._cancel.is_set():
+                    process.kill()
                     break
-                self._update(job, message)
-                if job.state in ("saved", "failed"):
+                if not receive.poll(0.2):
+                    continue
+                try:
+                    self._update(job, receive.recv())
+                except EOFError:  # the process ended
                     break
         finally:
             process.join(timeout=60)
@@ -190,6 +195,15 @@ class Jobs:
             job.error = (
                 f"the learn process ended unexpectedly (exit code {process.exitcode}); see the server log"
             )
+
+    def _discard(self, job: Job) -> None:
+        """Remove what a job that was not published wrote (a complete file or half of one)."""
+        path = self.store.file(job.version)
+        if self.store.current() == job.version:
+            return
+        for p in (temp_path(path), path):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
 
     @staticmethod
     def _update(job: Job, message: dict[str, Any]) -> None:
