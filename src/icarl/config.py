@@ -62,6 +62,10 @@ class LearnerConfig:
     # (HeNormal(gain='relu')), the head He-normal (gain 1) with zero biases. Built-in
     # backbones only (a module you pass, or init_weights, keeps its own weights)
     init: str = "default"
+    # "torch": nn.BatchNorm2d (eps 1e-5, running average of the unbiased variance); "lasagne":
+    # the authors' Theano BatchNormLayer (eps 1e-4, running average of 1/sqrt(biased var + eps));
+    # built-in backbones' BatchNorm2d layers only
+    batchnorm: str = "torch"
     # outputs allocated up front (the authors' code: 100 on CIFAR-100, loss over all; the paper
     # does not say); 0 = grow
     head_size: int = 0
@@ -108,6 +112,7 @@ class LearnerConfig:
             "classifier": ("nme", "cnn"),
             "selection": ("herding", "herding-authors", "random"),
             "init": ("default", "lasagne"),
+            "batchnorm": ("torch", "lasagne"),
             "normalize": ("pixel_mean", "channel_mean", "none"),
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
