@@ -132,6 +132,8 @@ def test_milestones_scale_with_the_epochs() -> None:
     assert LearnerConfig(epochs=70).milestones() == (49, 63)
     assert LearnerConfig(epochs=5).milestones() == (3, 4)
     assert LearnerConfig(epochs=2).milestones() == (1, 2)  # never twice the same epoch
+    assert LearnerConfig(epochs=12).milestones() == (8, 11)  # as round() gave before
+    assert LearnerConfig(epochs=30).milestones() == (21, 27)
     preset = load_config("cifar100-paper", [{"learner": {"epochs": 5}}]).learner
     assert preset.milestones() == (3, 4)  # --epochs scales the paper's schedule
 
