@@ -58,7 +58,7 @@ def test_predict_agrees_with_icarl_predict(server: Background, model: Path) -> N
         assert [t["name"] for t in row["top"]] == [names[int(c)] for c in lab]
         assert [t["score"] for t in row["top"]] == pytest.approx(val.tolist(), abs=2e-6)
         assert row["score"] == row["top"][0]["score"]
-        assert row["label"] == (row["top"][0]["name"] if row["known"] else "unknown")
+        assert row["name"] == (row["top"][0]["name"] if row["known"] else "unknown")
     right = [row["top"][0]["name"] for row in doc["predictions"]] == ["0", "1", "2", "3", "4", "0"]
     assert (
         right or sum(r["top"][0]["name"] == n for r, n in zip(doc["predictions"], "012340", strict=True)) >= 4

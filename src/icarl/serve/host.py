@@ -16,7 +16,6 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -186,14 +185,10 @@ class Host:
             ]
             rows.append(
                 {
-                    "label": top[0]["name"] if ok else UNKNOWN,
+                    "name": top[0]["name"] if ok else UNKNOWN,
                     "known": ok,
                     "score": top[0]["score"],
                     "top": top,
                 }
             )
         return {"version": served.version, "classifier": classifier, "predictions": rows}
-
-
-def model_path(store: Store, served: Served) -> Path:
-    return store.file(served.version)
