@@ -105,6 +105,31 @@ def test_a_cancelled_job_leaves_nothing_and_frees_the_next(model: Path, tmp_path
         running.stop()
 
 
+def test_a_failed_job_says_why_in_one_line_and_changes_nothing(model: Path, tmp_path: Path) -> None:
+    running = start_background(open_service(model, tmp_path / "served", Options()))
+    store = running.service.store
+    away = store.root / "v1.away"
+    try:
+        body, headers = sevens(5)
+        status, doc, _ = call("POST", f"{running.url}learn?epochs=1", body, headers)
+        assert status == 202, doc
+        store.file(1).rename(away)  # the learn process (a new interpreter: seconds) finds no model
+        final = wait_job(running.url, doc["job"]["id"], timeout=120)
+        away.rename(store.file(1))
+        assert final["state"] == "failed" and "does not exist" in final["error"]
+        assert "\n" not in final["error"]
+        _, health, _ = call("GET", f"{running.url}health")  # read right after: the job is over
+        assert health["version"] == 1 and health["learning"] is None
+        status, answer = post_images(f"{running.url}predict", [png(digits(2, n=1)[0])])
+        assert status == 200 and answer["version"] == 1
+        assert store.current() == 1 and store.existing() == [1]
+        assert not temp_path(store.file(2)).exists()
+    finally:
+        if away.exists():
+            away.rename(store.file(1))
+        running.stop()
+
+
 def launch(model: Path, store: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str, str]:
     """``icarl serve`` in its own process; returns it, its URL (once it listens) and what it
     printed until then."""

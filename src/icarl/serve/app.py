@@ -128,6 +128,8 @@ async def learn(request: Request) -> Response:
         raise RequestError(403, "this server was started with --no-learn; it predicts only")
     if learner.inference_only_:
         raise RequestError(409, "the served model was saved without exemplars; it can predict but not learn")
+    if service.jobs.active is not None:  # before reading the images (start() checks again)
+        raise Busy(service.jobs.active)
     overrides = learn_overrides(request, service.options.limits)
     classes = await learn_classes(request, learner, service.options.limits)
     job = service.jobs.start(classes, overrides)

@@ -58,6 +58,7 @@ class Job:
     created: str = field(default_factory=utc_now)
     finished: str | None = None
     pid: int | None = None
+    published: bool = False  # current.json names its version
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -150,21 +151,37 @@ class Jobs:
     def _run(self, job: Job, spec: dict[str, Any]) -> None:
         try:
             self._train(job, spec)
-            if job.state == "saved" and not self._cancel.is_set():
+            if job.state == "saved" and job.error is None and not self._cancel.is_set():
                 self._publish(job)
-        except IcarlError as e:
-            job.state, job.error = "failed", " ".join(str(e).split())
-        except Exception as e:  # a bug: its traceback goes to the log (threading), one line here
-            job.state, job.error = "failed", f"internal error ({type(e).__name__}); see the server log"
-            raise
+        except Exception as e:
+            job.error = self._why(job, e)
+            if not isinstance(e, IcarlError) and not job.published:
+                raise  # a bug: its traceback goes to the log (threading)
         finally:
-            if self._cancel.is_set() and job.state not in ("done", "failed"):
-                job.state = "cancelled"
-            if job.state != "done":
+            if not job.published:
                 self._discard(job)
-            job.finished = utc_now()
             with self._lock:
                 self._active, self._thread = None, None
+            # the final state last: whoever reads done/failed/cancelled may start the next job
+            job.finished = utc_now()
+            job.state = self._final(job)
+
+    @staticmethod
+    def _why(job: Job, e: Exception) -> str:
+        what = " ".join(str(e).split())
+        if job.published:  # on disk but not in memory: a restart serves it
+            return f"version {job.version} is published but was not swapped in ({what}); restart the server"
+        if isinstance(e, IcarlError):
+            return what
+        return f"internal error ({type(e).__name__}); see the server log"
+
+    def _final(self, job: Job) -> str:
+        if job.published and job.error is None:
+            return "done"
+        if job.error is None and self._cancel.is_set():
+            return "cancelled"
+        job.error = job.error or "the learn job ended without a model; see the server log"
+        return "failed"
 
     def _train(self, job: Job, spec: dict[str, Any]) -> None:
         if self._cancel.is_set():
@@ -177,7 +194,7 @@ class Jobs:
         send.close()
         job.pid, job.state = process.pid, "starting"
         try:
-            while job.state not in ("saved", "failed"):
+            while job.state != "saved" and job.error is None:
                 if self._cancel.is_set():
                     process.kill()
                     break
@@ -190,24 +207,24 @@ class Jobs:
         finally:
             process.join(timeout=60)
             receive.close()
-        if job.state not in ("saved", "failed") and not self._cancel.is_set():
-            job.state = "failed"
-            job.error = (
-                f"the learn process ended unexpectedly (exit code {process.exitcode}); see the server log"
-            )
+        if job.state != "saved" and job.error is None and not self._cancel.is_set():
+            code = process.exitcode
+            job.error = f"the learn process ended unexpectedly (exit code {code}); see the server log"
 
     def _discard(self, job: Job) -> None:
-        """Remove what a job that was not published wrote (a complete file or half of one)."""
+        """Remove what a job that was not published wrote (a complete file or half of one); its
+        version number was never published, so the file is no one else's."""
         path = self.store.file(job.version)
-        if self.store.current() == job.version:
-            return
         for p in (temp_path(path), path):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 p.unlink()
 
     @staticmethod
     def _update(job: Job, message: dict[str, Any]) -> None:
-        job.state = str(message.get("state", job.state))
+        """A message of the learn process; its ``failed`` becomes the job's ``error`` (the state
+        changes to ``failed`` once the job is over)."""
+        if message.get("state") != "failed":
+            job.state = str(message.get("state", job.state))
         for key in ("epoch", "epochs", "loss", "error"):
             if key in message:
                 setattr(job, key, message[key])
@@ -220,5 +237,5 @@ class Jobs:
         job.state = "publishing"
         served = load_version(self.store, job.version, self.settings.device)
         self.store.publish(job.version, job=job.id, learned=job.classes, from_version=job.from_version)
+        job.published = True
         self.host.swap(served).result()
-        job.state = "done"

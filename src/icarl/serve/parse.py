@@ -122,7 +122,7 @@ async def predict_images(request: Request, shape: Shape, limits: Limits) -> Tens
     if not body:
         raise RequestError(400, "the request has no body; send an image")
     if kind == "application/json":
-        doc = json_document(body, limits)
+        doc = await in_thread(json_document, body, limits)
         if "images" not in doc:
             raise RequestError(400, 'the JSON body has no "images"; send {"images": ARRAY}')
         arr = json_array(doc["images"], '"images"')
@@ -179,7 +179,7 @@ async def learn_classes(request: Request, learner: ICaRL, limits: Limits) -> lis
                 (await f.read(), f"image {f.filename or field!s}")
             )
     elif kind == "application/json":
-        doc = json_document(await request.body(), limits)
+        doc = await in_thread(json_document, await request.body(), limits)
         classes = doc.get("classes")
         if not isinstance(classes, dict) or not classes:
             raise RequestError(400, 'the JSON body needs "classes": {"NAME": ARRAY, ...}')

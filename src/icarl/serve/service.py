@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,18 +48,21 @@ class Service:
     started_at: str = field(default_factory=utc_now)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     closed: bool = False
+    _closing: threading.Lock = field(default_factory=threading.Lock)
 
     def uptime(self) -> float:
         return round(time.monotonic() - self.started, 3)
 
     def close(self) -> None:
-        """End a running learn job, stop the prediction thread, release the folder's lock (once)."""
-        if self.closed:
-            return
-        self.closed = True
-        self.jobs.shutdown()
-        self.host.stop()
-        self._stack.close()
+        """End a running learn job, stop the prediction thread, release the folder's lock: once;
+        a second caller (the server's shutdown and its owner) returns when the first is done."""
+        with self._closing:
+            if self.closed:
+                return
+            self.jobs.shutdown()
+            self.host.stop()
+            self._stack.close()
+            self.closed = True
 
     def health(self) -> dict[str, Any]:
         active = self.jobs.active
