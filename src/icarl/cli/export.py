@@ -15,6 +15,7 @@ import argparse
 
 from .. import deploy
 from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
+from .helptext import add_trust_backbone
 
 HELP = "write a saved model as a self-contained program (.pt2, ONNX) that classifies uint8 images"
 
@@ -36,6 +37,7 @@ def build(p: argparse.ArgumentParser) -> None:
         help="also write OUT.icarl, an inference-only model file without the exemplar images",
     )
     p.add_argument("--force", action="store_true", help="replace files already at OUT")
+    add_trust_backbone(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -46,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     existing = [str(p) for p in outputs(args.out, formats).values() if p.exists()]
     if existing and not args.force:
         raise ExportError(f"{', '.join(existing)} already exist; choose another OUT or pass --force")
-    learner = deploy.load(args.model, device="cpu")
+    learner = deploy.load(args.model, device="cpu", trust_backbone=args.trust_backbone)
     files = export(learner, args.out, formats, args.classifier, exemplars=not args.no_exemplars)
     for kind, path in files.items():
         print(f"{kind}: {path}")

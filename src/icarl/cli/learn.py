@@ -27,6 +27,7 @@ from ..data import load_dataset, sources
 from ..errors import IcarlError
 from ..experiment import preflight
 from ..train import distributed
+from .helptext import add_trust_backbone
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
 
@@ -61,6 +62,7 @@ def build(p: argparse.ArgumentParser) -> None:
         help="write the new model without its exemplar images (inference only: it cannot learn again)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing --out file (other than MODEL)")
+    add_trust_backbone(p)
 
 
 def default_out(model: Path, steps: int) -> Path:
@@ -77,7 +79,7 @@ def _pct(acc: dict[str, Any]) -> str:
 
 def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
-    learner = deploy.load(model, device=args.device)
+    learner = deploy.load(model, device=args.device, trust_backbone=args.trust_backbone)
     learner.check_can_learn(str(model))
     out = Path(args.out) if args.out else None
     if out is None and default_out(model, len(learner.history_) + 1).exists():

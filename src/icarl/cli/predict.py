@@ -23,6 +23,7 @@ from .. import deploy
 from ..data.inputs import read_inputs
 from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
+from .helptext import add_trust_backbone
 
 HELP = "classify images with a saved model: top-k class names and scores"
 
@@ -37,6 +38,7 @@ def build(p: argparse.ArgumentParser) -> None:
         "--labels-from-folders", action="store_true", help="true class = parent folder name; print accuracy"
     )
     p.add_argument("--device", help="cpu, cuda, ... (default: the model's setting)")
+    add_trust_backbone(p)
 
 
 def accuracy(predicted: list[list[str]], folders: list[str], known: set[str]) -> dict[str, Any]:
@@ -57,7 +59,7 @@ def accuracy(predicted: list[list[str]], folders: list[str], known: set[str]) ->
 def main(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise IcarlError(f"--top-k is {args.top_k}; use 1 or more")
-    learner = deploy.load(args.model, device=args.device)
+    learner = deploy.load(args.model, device=args.device, trust_backbone=args.trust_backbone)
     if learner.image_shape_ is None:
         raise IcarlError(f"{args.model} has learned nothing yet; train it with icarl run first")
     inputs = read_inputs(args.inputs, learner.image_shape_)

@@ -19,9 +19,10 @@ from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
+from ..nets.adapt import check_consent
 from ..train import distributed
 from .guard import check_world_size, hold, restarted
-from .helptext import config_help, flag_help
+from .helptext import add_trust_backbone, config_help, flag_help
 from .seeds import run_seeds
 from .tracking import add_log_options, log_options
 
@@ -123,6 +124,7 @@ def build(p: argparse.ArgumentParser) -> None:
         help="with --save: an inference-only model file, without the exemplar images (it predicts, "
         "cannot learn)",
     )
+    add_trust_backbone(p)  # --resume: a checkpoint's import-path backbone
     p.add_argument(
         "--allow-world-size-change",
         action="store_true",
@@ -218,6 +220,7 @@ def _resume(args: argparse.Namespace) -> int:
         cfg = _resume_config(args, ck, run_dir)
         check_world_size(ck, distributed.world(), args.allow_world_size_change, run_dir)
         _check_save(args, run_dir)
+        _check_consent(args, cfg, run_dir)
         preflight.check_learner(cfg.learner)
         distributed.check_agreement("checkpoint", {"ck": ck.describe(), "config": ck.config})
         learner = methods.create(cfg.method, cfg.learner)
@@ -249,6 +252,14 @@ def _resume(args: argparse.Namespace) -> int:
         if args.save:
             _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
+
+
+def _check_consent(args: argparse.Namespace, cfg: RunConfig, run_dir: Path) -> None:
+    """The checkpoint's backbone: an import path is imported only with --trust-backbone, or
+    when the command line names that same backbone (a torchrun restart repeats the command)."""
+    spec = cfg.learner.backbone
+    trusted = bool(args.trust_backbone) or args.backbone == spec
+    check_consent(spec, f"the checkpoint in {run_dir}", trusted)
 
 
 def _resume_config(args: argparse.Namespace, ck: Checkpoint, run_dir: Path) -> RunConfig:

@@ -9,9 +9,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from ..config import ConfigError, LearnerConfig
-from ..nets import available
-from ..nets.adapt import OBJECT_PREFIX, factory_from_path
+from ..nets import available, build_backbone
+from ..nets.adapt import OBJECT_PREFIX, factory_from_path, is_import_path
 from ..train.amp import resolve_device
 
 
@@ -32,6 +35,18 @@ def check_learner(cfg: LearnerConfig) -> None:
             f"learner.backbone is {spec!r}; choose one of: {', '.join(available())}, "
             "or name a factory as package.module:function"
         )
+
+
+def check_backbone(cfg: LearnerConfig, image_shape: tuple[int, int, int], obj: nn.Module | None) -> None:
+    """Build a user's backbone once (import-path factory, module passed as an object, initial
+    weights) for images of ``image_shape``, so that a factory that fails or weights that do not
+    fit are one line before the run folder is written. Registry backbones without initial
+    weights are known to build and are skipped; the global generators are left as they were."""
+    if not (is_import_path(cfg.backbone) or cfg.backbone.startswith(OBJECT_PREFIX) or cfg.init_weights):
+        return
+    c, h, _ = image_shape
+    with torch.random.fork_rng(devices=[]):
+        build_backbone(cfg.backbone, c, h, obj, cfg.init_weights)
 
 
 def _existing_ancestor(path: Path) -> Path:
