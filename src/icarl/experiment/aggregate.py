@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files.atomic import atomic_write
 from .plots import LABELS, errorbar_figure
 from .report import ReportError, load_runs
 from .results import CLASSIFIERS, write_json
@@ -121,7 +122,8 @@ def build(out: Path, seeds: Sequence[int], formats: Sequence[str] = ("png",)) ->
     shown = table if len(methods) == 1 else [r for r in table if r["own"]]
     title = f"{first['dataset']}: mean ± std over seeds {', '.join(map(str, seeds))}"
     figure = errorbar_figure(shown, out / "accuracy_seeds.png", title, formats)
-    (out / "aggregate.html").write_text(_html(title, table, figure))
+    page = _html(title, table, figure).encode()
+    atomic_write(out / "aggregate.html", page, then="free some space and run icarl report again")
     return record
 
 
