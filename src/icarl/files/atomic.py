@@ -44,6 +44,15 @@ class LinkError(IcarlError):
     """A file icarl would write or lock is a link or a special file; refused, nothing followed."""
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` are one existing file (links, hard links and ``..`` resolved:
+    ``samefile``); what a command writes must never be what it reads."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
 def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp")
 
@@ -62,6 +71,14 @@ def create_new(path: Path) -> int:
             raise IsADirectoryError(errno.EISDIR, "a folder is in the way of a temporary file", str(path))
         os.unlink(path)
     return os.open(path, flags, 0o644)  # a second one planted meanwhile: FileExistsError, one line
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """``data`` as the file ``path``, created as in :func:`create_new` (whatever was at that name,
+    a link included, is replaced, never followed); not atomic, not fsynced: for many small
+    files whose caller checked beforehand that it may replace them (``export-images``)."""
+    with os.fdopen(create_new(path), "wb") as f:
+        f.write(data)
 
 
 def atomic_write(path: str | Path, data: bytes, then: str | None = None) -> None:
