@@ -6,10 +6,12 @@ input unchanged."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from data_writers import tinyimagenet_files, write_zip
 
 from icarl.cli import main
@@ -82,3 +84,70 @@ def test_export_images_replaces_files_only_with_force_and_never_leaves_out(tmp_p
     folder.symlink_to(outside, target_is_directory=True)  # a class folder that is a link
     assert "is a link or a file, not a folder" in one_line(capsys, [*argv, "--force"])
     assert not list(outside.iterdir())
+
+
+# ------------------------------------------------------------------ no command replaces its input
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("inputs")
+    assert main(["run", *TINY, "--out", str(root / "run"), "--save", str(root / "m.icarl")]) == 0
+    return root / "m.icarl"
+
+
+def test_export_never_writes_onto_the_model_it_reads(model, tmp_path, capsys):
+    m = tmp_path / "m.icarl"
+    m.write_bytes(model.read_bytes())
+    before = m.read_bytes()
+    alias = tmp_path / "alias.icarl"
+    alias.symlink_to(m)
+    hard = tmp_path / "hard.icarl"
+    os.link(m, hard)
+    cases = [
+        ["export", str(m), str(tmp_path / "m"), "--no-exemplars", "--force"],
+        ["export", str(m), str(m), "--format", "icarl", "--force"],
+        ["export", str(alias), str(tmp_path / "m"), "--no-exemplars", "--force"],
+        ["export", str(m), str(tmp_path / "hard"), "--format", "icarl", "--force"],
+    ]
+    for argv in cases:
+        err = one_line(capsys, argv)
+        assert "is the model, which this command reads; choose another file" in err, argv
+    assert m.read_bytes() == before and hard.read_bytes() == before
+
+
+def test_learn_never_writes_onto_its_model_or_data_without_in_place(model, tmp_path, capsys):
+    m = tmp_path / "m.icarl"
+    m.write_bytes(model.read_bytes())
+    before = m.read_bytes()
+    hard = tmp_path / "hard.icarl"
+    os.link(m, hard)
+    err = one_line(capsys, ["learn", str(m), "--data", str(tmp_path), "--out", str(hard), "--force"])
+    assert "is the model this command reads; pass --in-place" in err
+    data = _npz(tmp_path / "new.npz", ["p", "q"])
+    data_before = data.read_bytes()
+    argv = ["learn", str(m), "--dataset", "npz", "--data", str(data), "--out", str(data), "--force"]
+    assert "is the data (--data), which this command reads" in one_line(capsys, argv)
+    assert m.read_bytes() == before and data.read_bytes() == data_before
+
+
+def test_run_save_and_pack_never_write_onto_their_inputs(tmp_path, capsys):
+    config = tmp_path / "c.toml"
+    config.write_text('[data]\ndataset = "digits"\n')
+    weights = tmp_path / "w.pt"
+    torch.save({}, weights)
+    data = _npz(tmp_path / "d.npz", ["p", "q", "r", "s"])
+    order = tmp_path / "order.txt"
+    order.write_text("0\n1\n2\n3\n")
+    kept = {p: p.read_bytes() for p in (config, weights, data, order)}
+    out = tmp_path / "run"
+    cases = [
+        (["--config", str(config), "--save", str(config)], "the --config file"),
+        (["--dataset", "npz", "--data", str(data), "--save", str(data)], "the data (data.path)"),
+        (["--class-order", str(order), "--save", str(order)], "the class order file"),
+        ([f"learner.init_weights='{weights}'", "--save", str(weights)], "learner.init_weights"),
+    ]
+    for args, what in cases:
+        err = one_line(capsys, ["run", *TINY, "--out", str(out), "--force", *args])
+        assert f"is {what}, which this command reads" in err, args
+    err = one_line(capsys, ["pack", str(data), "--dataset", "npz", "--data", str(data), "--force"])
+    assert "is the data this command reads (--data)" in err
+    assert all(p.read_bytes() == b for p, b in kept.items()) and not out.exists()

@@ -15,6 +15,7 @@ import argparse
 
 from .. import deploy
 from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
+from ..experiment import preflight
 from .helptext import add_trust_backbone
 
 HELP = "write a saved model as a self-contained program (.pt2, ONNX) that classifies uint8 images"
@@ -45,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
     if args.no_exemplars and "icarl" not in formats:
         formats.append("icarl")
     formats = check_formats(formats)
+    for path in outputs(args.out, formats).values():  # never onto the model it reads
+        preflight.check_not_input(path, {"the model": args.model}, "OUT")
     existing = [str(p) for p in outputs(args.out, formats).values() if p.exists()]
     if existing and not args.force:
         raise ExportError(f"{', '.join(existing)} already exist; choose another OUT or pass --force")

@@ -148,9 +148,17 @@ def _with_checkpoint_every(cfg: RunConfig, args: argparse.Namespace) -> RunConfi
     return cfg
 
 
-def _check_save(args: argparse.Namespace, run_dir: Path) -> None:
-    """``--save``: a file, outside the run folder, not replaced without --force, writable."""
+def _check_save(args: argparse.Namespace, run_dir: Path, cfg: RunConfig) -> None:
+    """``--save``: a file, outside the run folder, none of the run's inputs, not replaced
+    without --force, writable."""
     if args.save:
+        inputs = {
+            "the --config file": args.config,
+            "the data (data.path)": cfg.data.path,
+            "the class order file": cfg.data.class_order,
+            "learner.init_weights": cfg.learner.init_weights,
+        }
+        preflight.check_not_input(Path(args.save), inputs, "--save")
         preflight.check_output_file(Path(args.save), "--save", args.force, run_dir)
 
 
@@ -177,7 +185,7 @@ def main(args: argparse.Namespace) -> int:
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
     _check_out(out, args.force)
-    _check_save(args, out)
+    _check_save(args, out, cfg)
     preflight.check_learner(cfg.learner)
     preflight.check_writable(out, "--out")
     with hold(out):  # RUN/.lock: a second run into this folder is refused
@@ -219,7 +227,7 @@ def _resume(args: argparse.Namespace) -> int:
         ck = load_checkpoint(run_dir)
         cfg = _resume_config(args, ck, run_dir)
         check_world_size(ck, distributed.world(), args.allow_world_size_change, run_dir)
-        _check_save(args, run_dir)
+        _check_save(args, run_dir, cfg)
         _check_consent(args, cfg, run_dir)
         preflight.check_learner(cfg.learner)
         distributed.check_agreement("checkpoint", {"ck": ck.describe(), "config": ck.config})

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, LearnerConfig
+from ..files.atomic import same_file
 from ..nets import available, build_backbone
 from ..nets.adapt import OBJECT_PREFIX, factory_from_path, is_import_path
 from ..train.amp import resolve_device
@@ -71,6 +72,16 @@ def check_writable(target: Path, option: str) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)
+
+
+def check_not_input(target: Path, inputs: dict[str, str | Path | None], option: str) -> None:
+    """``target`` is none of ``inputs`` (what -> path): no command replaces what it reads."""
+    for what, path in inputs.items():
+        if path and same_file(target, path):
+            raise ConfigError(
+                f"{option} {target} is {what}, which this command reads; choose another file "
+                "(the input is kept as it is)"
+            )
 
 
 def check_output_file(path: Path, option: str, force: bool, run_dir: Path | None = None) -> None:
