@@ -234,10 +234,11 @@ def _resume(args: argparse.Namespace) -> int:
         learner = methods.create(cfg.method, cfg.learner)
         if ck.finished:
             print(f"run {run_dir} is already finished; nothing to train")
-            results = _finish_again(ck, run_dir, log_options(args).figures)
+            learner.load_state_dict(ck.learner)  # the checkpoint after the last step: the final learner
+            results = _finish_again(ck, run_dir, log_options(args).figures, learner)
             _print_summary(results, run_dir, None)
-            if args.save:  # the checkpoint after the last step holds the final learner
-                _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
+            if args.save:
+                _save_model(args.save, learner, results, not args.no_exemplars)
             return 0
         data, storage = run_data(cfg.data)
         _check_data(data)
@@ -297,11 +298,14 @@ def _resume_config(args: argparse.Namespace, ck: Checkpoint, run_dir: Path) -> R
     return cfg
 
 
-def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...]) -> dict[str, Any]:
-    """A finished run given to --resume: results.json, figures and report.html rebuilt
-    where missing (a run killed while it wrote its report)."""
+def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...], learner: ICaRL) -> dict[str, Any]:
+    """A finished run given to --resume: what a kill between the last checkpoint and the end of
+    its report left missing is written again as the uninterrupted run wrote it. Without
+    results.json, the whole end of the run (run-level metrics and classifier from the final
+    learner, which the last checkpoint holds; metrics.csv, exemplars.png, results.json, the
+    figures, report.html); with it, the report (report.html is written last)."""
     if not (run_dir / RESULTS_NAME).exists():
-        return runner.finish(ck.results, run_dir, formats=formats)
+        return runner.finish(ck.results, run_dir, learner, formats=formats)
     results = runner.finish(ck.results, None)
     if distributed.is_main() and any(not (run_dir / n).exists() for n in report.REPORT_FILES):
         print(f"report: {report.build(run_dir, formats)} (rebuilt)")

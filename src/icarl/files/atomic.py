@@ -120,8 +120,8 @@ def open_replacing(path: str | Path, encoding: str = "utf-8", newline: str | Non
     tmp = temp_path(path)
     fd = create_new(tmp)
     try:
-        os.replace(tmp, path)
-    except OSError:
+        _commit(tmp, path)
+    except BaseException:
         os.close(fd)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
