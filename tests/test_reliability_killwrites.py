@@ -105,7 +105,7 @@ def test_a_kill_at_every_write_then_resume_gives_the_uninterrupted_results(refer
             main(["run", *ARGS, "--out", str(run)])
         mp.undo()
         if (run / "checkpoint.pt").exists():
-            assert main(RESUME + [str(run)]) == 0, f"write {k} ({name})"
+            assert main([*RESUME, str(run)]) == 0, f"write {k} ({name})"
         else:  # killed before the first checkpoint: nothing to resume, the message says so
             assert main(["run", "--resume", str(run)]) == 2
             err = capsys.readouterr().err  # the folder was left empty (removed) or holds no checkpoint
@@ -132,5 +132,5 @@ def test_sigkill_while_results_json_is_written_then_resume(reference, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (run / "results.json").exists() and load_checkpoint(run).finished
-    assert main(RESUME + [str(run)]) == 0
+    assert main([*RESUME, str(run)]) == 0
     assert state(run) == reference[0]
