@@ -3,10 +3,12 @@ import os
 import pytest
 import torch
 
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-# a fixed thread count for in-process and child `icarl` commands: the command line's policy
-# would follow the machine's load, and runs compared for equality must use the same count
-os.environ.setdefault("OMP_NUM_THREADS", str(torch.get_num_threads()))
+# one thread count for in-process and child `icarl` commands (OMP_NUM_THREADS where the
+# caller set it, as for parallel test workers, else up to 2): runs compared for equality
+# must use the same count, whatever the machine's CPU count
+_env = os.environ.get("OMP_NUM_THREADS", "").strip()
+torch.set_num_threads(int(_env) if _env.isdigit() and int(_env) > 0 else max(1, min(2, os.cpu_count() or 1)))
+os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ class Crash(Exception):
 
 def strip_timings(results: dict[str, Any]) -> dict[str, Any]:
     out = json.loads(json.dumps(results))
+    out.get("environment", {}).pop("load_others", None)  # other processes' load: not the run's
     for s in out["steps"]:
         s.pop("train_seconds")
         s.pop("eval_seconds")

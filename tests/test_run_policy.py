@@ -48,20 +48,33 @@ def test_default_threads_are_shared_among_torchrun_processes(monkeypatch) -> Non
     assert threads.default_threads() == 1
 
 
-def test_apply_respects_the_flag_then_omp_num_threads(monkeypatch) -> None:
+def test_apply_fixes_one_count_from_the_flag_then_omp_num_threads(monkeypatch) -> None:
     before = torch.get_num_threads()
     try:
         monkeypatch.setattr(threads, "cpus_available", lambda: 3)
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         assert threads.apply() == 3 and torch.get_num_threads() == 3
-        assert threads.policy()["threads_policy"] == "auto"
-        torch.set_num_threads(2)
+        assert threads.policy()["threads_policy"] == "fixed" and threads.policy()["threads"] == 3
         monkeypatch.setenv("OMP_NUM_THREADS", "2")
         assert threads.apply() == 2 and torch.get_num_threads() == 2  # the user's variable stands
         assert threads.apply(1) == 1 and torch.get_num_threads() == 1  # --threads wins over it
-        assert threads.policy() == {"threads_policy": "fixed"}
+        assert threads.policy()["threads"] == 1
+        assert threads.apply("auto") == 3 and threads.policy()["threads_policy"] == "auto"
+        assert threads.apply(schedule=[2, 1, 2]) == 2 and threads.current() == "replay"
+        seen = []
+        for _ in range(4):
+            threads.adjust()
+            seen.append(torch.get_num_threads())
+        assert seen == [2, 1, 2, 2]  # the recorded counts in order, then the last one kept
     finally:
         torch.set_num_threads(before)
+
+
+def test_threads_values_parse() -> None:
+    assert threads.parse("3") == 3 and threads.parse("AUTO") == "auto"
+    for bad in ("0", "-1", "two", ""):
+        with pytest.raises(ValueError, match="not a positive whole number"):
+            threads.parse(bad)
 
 
 def test_governor_gives_up_the_cpus_others_keep_busy_and_takes_them_back(monkeypatch) -> None:
@@ -108,11 +121,11 @@ def test_threads_flag_sets_torch_threads_for_the_command_only(capsys, monkeypatc
     before = torch.get_num_threads()
     during: list[int] = []
     real = threads.apply
-    monkeypatch.setattr(threads, "apply", lambda n=None: during.append(real(n)) or during[-1])
+    monkeypatch.setattr(threads, "apply", lambda n=None, **k: during.append(real(n, **k)) or during[-1])
     monkeypatch.setattr("icarl.cli.run.dry_run", lambda cfg: during.append(torch.get_num_threads()) or 0)
     assert main(["run", "--threads", "1", "--dry-run", "--epochs", "1"]) == 0
     assert during == [1, 1] and torch.get_num_threads() == before  # restored afterwards
-    assert threads.policy() == {"threads_policy": "fixed"}  # no policy outlives the command
+    assert threads.current() is None  # no policy outlives the command
     with pytest.raises(SystemExit) as e:
         main(["run", "--threads", "0"])
     assert e.value.code == 2

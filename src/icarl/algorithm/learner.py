@@ -26,7 +26,7 @@ from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
 from ..train import TrainHooks, TrainState, distributed, train
-from ..train.amp import autocast, resolve_device
+from ..train.amp import resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
 from ..train.stream import SourceReader, read_shard, take, training_reader
 from .herding import herding_order, random_order
@@ -90,6 +90,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         self.inference_only_ = False  # True once loaded from a file saved without exemplars
         self.velocity_: dict[str, Tensor] = {}  # momentum buffers carried across steps
         self._mean_on_device: tuple[Tensor, Tensor] | None = None
+        # (network, its weights' key, the inference copy): see inference_network
+        self._inference: tuple[IncrementalNet, tuple[tuple[int, int], ...], IncrementalNet] | None = None
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -126,35 +128,48 @@ class ICaRL(EstimatorAPI, LearnerState):
             self._mean_on_device = cached
         return cached[1]
 
+    def inference_network(self) -> IncrementalNet:
+        """The one network every inference runs: features for herding, class means, evaluation,
+        ``predict``, ``decision_function`` and the exported programs. An eval-mode copy in fp32
+        with each BatchNorm folded into its convolution (the same function, one pass fewer),
+        made once per version of the weights (any in-place update, load or growth makes a new
+        one). fp32 whatever ``learner.amp`` trains in: bf16 features moved 13 of 1,797 digits
+        labels between ``icarl predict`` and the exported program, and inference is cheap
+        next to training."""
+        net = self.network()
+        key = _weights_key(net)
+        cached = self._inference
+        if cached is None or cached[0] is not net or cached[1] != key:  # holding net: ids stay its
+            cached = self._inference = (net, key, inference_copy(net).float())
+        return cached[2]
+
     @torch.no_grad()
     def features(self, x: Any, flip: bool = False) -> Tensor:
         """``phi(x)`` for images (any accepted form, or an image source read in batches), raw,
-        not normalised, as float32 on CPU.
+        not normalised, as float32 on CPU, from :meth:`inference_network`.
 
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
-        net, bs = self.network().eval(), self.config.eval_batch_size
+        net, bs = self.inference_network(), self.config.eval_batch_size
         source = as_source(x)
         if source is not None:
-            n, chunks = len(source), read_shard(source, bs, self.config.workers)
+            chunks = read_shard(source, bs, self.config.workers)
         else:
             x = distributed.local_shard(check_images(x, self.image_shape_))  # DDP: this rank's share
-            n, chunks = x.shape[0], (x[i : i + bs] for i in range(0, x.shape[0], bs))
-        if n > 2 * bs:  # worth a copy: BatchNorms folded, one pass fewer per layer
-            net = inference_copy(net)
+            chunks = (x[i : i + bs] for i in range(0, x.shape[0], bs))
         out = [self.batch_features(xb, flip, net) for xb in chunks]
         f = torch.cat(out) if out else torch.empty(0, net.feature_dim)
         return distributed.all_gather_cat(f)  # DDP: every rank's rows, in the original order
 
     @torch.no_grad()
     def batch_features(self, xb: Tensor, flip: bool = False, net: IncrementalNet | None = None) -> Tensor:
-        """``phi`` of one uint8 batch (this process only, not collective), float32 on CPU."""
-        net = (net or self.network()).eval()
+        """``phi`` of one uint8 batch (this process only, not collective), float32 on CPU, by
+        :meth:`inference_network` (fp32, no autocast) unless ``net`` is given."""
+        net = net or self.inference_network()
         xb = xb.to(self.device)
         if flip:
             xb = xb.flip(3)
-        with autocast(self.config, self.device):
-            return net.forward_features(self._prepare(xb, train=False)).float().cpu()
+        return net.forward_features(self._prepare(xb, train=False)).float().cpu()
 
     # ------------------------------------------------------------ Algorithm 1
     def scores(self, features: Tensor, classifier: str | None = None) -> Tensor:
@@ -386,6 +401,12 @@ class ICaRL(EstimatorAPI, LearnerState):
     def _reduce_exemplar_sets(self, m: int) -> None:
         """ReduceExemplarSet for every old class: keep the first ``m`` of its ordered set."""
         self.memory_.reduce(m)
+
+
+def _weights_key(net: nn.Module) -> tuple[tuple[int, int], ...]:
+    """Identity and in-place version of every parameter and buffer: changes whenever the
+    weights do (an optimiser step, ``load_state_dict``, a grown head, a move)."""
+    return tuple((id(t), t._version) for t in (*net.parameters(), *net.buffers()))
 
 
 def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:

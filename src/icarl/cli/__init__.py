@@ -14,12 +14,13 @@ from .. import threads
 from ..tools.funnel import guarded
 from ..train.distributed import session
 from ..version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, predict, report, run
+from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "compare": compare,
     "report": report,
+    "rerun": rerun,
     "learn": learn,
     "predict": predict,
     "info": info,
@@ -30,7 +31,7 @@ COMMANDS: dict[str, ModuleType] = {
 }
 
 
-COMPUTES = ("run", "compare", "learn", "predict")  # the commands that take --threads
+COMPUTES = ("run", "compare", "learn", "predict", "rerun")  # the commands that take --threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,21 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
         if name in COMPUTES:
             command.add_argument(
                 "--threads",
-                type=_positive,
-                metavar="N",
-                help="torch CPU threads (default: one per CPU this process may use; icarl.threads)",
+                type=_threads,
+                metavar="N|auto",
+                help="torch CPU threads, kept for the whole run (default: OMP_NUM_THREADS, else one "
+                "per CPU this process may use); 'auto' gives up CPUs other processes keep busy, "
+                "between epochs, and records each epoch's count (icarl.threads)",
             )
     return parser
 
 
-def _positive(text: str) -> int:
+def _threads(text: str) -> int | str:
     try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number of threads")
-    return value
+        return threads.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import deploy, methods
+from .. import deploy, methods, threads
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
 from ..data import Dataset
@@ -175,13 +175,23 @@ def _check_out(out: Path, force: bool) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.seeds is not None:
         return run_seeds(args, main, lambda: default_run_dir(_seeds_named(config_from_args(args))))
-    log = log_options(args)
+    log_options(args)  # --log and --figure-format checked before anything is written
     if args.resume or restarted(args):
         return _resume(args)
     cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
     if args.dry_run:
         return dry_run(cfg)
     out = Path(args.out) if args.out else default_run_dir(cfg)
+    new_run(cfg, out, args)
+    return 0
+
+
+def new_run(
+    cfg: RunConfig, out: Path, args: argparse.Namespace, fingerprint: str | None = None
+) -> dict[str, Any]:
+    """Train the resolved ``cfg`` into a new run folder ``out`` (``args``: --force, --save,
+    --deterministic and the log options); ``fingerprint``: the data must have this one
+    (``icarl rerun``). Returns the results."""
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
     _check_out(out, args.force)
@@ -192,17 +202,23 @@ def main(args: argparse.Namespace) -> int:
         _check_out(out, args.force)  # again, now that no other run can write there
         distributed.barrier()  # DDP: every rank has checked the folder before rank 0 writes in it
         data, storage = run_data(cfg.data)
-        _check_data(data)
+        _check_data(data, fingerprint)
         _print_header(cfg, data, out, storage)
         t0 = time.perf_counter()
         learner = methods.create(cfg.method, cfg.learner)
         results = runner.run(
-            cfg, out, print_row, data, deterministic=args.deterministic, learner=learner, log=log
+            cfg,
+            out,
+            print_row,
+            data,
+            deterministic=args.deterministic,
+            learner=learner,
+            log=log_options(args),
         )
         _print_summary(results, out, time.perf_counter() - t0)
         if args.save:
             _save_model(args.save, learner, results, not args.no_exemplars)
-    return 0
+    return results
 
 
 def _seeds_named(cfg: RunConfig) -> RunConfig:
@@ -226,6 +242,7 @@ def _resume(args: argparse.Namespace) -> int:
     with hold(run_dir):
         ck = load_checkpoint(run_dir)
         cfg = _resume_config(args, ck, run_dir)
+        _resume_threads(args, ck)
         check_world_size(ck, distributed.world(), args.allow_world_size_change, run_dir)
         _check_save(args, run_dir, cfg)
         _check_consent(args, cfg, run_dir)
@@ -298,6 +315,24 @@ def _resume_config(args: argparse.Namespace, ck: Checkpoint, run_dir: Path) -> R
     return cfg
 
 
+def _resume_threads(args: argparse.Namespace, ck: Checkpoint) -> None:
+    """The thread count the run recorded (icarl.threads), so that the resumed run continues
+    as an uninterrupted one would; ``--threads`` may change it, with a notice and a record."""
+    env = ck.results.get("environment", {})
+    recorded, kind = env.get("threads"), env.get("threads_policy")
+    if args.threads is None:
+        threads.apply(threads.AUTO if kind == threads.AUTO else recorded)
+        return
+    if kind != threads.AUTO and recorded is not None and args.threads != recorded:
+        print(
+            f"resuming with --threads {args.threads} where the run used {recorded}: from here the "
+            "results differ from an uninterrupted run's (floating-point sums follow the thread "
+            f"count); drop --threads to keep {recorded}"
+        )
+        step = {"step": ck.steps_done + 1, "changed": {"threads": [recorded, args.threads]}}
+        ck.results.setdefault("resumed", []).append(step)
+
+
 def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...], learner: ICaRL) -> dict[str, Any]:
     """A finished run given to --resume: what a kill between the last checkpoint and the end of
     its report left missing is written again as the uninterrupted run wrote it. Without
@@ -312,8 +347,14 @@ def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...], learn
     return results
 
 
-def _check_data(data: Dataset | SourceDataset) -> None:
-    """torchrun: every rank read the same data (a partial copy on one node is named)."""
+def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -> None:
+    """The data a rerun expects (``fingerprint``); torchrun: every rank read the same data (a
+    partial copy on one node is named)."""
+    if fingerprint is not None and data.fingerprint() != fingerprint:
+        raise ConfigError(
+            f"the {data.name} data differ from those the run was trained on (data_fingerprint in "
+            "results.json); give the same files with --data PATH"
+        )
     if distributed.world() > 1:
         distributed.check_agreement("data (fingerprint)", data.fingerprint())
 

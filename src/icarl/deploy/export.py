@@ -56,7 +56,9 @@ class InferenceProgram(nn.Module):
         net = learner.network()
         t = len(learner.classes_)
         self.classifier = classifier
-        self.net: IncrementalNet = copy.deepcopy(net).float().eval()
+        # the learner's own inference network (fp32, BatchNorm folded): the function that its
+        # evaluation and `icarl predict` run, so the program gives the same labels
+        self.net: IncrementalNet = copy.deepcopy(learner.inference_network()).cpu().float().eval()
         self.net.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         c, self.h, self.w = learner.image_shape_ or (1, 1, 1)
         mean = learner.pixel_mean_

@@ -10,20 +10,25 @@ from typing import Any
 
 import torch
 
+from .. import threads
 from ..algorithm import ICaRL
 from ..train import distributed
 from ..train.amp import use_bf16
 
 
-def environment(learner: ICaRL) -> dict[str, Any]:
-    """torch version, device, CPU threads, bf16 autocast, world size, command line, python, platform."""
+def environment(learner: ICaRL, deterministic: bool = False) -> dict[str, Any]:
+    """torch version, device, the thread policy and count (:mod:`icarl.threads`), training and
+    inference precision, determinism, world size, command line, python, platform."""
     device = learner.device
     return {
         "torch": str(torch.__version__),
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
-        "threads": torch.get_num_threads(),
+        "cpus": threads.cpus_available(),
+        **threads.policy(),
         "bf16_autocast": use_bf16(learner.config.amp, device),
+        "inference_precision": "fp32",  # features for NME, herding, evaluation and predict
+        "deterministic": deterministic,
         "world_size": distributed.world(),
         "command": list(sys.argv),
         "python": platform.python_version(),

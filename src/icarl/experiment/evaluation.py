@@ -27,7 +27,6 @@ from ..data import Split
 from ..data.streaming import ImageSource
 from ..data.streamload import load_batches
 from ..data.streamset import SourceSplit
-from ..nets.fold import inference_copy
 from ..train import distributed
 from ..train.stream import label_lut, shard_batches
 from . import metrics
@@ -62,9 +61,7 @@ def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
     sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
     counts = torch.zeros(t, dtype=torch.float64)
     lut = label_lut(learner.classes_.tolist())
-    net = learner.network()
-    if len(source) > 2 * cfg.eval_batch_size:  # BatchNorm folded where features() folds too
-        net = inference_copy(net)
+    net = learner.inference_network()  # the network features() uses
     batches = shard_batches(len(source), cfg.eval_batch_size)
     for xb, yb in load_batches(source, batches, workers=cfg.workers):
         idx = lut[yb]

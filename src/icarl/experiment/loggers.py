@@ -1,7 +1,7 @@
 """Experiment loggers: each epoch's mean training loss and learning rate, and each step's metrics.
 
 A logger is anything with :class:`RunLogger`'s three methods. Built in: ``csv``
-(``epochs.csv`` beside ``results.json``: step, epoch, loss, lr; always written in a run
+(``epochs.csv`` beside ``results.json``: step, epoch, loss, lr, threads; always written in a run
 folder) and ``tensorboard`` (event files under ``RUN_DIR/tensorboard``; the optional extra
 ``pip install icarl[tensorboard]``). ``--verbose`` adds one printed line per epoch.
 
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import torch
 from tqdm.auto import tqdm
 
 from ..config import ConfigError
@@ -30,7 +31,7 @@ from .results import CLASSIFIERS
 LOGGERS = ("csv", "tensorboard")
 EPOCHS_NAME = "epochs.csv"
 TENSORBOARD_DIR = "tensorboard"
-EPOCH_FIELDS = ("step", "epoch", "loss", "lr")
+EPOCH_FIELDS = ("step", "epoch", "loss", "lr", "threads")
 NO_TENSORBOARD = "--log tensorboard needs the tensorboard package; pip install 'icarl[tensorboard]'"
 
 
@@ -79,11 +80,12 @@ class CSVLogger:
         self._writer = csv.DictWriter(self._file, fieldnames=EPOCH_FIELDS)
         self._writer.writeheader()
         for row in prior:
-            self._writer.writerow({k: row[k] for k in EPOCH_FIELDS})
+            self._writer.writerow({k: row.get(k, "") for k in EPOCH_FIELDS})
         self._file.flush()
 
     def log_epoch(self, step: int, epoch: int, loss: float, lr: float) -> None:
-        self._writer.writerow({"step": step, "epoch": epoch, "loss": loss, "lr": lr})
+        row = {"step": step, "epoch": epoch, "loss": loss, "lr": lr, "threads": torch.get_num_threads()}
+        self._writer.writerow(row)
         self._file.flush()
 
     def log_step(self, step: int, metrics: dict[str, Any]) -> None:
@@ -156,7 +158,7 @@ class RunLog:
         self.epochs = [dict(e) for e in training.get("epochs", [])] if resumed and training else []
 
     def on_epoch(self, log: EpochLog) -> None:
-        self.epochs.append({"epoch": log.epoch, "loss": log.loss, "lr": log.lr})
+        self.epochs.append({"epoch": log.epoch, "loss": log.loss, "lr": log.lr, "threads": log.threads})
         for logger in self.loggers:
             logger.log_epoch(self.step, log.epoch, log.loss, log.lr)
 

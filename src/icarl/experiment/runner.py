@@ -101,10 +101,11 @@ def run(
     check_learner(cfg.learner)  # device and backbone, before the run folder is touched
     if resume is None and learner.net_ is None:  # a resumed learner builds it before any write
         check_backbone(cfg.learner, data.image_shape, learner.backbone_object)
-    record = to_dict(cfg)
-    saver = _saver(out_dir, record, data, len(stream), resume, deterministic)
-    results, training = _start(resume, learner, saver, out_dir, new_results(record, data, stream))
-    results["environment"] = environment(learner)
+    record, fingerprint = to_dict(cfg), data.fingerprint()
+    saver = _saver(out_dir, record, data, fingerprint, len(stream), resume, deterministic)
+    fresh = new_results(record, data, stream, fingerprint)
+    results, training = _start(resume, learner, saver, out_dir, fresh)
+    results["environment"] = environment(learner, deterministic)
     bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
     report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
     with open_run_log(log, out_dir, results, training, cfg.learner.epochs) as runlog:
@@ -151,6 +152,7 @@ def _saver(
     out_dir: Path | None,
     record: dict[str, Any],
     data: Dataset | SourceDataset,
+    fingerprint: str,
     total: int,
     resume: Checkpoint | None,
     deterministic: bool,
@@ -158,7 +160,6 @@ def _saver(
     """The checkpoint writer of a run with a folder (after checking a resumed run's data)."""
     if out_dir is None:
         return None
-    fingerprint = data.fingerprint()
     if resume is not None and resume.data_fingerprint != fingerprint:
         raise CheckpointError(
             f"the {data.name} data differ from those the checkpoint in {out_dir} was trained on; "
@@ -218,12 +219,13 @@ def check_memory(learner: ICaRL, total: int) -> None:
 
 
 def new_results(
-    record: dict[str, Any], data: Dataset | SourceDataset, stream: ClassIncrementalStream
+    record: dict[str, Any], data: Dataset | SourceDataset, stream: ClassIncrementalStream, fingerprint: str
 ) -> dict[str, Any]:
     return {
         "results_version": RESULTS_VERSION,
         "method": record["method"],
         "dataset": data.name,
+        "data_fingerprint": fingerprint,  # what `icarl rerun` checks before repeating the run
         "class_order": stream.class_order,
         "class_names": [data.class_names[c] for c in stream.class_order],
         "config": record,

@@ -62,6 +62,7 @@ class EpochLog:
     epoch: int
     loss: float
     lr: float
+    threads: int = 0  # torch's CPU threads during the epoch (icarl.threads); 0: not recorded
 
 
 def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
@@ -156,7 +157,8 @@ def train(
     model = compiled(distributed.wrap_ddp(net, cfg.sync_batchnorm), cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
-        threads.adjust()  # the command line's policy: give up CPUs other processes keep busy
+        threads.adjust()  # the command's policy: fixed (nothing), --threads auto, or a replay
+        n_threads = torch.get_num_threads()
         mean_loss = _epoch(model, x, y, cfg, prepare, loss_fn, generator, opt)
         distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
@@ -164,7 +166,7 @@ def train(
                 f"the training loss became {mean_loss} in epoch {epoch + 1} of {desc}; "
                 "lower the learning rate (learner.lr) or check the input for NaN"
             )
-        log = EpochLog(epoch + 1, mean_loss, opt.param_groups[0]["lr"])
+        log = EpochLog(epoch + 1, mean_loss, opt.param_groups[0]["lr"], n_threads)
         logs.append(log)
         if hooks.on_log is not None:
             hooks.on_log(log)
