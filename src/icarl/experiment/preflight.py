@@ -14,6 +14,7 @@ from torch import nn
 
 from ..config import ConfigError, LearnerConfig
 from ..files.atomic import same_file
+from ..files.plain import check_regular
 from ..nets import available, build_backbone
 from ..nets.adapt import OBJECT_PREFIX, factory_from_path, is_import_path
 from ..train.amp import resolve_device
@@ -22,10 +23,12 @@ from ..train.amp import resolve_device
 def check_learner(cfg: LearnerConfig) -> None:
     """The device exists here and the backbone can be found (before any folder is made)."""
     resolve_device(cfg.device)
-    if cfg.init_weights and not Path(cfg.init_weights).is_file():
+    if cfg.init_weights and not Path(cfg.init_weights).exists():
         raise ConfigError(
             f"learner.init_weights {cfg.init_weights} does not exist; pass a file saved with torch.save"
         )
+    if cfg.init_weights:  # a FIFO or a device is refused here, before any folder is made
+        check_regular(cfg.init_weights, "learner.init_weights", "save model.state_dict() with torch.save")
     spec = cfg.backbone
     if spec.startswith(OBJECT_PREFIX):
         return

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from ..config import ConfigError
 from ..errors import IcarlError
+from ..files.plain import PlainFileError, load_torch
 from .protocol import Backbone
 from .registry import available, create_backbone
 
@@ -201,24 +202,49 @@ def build_backbone(
 
 
 def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Initial weights from ``path`` (a state dict, read with ``weights_only=True``; a
-    ``{"state_dict": ...}`` wrapper and DDP's ``module.`` prefixes are accepted)."""
+    """Initial weights from ``path`` (a state dict, read with ``weights_only=True`` within the
+    bounds of :mod:`icarl.files.plain`; a ``{"state_dict": ...}`` wrapper and DDP's ``module.``
+    prefixes are accepted). Values that are not tensors and tensors of another shape than the
+    backbone's are named in one line."""
     p = Path(path)
-    if not p.is_file():
+    fix = "save model.state_dict() with torch.save"
+    if not p.exists():
         raise ConfigError(f"learner.init_weights {p} does not exist; pass a file saved with torch.save")
     try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
+        state = load_torch(p, "learner.init_weights", fix)
+    except PlainFileError as e:
+        raise ConfigError(str(e)) from None
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise ConfigError(
-            f"learner.init_weights {p} is not a plain state dict ({first}); save model.state_dict()"
-        ) from None
+        raise ConfigError(f"learner.init_weights {p} is not a plain state dict ({first}); {fix}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise ConfigError(f"learner.init_weights {p} holds {type(state).__name__}, not a state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    result = module.load_state_dict(state, strict=False)
+        raise ConfigError(f"learner.init_weights {p} holds {type(state).__name__}, not a state dict; {fix}")
+    for k, v in state.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise ConfigError(
+                f"learner.init_weights {p}: {str(k)[:80]!r} holds {type(v).__name__}, not a tensor; {fix}"
+            )
+    _load_fitting(module, {k.removeprefix("module."): v for k, v in state.items()}, p)
+
+
+def _load_fitting(module: nn.Module, state: dict[str, torch.Tensor], p: Path) -> None:
+    own = module.state_dict()
+    wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
+        raise ConfigError(
+            f"learner.init_weights {p} does not fit the backbone: {k} is shaped {tuple(state[k].shape)} "
+            f"in the file, {tuple(own[k].shape)} in the backbone{more}; save the state dict of the "
+            "same architecture"
+        )
+    try:
+        result = module.load_state_dict(state, strict=False)
+    except (RuntimeError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ConfigError(f"learner.init_weights {p} does not fit the backbone ({first})") from None
     if result.missing_keys or result.unexpected_keys:
         raise ConfigError(
             f"learner.init_weights {p} does not fit the backbone: {len(result.missing_keys)} missing "
