@@ -119,6 +119,12 @@ class LearnerConfig:
         if self.memory_size < 0:
             raise ConfigError(f"learner.memory_size is {self.memory_size}; use 0 or more")
         check_ranges("learner.", self, LEARNER_RANGES)
+        kind = str(self.device).split(":")[0]
+        if kind in NO_DEVICES:  # torch knows them, but they hold no data or cannot train here
+            raise ConfigError(
+                f"learner.device is {self.device!r}, on which icarl cannot train or predict; "
+                "use auto, cpu, cuda, cuda:N, mps or xpu"
+            )
         if self.classifier == "nme" and self.memory_size == 0:
             raise ConfigError(
                 "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
@@ -208,6 +214,9 @@ INF = float("inf")
 MAX_IMAGE_SIDE = 2048  # pixels of an image side (data.image_size, a model's image_shape)
 MAX_CLASSES = 100_000  # classes a head, a step or a stream may have (as ICARL_MAX_CLASSES)
 MAX_BATCH = 65_536
+# torch device types that exist but on which nothing can be learned or predicted (``meta``
+# holds no data; the others need backends icarl does not drive)
+NO_DEVICES = ("meta", "lazy", "xla", "vulkan", "mkldnn", "opengl", "opencl", "ideep", "ve", "fpga", "ort")
 CONFIG_MAX_BYTES = 1 << 20  # a TOML config file
 ORDER_MAX_BYTES = 16 << 20  # a class-order file (one label a line)
 # key -> (lowest, highest, whether the lowest is allowed); every value must be finite

@@ -12,6 +12,7 @@ inference-only model file (``--no-exemplars`` alone adds the ``icarl`` format).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import deploy
 from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
@@ -51,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
     existing = [str(p) for p in outputs(args.out, formats).values() if p.exists()]
     if existing and not args.force:
         raise ExportError(f"{', '.join(existing)} already exist; choose another OUT or pass --force")
+    preflight.check_writable(Path(args.out), "OUT")  # a read-only folder: one line, nothing written
     learner = deploy.load(args.model, device="cpu", trust_backbone=args.trust_backbone)
     files = export(learner, args.out, formats, args.classifier, exemplars=not args.no_exemplars)
     for kind, path in files.items():

@@ -4,9 +4,9 @@ aggregate of a ``--seeds`` folder from its seed folders)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ..config import SEED_MAX
 from ..experiment import aggregate, report
 from ..experiment.plots import parse_formats
 
@@ -46,9 +46,18 @@ def main(args: argparse.Namespace) -> int:
 def _seeds(run_dir: Path) -> list[int]:
     """The seeds of a ``--seeds`` folder: from ``aggregate.json``, else its ``seed-S`` folders
     that hold results (a run whose seeds were resumed one by one)."""
-    if (run_dir / aggregate.AGGREGATE_NAME).is_file():
-        return [int(s) for s in json.loads((run_dir / aggregate.AGGREGATE_NAME).read_text())["seeds"]]
-    if (run_dir / "results.json").is_file() or (run_dir / "compare.json").is_file():
+    path = run_dir / aggregate.AGGREGATE_NAME
+    if path.exists():
+        seeds = report.read_json(path, {"seeds": list})["seeds"]
+        bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= SEED_MAX]
+        if bad or not seeds or len(seeds) > 10_000:
+            what = f"seed {bad[0]!r}" if bad else f"{len(seeds)} seeds"
+            raise report.ReportError(
+                f"{path} lists {what}, not the seeds of a --seeds run; delete it and run icarl report "
+                "again (it is rebuilt from the seed folders)"
+            )
+        return [int(s) for s in seeds]
+    if (run_dir / "results.json").exists() or (run_dir / "compare.json").exists():
         return []
     found = [p.name[len("seed-") :] for p in run_dir.glob("seed-*") if p.is_dir()]
     return sorted(int(s) for s in found if s.lstrip("-").isdigit())
