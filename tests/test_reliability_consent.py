@@ -7,6 +7,7 @@ that folder on ``sys.path``, where an import would succeed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -165,3 +166,19 @@ def test_a_spec_typed_for_a_new_run_needs_no_consent_and_a_failing_factory_is_on
     err = one_line(capsys, ["run", *TINY, "--out", str(out), "--backbone", "nets_here:two"])
     assert "failed when called as two(1, 8) (TypeError" in err and "(in_channels, image_size)" in err
     assert not out.exists()  # refused before the run folder was made
+
+
+def test_rerun_of_a_record_naming_a_module_needs_consent_and_never_takes_the_stdlib(
+    hostile, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    run.mkdir()
+    results = json.loads((hostile["run"] / "results.json").read_text())
+    for spec, flags, message in (
+        ("evil_mod:make", [], "--trust-backbone"),
+        ("os:kill", ["--trust-backbone"], "names the standard library module os, which is never a backbone"),
+    ):
+        results["config"]["learner"]["backbone"] = spec
+        (run / "results.json").write_text(json.dumps(results))
+        assert message in one_line(capsys, ["rerun", str(run), "--out", str(tmp_path / "again"), *flags])
+    assert not (tmp_path / "again").exists() and not (hostile["root"] / "MARKER").exists()

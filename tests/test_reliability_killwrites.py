@@ -121,7 +121,7 @@ def test_sigkill_while_results_json_is_written_then_resume(reference, tmp_path):
     run = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "icarl", "run", *ARGS, "--out", str(run)],
-        env={**ENV, PAUSE_ENV: "0.3"},
+        env={**ENV, PAUSE_ENV: "0.15"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
