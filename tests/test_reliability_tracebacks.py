@@ -103,30 +103,33 @@ def test_export_to_a_read_only_folder_is_one_line_and_writes_nothing(model, tmp_
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
-AGGREGATES = {
-    "not_json": ("{seeds", "is not valid JSON"),
-    "list": ("[1, 2]", "holds list, not a JSON object"),
-    "no_seeds": ('{"nope": 1}', "'seeds' is missing or not a list"),
-    "seeds_str": ('{"seeds": "1,2"}', "'seeds' is missing or not a list"),
-    "seeds_bool": ('{"seeds": [true]}', "lists seed True, not the seeds of a --seeds run"),
-    "seeds_negative": ('{"seeds": [-5]}', "lists seed -5"),
-    "seeds_empty": ('{"seeds": []}', "lists 0 seeds"),
-    "seeds_nested": ('{"seeds": ' + "[" * 100_000 + "]" * 100_000 + "}", "nests arrays or objects too"),
+GOOD = '"grid_version": 1, "kind": "run", "argv": []'
+GRIDS = {
+    "not_json": ("{cells", "cannot be read (Expecting"),
+    "list": ("[1, 2]", "is not a grid manifest of this version"),
+    "no_cells": ("{" + GOOD + "}", "is not a grid manifest of this version"),
+    "cell_str": ("{" + GOOD + ', "cells": ["seed-1"]}', "is not a grid manifest of this version"),
+    "labels_list": ("{" + GOOD + ', "cells": [{"folder": "s", "labels": [1]}]}', "is not a grid manifest"),
+    "overrides_int": ("{" + GOOD + ', "cells": [{"folder": "s", "overrides": 5}]}', "is not a grid manifest"),
+    "outside": ("{" + GOOD + ', "cells": [{"folder": "../x"}]}', "names the cell folder '../x', outside"),
+    "nested": ('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}", "cannot be read (nested too deeply)"),
 }
 
 
-@pytest.mark.parametrize("case", sorted(AGGREGATES))
-def test_a_damaged_aggregate_json_is_one_line(tmp_path, capsys, case):
-    text, message = AGGREGATES[case]
-    (tmp_path / "aggregate.json").write_text(text)
+@pytest.mark.parametrize("case", sorted(GRIDS))
+def test_a_damaged_grid_json_is_one_line(tmp_path, capsys, case):
+    """The grid manifest ``icarl report`` reads (aggregate.json, which the issue's case
+    named, is now only written: main's grids read grid.json)."""
+    text, message = GRIDS[case]
+    (tmp_path / "grid.json").write_text(text)
     assert message in one_line(capsys, ["report", str(tmp_path)])
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes (POSIX)")
-def test_an_aggregate_or_results_json_that_is_a_fifo_is_refused(tmp_path, capsys):
-    os.mkfifo(tmp_path / "aggregate.json")
+def test_a_grid_or_results_json_that_is_a_fifo_is_refused(tmp_path, capsys):
+    os.mkfifo(tmp_path / "grid.json")
     assert "is a FIFO (named pipe), not a file" in one_line(capsys, ["report", str(tmp_path)])
-    os.unlink(tmp_path / "aggregate.json")
+    os.unlink(tmp_path / "grid.json")
     os.mkfifo(tmp_path / "results.json")
     assert "is a FIFO (named pipe), not a file" in one_line(capsys, ["report", str(tmp_path)])
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..config import LearnerConfig, resolve_batch_size
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
-from ..nets import IncrementalNet, build_backbone, object_spec
+from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
@@ -29,7 +29,7 @@ from ..train import TrainHooks, TrainState, distributed, train
 from ..train.amp import resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
 from ..train.stream import SourceReader, read_shard, take, training_reader
-from .herding import herding_order, random_order
+from .herding import herding_order, herding_order_authors, random_order
 from .inputs import as_source, check_images, encode_labels, known_labels, positions, source_names
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
@@ -315,7 +315,11 @@ class ICaRL(EstimatorAPI, LearnerState):
         cfg = self.config
         phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
         phi = set_last_relu(phi, cfg.resnet_last_relu)
-        net = IncrementalNet(phi, num_outputs).to(self.device)
+        if cfg.init == "lasagne" and self.backbone_object is None and not cfg.init_weights:
+            phi = init_like_lasagne(phi)  # the authors' init (a module or weights you give keep theirs)
+        if cfg.batchnorm == "lasagne" and self.backbone_object is None:
+            phi = use_lasagne_batchnorm(phi)  # before init_weights would matter: buffers only
+        net = IncrementalNet(phi, num_outputs, head_init=cfg.init).to(self.device)
         return net.to_channels_last() if self.config.channels_last else net
 
     def _generator(self) -> torch.Generator:
@@ -389,9 +393,11 @@ class ICaRL(EstimatorAPI, LearnerState):
             return
         n = len(x_class)
         m = min(m, n)
-        if self.config.selection == "herding":
+        if self.config.selection.startswith("herding"):
+            authors = self.config.selection == "herding-authors"  # repeats, a cap: maybe < m
             with phase("herding"):
-                order = herding_order(self.features(x_class), m)
+                f = self.features(x_class)
+                order = herding_order_authors(f, m) if authors else herding_order(f, m)
         else:
             order = random_order(n, m, self.rng_)
         images = x_class[order.cpu()] if isinstance(x_class, Tensor) else take(x_class, order)
