@@ -109,7 +109,7 @@ def other_cases(model: Path, tmp: Path) -> list[tuple[list[str], str]]:
         (["learn", str(model), "--data", str(tmp), "--out", str(tmp / "taken.icarl")], "pass --force"),
         (["predict", str(model), str(tmp), "--device", "bogus"], "learner.device is 'bogus'"),
         (["info", str(tmp)], "is a folder, not a file"),
-        (["report", str(tmp / "nowhere")], "no results.json or compare.json"),
+        (["report", str(tmp / "nowhere")], "does not exist or is not a folder"),
         (["run", "--resume", str(tmp / "nowhere")], "does not exist; pass the folder of an earlier run"),
     ]
 
