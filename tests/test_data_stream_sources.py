@@ -26,8 +26,8 @@ from icarl.data.streamload import (
     open_stream,
     pixel_mean,
     rank_slices,
-    shard_bounds,
 )
+from icarl.distributed import shard_bounds
 from icarl.tools.pack import pack_arrays
 
 

@@ -27,11 +27,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from icarl import methods
+from icarl import distributed, methods
 from icarl.config import load_config
 from icarl.experiment import runner
 from icarl.experiment.results import TABLE_HEADER
-from icarl.train import distributed
 
 EPOCHS = 3
 

@@ -30,8 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..data.streamload import shard_bounds
-from ..errors import IcarlError
+from .errors import IcarlError
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 1800.0
@@ -140,6 +139,12 @@ def is_main() -> bool:
 
 
 # ------------------------------------------------------------------ sharding
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Contiguous, balanced ``[start, stop)`` of ``range(n)`` for ``rank``; concatenating
+    the shards of ranks 0..world-1 gives ``range(n)`` back in order."""
+    return n * rank // world, n * (rank + 1) // world
+
+
 def local_batch(inputs: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, float]:
     """This rank's slice of a global batch and the factor for its mean loss.
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import distributed
 from ..config import LearnerConfig, resolve_batch_size
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
@@ -25,7 +26,7 @@ from ..nets import IncrementalNet, build_backbone, object_spec
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
-from ..train import TrainHooks, TrainState, distributed, train
+from ..train import TrainHooks, TrainState, train
 from ..train.amp import resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
 from ..train.stream import SourceReader, read_shard, take, training_reader

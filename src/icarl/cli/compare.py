@@ -8,13 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import methods
+from .. import distributed, methods
 from ..config import ConfigError, RunConfig, to_dict
 from ..experiment import preflight, report, runner
 from ..experiment.loggers import LogOptions
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
 from ..files.lock import LOCK_NAME
-from ..train import distributed
 from .guard import hold
 from .run import add_run_options, config_from_args
 from .seeds import run_seeds

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import deploy
+from .. import deploy, distributed
 from ..data import load_dataset, sources
 from ..errors import IcarlError
 from ..experiment import preflight
-from ..train import distributed
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
 

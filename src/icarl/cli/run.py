@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import deploy, methods, threads
+from .. import deploy, distributed, methods, threads
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
 from ..data import Dataset
@@ -19,7 +19,6 @@ from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
-from ..train import distributed
 from .guard import check_world_size, hold, restarted
 from .helptext import config_help, flag_help
 from .seeds import run_seeds

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import distributed
 from ..files.atomic import atomic_write
 from .dataset import Dataset, Split
 
@@ -110,7 +111,7 @@ def cached_load(
     if cached is not None:
         return cached
     data = loader(path, **options).validate()
-    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 alone writes the entry
+    if not distributed.is_main():  # torchrun: rank 0 alone writes the entry
         return data
     try:
         write_entry(entry, data)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
+from ..distributed import shard_bounds
 from .augment import mean_image, pixel_sum
 from .dataset import DataError, check_class_count, names_from_labels, stratified_split
 from .files import open_tree
@@ -185,12 +186,6 @@ def image_to_chw(image: Any, where: str) -> Tensor:
 
 
 # ------------------------------------------------------------------ reading
-def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
-    """Contiguous, balanced ``[start, stop)`` of ``range(n)`` for ``rank``; concatenating
-    the shards of ranks 0..world-1 gives ``range(n)`` back in order."""
-    return n * rank // world, n * (rank + 1) // world
-
-
 def rank_slices(batches: Iterable[Tensor], rank: int, world: int) -> Iterator[Tensor]:
     """This rank's contiguous slice of each global index batch."""
     for idx in batches:

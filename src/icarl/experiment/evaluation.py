@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import distributed
 from ..algorithm import ICaRL
 from ..algorithm.nme import class_means, l2_normalize, nme_distances
 from ..data import Split
 from ..data.streaming import ImageSource
 from ..data.streamload import load_batches
 from ..data.streamset import SourceSplit
-from ..train import distributed
 from ..train.stream import label_lut, shard_batches
 from . import metrics
 from .report import save_exemplar_grid

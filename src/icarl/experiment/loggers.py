@@ -22,8 +22,8 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..config import ConfigError
-from ..train import distributed
 from ..train.loop import EpochLog, on_terminal
 from .results import CLASSIFIERS
 

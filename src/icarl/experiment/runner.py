@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .. import methods, threads, timing
+from .. import distributed, methods, threads, timing
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
 from ..data import ClassIncrementalStream, Dataset, Step
@@ -33,7 +33,7 @@ from ..files.checkpoint import (
     save_checkpoint,
 )
 from ..timing import phase
-from ..train import TrainingDiverged, TrainState, distributed
+from ..train import TrainingDiverged, TrainState
 from ..train.determinism import set_deterministic
 from ..version import versions
 from . import evaluation

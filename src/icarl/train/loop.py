@@ -26,10 +26,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .. import threads
+from .. import distributed, threads
 from ..config import LearnerConfig
 from ..errors import IcarlError
-from . import distributed
 from .amp import autocast, compiled
 from .momentum import Velocity, load_velocity, store_velocity
 

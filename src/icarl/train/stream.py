@@ -8,11 +8,12 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from .. import distributed
 from ..data.augment import mean_image
 from ..data.streaming import ImageSource, TensorSource
-from ..data.streamload import load_batches, pixel_total, rank_slices, shard_bounds
+from ..data.streamload import load_batches, pixel_total, rank_slices
 from ..data.streamset import ConcatSource
-from . import distributed
+from ..distributed import shard_bounds
 
 
 class SourceReader:
