@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from .. import deploy
-from ..data.inputs import read_inputs
+from ..deploy.inputs import read_inputs
 from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
 

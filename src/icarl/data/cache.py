@@ -26,7 +26,8 @@ import torch
 
 from .. import distributed
 from ..files.atomic import atomic_write
-from .dataset import Dataset, Split
+from .dataset import Dataset
+from .source import TensorSource
 
 CACHE_VERSION = 1
 
@@ -66,7 +67,7 @@ def entry_path(cache_dir: Path, name: str, key: str) -> Path:
     return cache_dir / f"{name}-{key}.npz"
 
 
-def read_entry(path: Path) -> Dataset | None:
+def read_entry(path: Path) -> Dataset[TensorSource] | None:
     """The cached dataset, or None when the entry is missing or unreadable (then rebuilt)."""
     if not path.is_file():
         return None
@@ -75,8 +76,8 @@ def read_entry(path: Path) -> Dataset | None:
             arrays = {k: f[k] for k in f.files}
         return Dataset(
             str(arrays["name"]),
-            Split(torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["y_train"])),
-            Split(torch.from_numpy(arrays["x_test"]), torch.from_numpy(arrays["y_test"])),
+            TensorSource(torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["y_train"])),
+            TensorSource(torch.from_numpy(arrays["x_test"]), torch.from_numpy(arrays["y_test"])),
             tuple(str(n) for n in arrays["class_names"].tolist()),
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
@@ -84,7 +85,7 @@ def read_entry(path: Path) -> Dataset | None:
         return None
 
 
-def write_entry(path: Path, data: Dataset) -> None:
+def write_entry(path: Path, data: Dataset[TensorSource]) -> None:
     """Atomically write ``data`` to ``path`` (a temporary file in the same folder, then rename)."""
     buf = io.BytesIO()
     np.savez(
@@ -101,8 +102,12 @@ def write_entry(path: Path, data: Dataset) -> None:
 
 
 def cached_load(
-    loader: Callable[..., Dataset], name: str, path: Path, cache_dir: Path, options: dict[str, Any]
-) -> Dataset:
+    loader: Callable[..., Dataset[TensorSource]],
+    name: str,
+    path: Path,
+    cache_dir: Path,
+    options: dict[str, Any],
+) -> Dataset[TensorSource]:
     """``loader(path, **options)``, through the cache in ``cache_dir``."""
     if not path.exists():  # let the loader raise its own clear error
         return loader(path, **options)

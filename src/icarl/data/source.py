@@ -1,34 +1,39 @@
-"""Image sources read lazily, for data larger than memory (the streaming path).
+"""Image sources: the one type of every split, whether its images are held in memory or read
+from files.
 
 An :class:`ImageSource` is a ``torch.utils.data.Dataset`` of ``(uint8 (C, H, W), label)``
-whose labels, class names and image shape are known without decoding any image. Sources:
-files in an image folder or an archive (:class:`FileSource`), a JPEG-packed npz read by
-offsets (:class:`PackedSource`), tensors (:class:`TensorSource`) and any user dataset
-(:class:`UserSource`). :func:`load_batches` reads chosen items through a DataLoader with
-decoding workers; :func:`rank_slices` gives each rank its slice of each global batch.
+whose labels, class names and image shape are known without decoding any image. Its
+:meth:`~ImageSource.batches` reads chosen items, one batch at a time:
+
+- :class:`TensorSource`: images held in memory as one uint8 tensor (a dataset decoded at
+  load time, a learner's exemplars, arrays handed to the learner). A batch is one gather on
+  that tensor, on whatever device it lives (the training device once :meth:`~ImageSource.on`
+  moved it there): no DataLoader, no per-item Python. This is the fast path.
+- sources read from files (``data/formats``: an image folder or archive, a JPEG-packed npz),
+  a user's own ``torch.utils.data.Dataset`` (:class:`UserSource`), views and concatenations:
+  a batch is decoded by a DataLoader with decoding worker processes, only the items asked for.
+
+So the learner, the training loop and the evaluation read every source the same way, and
+the in-memory and the file-reading path see the same batches, in the same order.
 """
 
 from __future__ import annotations
 
-import io
-import os
-import zipfile
-from collections.abc import Sequence
-from pathlib import Path
+import functools
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
+from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from .dataset import DataError, check_class_count, names_from_labels, resize_images
-from .files import FileTree, open_tree
-from .guards import bomb_refusal, follow_pixel_limit
-from .images import decode_image
-from .npzfile import read_npz
-from .packed import FIX, SPLITS, check_offsets, packed_keys
+from ..errors import DataError
+from ..files.limits import exceeds, refusal
+from .augment import on_device
+
+UNLABELLED = -1  # the label of images handed over without labels (features, predict)
 
 
 class ImageSource(TorchDataset[tuple[Tensor, int]]):
@@ -46,20 +51,75 @@ class ImageSource(TorchDataset[tuple[Tensor, int]]):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         raise NotImplementedError
 
+    @property
+    def y(self) -> Tensor:
+        """The labels (scikit-learn's name for them)."""
+        return self.labels
+
+    # ------------------------------------------------------------------ views
     def subset(self, indices: Tensor | Sequence[int]) -> ImageSource:
-        """A view of the items ``indices`` (in that order); nothing is decoded."""
-        return SubsetSource(self, torch.as_tensor(indices, dtype=torch.long).flatten())
+        """The items ``indices`` (or a boolean mask), in that order; nothing is decoded."""
+        return SubsetSource(self, _index(indices))
 
     def of_classes(self, classes: Sequence[int] | Tensor) -> ImageSource:
         """The items whose label is in ``classes``, in their original order."""
         wanted = torch.as_tensor(classes, dtype=torch.long).flatten()
-        return self.subset(torch.nonzero(torch.isin(self.labels, wanted)).flatten())
+        return self.subset(torch.isin(self.labels, wanted))
+
+    def on(self, device: torch.device) -> ImageSource:
+        """This source read onto ``device``: images held in memory move there once (then every
+        batch is gathered there); images read from files are decoded on the CPU as before."""
+        return self
+
+    # ------------------------------------------------------------------ reading
+    def batches(
+        self, index_batches: Iterable[Tensor], *, workers: int = 0, pin_memory: bool = False
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """uint8 (B, C, H, W) images and int64 labels of the given index batches, one per batch, in
+        order; only those items are decoded, by ``workers`` processes (0: in this one)."""
+        return load_batches(self, index_batches, workers=workers, pin_memory=pin_memory)
+
+    def take(self, order: Tensor, batch_size: int = 256) -> Tensor:
+        """The uint8 images ``self[order]``, in that order (exemplars: kept in RAM)."""
+        if len(order) == 0:
+            return torch.empty((0, *self.image_shape), dtype=torch.uint8)
+        return torch.cat([xb for xb, _ in self.batches(list(order.cpu().split(batch_size)))])
 
     @property
     def decoded_nbytes(self) -> int:
         """N * C * H * W: the bytes the items take decoded as uint8."""
         c, h, w = self.image_shape
         return len(self) * c * h * w
+
+    @property
+    def held_nbytes(self) -> int:
+        """The bytes of decoded images this source keeps in memory (none: it reads its files)."""
+        return 0
+
+    # ------------------------------------------------------------------ identity and checks
+    def identity_head(self, name: str, class_names: tuple[str, ...]) -> bytes:
+        """What a dataset's fingerprint hashes before its splits' :meth:`identity`: for sources
+        read from files, the names and the image shape (nothing is decoded to identify them)."""
+        return f"{name};{class_names};{self.image_shape};".encode()
+
+    def identity(self) -> Iterator[bytes]:
+        """What identifies the items without decoding them: their count and their labels."""
+        yield f"{len(self)};".encode()
+        yield self.labels.to(torch.int64).contiguous().numpy().tobytes()
+
+    def check(self, where: str, num_classes: int) -> None:
+        """Raise :class:`DataError` naming ``where`` unless the labels are one int64 per item in
+        ``0..num_classes - 1``."""
+        y = self.labels
+        if y.ndim != 1:
+            raise DataError(f"{where} has labels of shape {tuple(y.shape)}; give one integer label per image")
+        if y.dtype != torch.long:
+            raise DataError(f"{where} labels have dtype {y.dtype}; expected int64")
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            raise DataError(
+                f"{where} labels range {int(y.min())}..{int(y.max())} but there "
+                f"are {num_classes} class names; labels must lie in 0..{num_classes - 1}"
+            )
 
     def _checked(self, img: Tensor, what: str) -> Tensor:
         if tuple(img.shape) != self.image_shape:
@@ -68,6 +128,93 @@ class ImageSource(TorchDataset[tuple[Tensor, int]]):
                 "pass image_size (--image-size) to resize them all"
             )
         return img
+
+
+def _index(indices: Tensor | Sequence[int]) -> Tensor:
+    """Item indices (int64, 1-D) from indices or a boolean mask."""
+    idx = torch.as_tensor(indices)
+    if idx.dtype == torch.bool:
+        return torch.nonzero(idx).flatten()
+    return idx.to(torch.long).flatten()
+
+
+class TensorSource(ImageSource):
+    """Images held in memory: ``x`` uint8 (N, C, H, W) and ``y`` int64 labels (N,). The in-memory
+    split of a :class:`~icarl.data.dataset.Dataset` (``Split`` is its older name), the
+    exemplars, and arrays handed to the learner. Views are gathered copies (as tensors index);
+    a batch is one gather on the device the images live on."""
+
+    def __init__(self, x: Tensor, y: Tensor, class_names: Sequence[str] = (), name: str = "") -> None:
+        self.x, self.labels, self.class_names, self.name = x, y, tuple(class_names), name
+        c, h, w = (*(int(s) for s in x.shape[1:4]), 0, 0, 0)[:3]  # a wrong ndim is named by check()
+        self.image_shape = (c, h, w)
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.x[i], int(self.labels[i])
+
+    def subset(self, indices: Tensor | Sequence[int]) -> TensorSource:
+        idx = _index(indices)
+        return TensorSource(
+            self.x[idx.to(self.x.device)],
+            self.labels[idx.to(self.labels.device)],
+            self.class_names,
+            self.name,
+        )
+
+    def of_classes(self, classes: Sequence[int] | Tensor) -> TensorSource:
+        wanted = torch.as_tensor(classes, dtype=torch.long, device=self.labels.device).flatten()
+        return self.subset(torch.isin(self.labels, wanted))
+
+    def on(self, device: torch.device) -> TensorSource:
+        return TensorSource(self.x.to(device), self.labels.to(device), self.class_names, self.name)
+
+    def batches(
+        self, index_batches: Iterable[Tensor], *, workers: int = 0, pin_memory: bool = False
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Gathers on the images' device; the indices of all batches move there in one copy (not
+        one per batch); ``workers`` and ``pin_memory`` do not apply."""
+        batches = [torch.as_tensor(b, dtype=torch.long) for b in index_batches]
+        if not batches:
+            return
+        flat = on_device(torch.cat(batches), self.x.device)
+        for idx in flat.split([len(b) for b in batches]):
+            yield self.x[idx], self.labels[idx.to(self.labels.device)]
+
+    def take(self, order: Tensor, batch_size: int = 256) -> Tensor:
+        return self.x[order.to(self.x.device)]
+
+    @property
+    def held_nbytes(self) -> int:
+        return int(self.x.numel() * self.x.element_size())
+
+    def identity_head(self, name: str, class_names: tuple[str, ...]) -> bytes:
+        return b""  # every byte of the images and labels identifies them (below)
+
+    def identity(self) -> Iterator[bytes]:
+        """The shapes, dtypes and bytes of the images and the labels (as
+        :func:`icarl.files.checkpoint.data_fingerprint` hashes them)."""
+        for t in (self.x, self.labels):
+            t = t.detach().cpu().contiguous()
+            yield f"{tuple(t.shape)}{t.dtype};".encode()
+            yield t.reshape(-1).view(torch.uint8).numpy().tobytes()
+
+    def check(self, where: str, num_classes: int) -> None:
+        x, y = self.x, self.labels
+        if x.dtype != torch.uint8:
+            raise DataError(
+                f"{where} images have dtype {x.dtype}; expected uint8 (convert pixels to 0-255 integers)"
+            )
+        if x.ndim != 4:
+            raise DataError(f"{where} images have shape {tuple(x.shape)}; expected (N, C, H, W)")
+        if y.ndim != 1 or y.shape[0] != x.shape[0]:
+            raise DataError(
+                f"{where} has {x.shape[0]} images but labels of shape "
+                f"{tuple(y.shape)}; give one integer label per image"
+            )
+        super().check(where, num_classes)
 
 
 class SubsetSource(ImageSource):
@@ -91,187 +238,182 @@ class SubsetSource(ImageSource):
         return self.parent[int(self.indices[i])]
 
 
-class TensorSource(ImageSource):
-    """In-memory uint8 (N, C, H, W) images and their labels (tests, exemplars)."""
+class ConcatSource(ImageSource):
+    """Sources one after another (new data read from files, then the exemplars held in RAM)."""
 
-    def __init__(self, x: Tensor, y: Tensor, class_names: tuple[str, ...], name: str) -> None:
-        if x.dtype != torch.uint8 or x.ndim != 4 or len(x) != len(y):
-            raise DataError(
-                f"{name}: images are {x.dtype} {tuple(x.shape)} with {len(y)} labels; "
-                "give uint8 (N, C, H, W) and one label per image"
-            )
-        self.x, self.labels, self.class_names, self.name = x, y.long(), tuple(class_names), name
-        self.image_shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        return self.x[i], int(self.labels[i])
-
-
-class FileSource(ImageSource):
-    """Image files of a folder or members of an archive (``files``: names relative to ``root``),
-    decoded on demand with :func:`~icarl.data.images.decode_image`. Options: ``channels`` (1 or
-    3), ``size`` (resize to size x size; then ``image_shape`` is known without decoding), or
-    ``shape`` (the shape of an empty list); without them the first image's shape is the shape.
-    Each process opens its own handle on the archive (DataLoader workers are processes)."""
-
-    def __init__(
-        self,
-        root: Path,
-        files: list[str],
-        labels: Tensor,
-        class_names: tuple[str, ...],
-        name: str,
-        **decode: Any,
-    ) -> None:
-        self.root, self.files, self.labels, self.class_names, self.name = (
-            Path(root),
-            list(files),
-            torch.as_tensor(labels, dtype=torch.long),
-            tuple(class_names),
-            name,
+    def __init__(self, parts: Sequence[ImageSource]) -> None:
+        self.parts = list(parts)
+        self.labels = torch.cat([p.labels for p in parts])
+        self.class_names, self.image_shape, self.name = (
+            parts[0].class_names,
+            parts[0].image_shape,
+            parts[0].name,
         )
-        if len(self.files) != len(self.labels):
-            raise DataError(f"{name}: {len(self.files)} files but {len(self.labels)} labels")
-        self.channels, self.size = int(decode.get("channels", 3)), decode.get("size")
-        self._tree: tuple[int, FileTree] | None = None
-        if self.size:
-            self.image_shape = (self.channels, int(self.size), int(self.size))
-        elif decode.get("shape") is not None:
-            c, h, w = (int(v) for v in decode["shape"])
-            self.image_shape = (c, h, w)
-        elif not self.files:
-            raise DataError(f"{root} holds no images for {name}; check the folder layout")
-        else:
-            first = self._decode(0)
-            self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
-
-    def _read(self, name: str) -> bytes:
-        if self._tree is None or self._tree[0] != os.getpid():
-            self._tree = (os.getpid(), open_tree(self.root, self.name))
-        return self._tree[1].read(name)
-
-    def _decode(self, i: int) -> Tensor:
-        name = f"{self.root}/{self.files[i]}"
-        return decode_image(self._read(self.files[i]), self.channels, self.size, name)
+        self.starts = torch.tensor([0, *[len(p) for p in parts]]).cumsum(0)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        return self._checked(self._decode(i), self.files[i]), int(self.labels[i])
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_tree": None}  # handles stay in the process that opened them
+        k = int(torch.searchsorted(self.starts, torch.tensor(i), right=True)) - 1
+        return self.parts[k][i - int(self.starts[k])]
 
 
-class PackedSource(ImageSource):
-    """One split of a JPEG-packed npz (:mod:`icarl.data.packed`, as ``python -m icarl.tools.pack``
-    writes it with ``np.savez``): labels and offsets are read at once (small); the JPEG bytes
-    array, a stored zip member, is memory-mapped by its data offset in each process, so an
-    item reads only its own bytes. A compressed member (``np.savez_compressed``) is refused.
-    ``size`` resizes as the in-memory npz loader does (antialiased bilinear)."""
+def concat(parts: Sequence[ImageSource]) -> ImageSource:
+    """``parts`` one after another (empty ones left out). Sources held in memory stay one tensor
+    source (one copy on the CPU, so the fast path reads them); any other mix is a
+    :class:`ConcatSource` read item by item."""
+    kept = [p for p in parts if len(p)] or list(parts[:1])
+    if len(kept) == 1:
+        return kept[0]
+    if all(isinstance(p, TensorSource) for p in kept):
+        tensors = [p for p in kept if isinstance(p, TensorSource)]  # (narrowed for the type checker)
+        x = torch.cat([p.x.cpu() for p in tensors])
+        return TensorSource(
+            x, torch.cat([p.labels.cpu() for p in tensors]), kept[0].class_names, kept[0].name
+        )
+    return ConcatSource(kept)
 
-    def __init__(self, path: Path, split: str, size: int | None = None) -> None:
-        path = Path(path)
-        jpeg, off_key, y_key = packed_keys(split)
-        small = _small_arrays(path, (off_key, y_key, *[packed_keys(s)[2] for s in SPLITS]))
-        where = str(path)
-        if jpeg not in small["__files__"] or y_key not in small:
-            raise DataError(f"{path} is not a JPEG-packed npz (no {jpeg}); pack it with icarl.tools.pack")
-        y = small[y_key]
-        if y.ndim != 1 or y.dtype.kind not in "iu":
-            raise DataError(f"{path} '{y_key}' is {y.dtype} {y.shape}; expected one integer label per image")
-        self.labels = torch.from_numpy(y.astype(np.int64))
-        self.path, self.split, self.size, self.name = path, split, size, path.stem
-        self._start, self._nbytes = _stored_member(path, f"{jpeg}.npy")
-        self._map: tuple[int, np.ndarray] | None = None
-        if off_key not in small:
-            raise DataError(f"{path} has no {off_key}; {FIX}")
-        self.offsets = check_offsets(small[off_key], self._nbytes, len(self), split, where)
-        self.class_names = _packed_names(small)
-        if not len(self) or self._nbytes == 0:
-            raise DataError(f"{path} has no {split} images; {FIX}")
-        self.channels = _mode_channels(self._bytes(0), f"0 of {path} {split}")
-        first = self._image(0)
+
+# ------------------------------------------------------------------ a user's dataset
+class UserSource(ImageSource):
+    """A user's ``torch.utils.data.Dataset`` of ``(image, label)``: the image a tensor, a numpy
+    array or a PIL image, uint8 (0-255) or float in [0, 1] (stored as ``round(255 x)``), CHW or
+    HWC (told apart by the axis of size 1 or 3). Labels come from ``dataset.targets`` when it
+    has them, else from one pass over the dataset (which reads, so decodes, every item once).
+    The first item's shape is ``image_shape``; every item must have it."""
+
+    def __init__(self, dataset: Any, class_names: tuple[str, ...] | None = None) -> None:
+        self.dataset = dataset
+        targets = getattr(dataset, "targets", None)
+        if targets is None:
+            targets = [int(dataset[i][1]) for i in range(len(dataset))]
+        self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        self.name = type(dataset).__name__
+        named = class_names or tuple(getattr(dataset, "classes", None) or ())
+        check_class_count(len(named), self.name)
+        self.class_names = named or names_from_labels([self.labels.numpy()], self.name)
+        if not len(self.labels):
+            raise DataError(f"the dataset {self.name} is empty; give it (image, label) items")
+        first = self[0][0]
         self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
 
-    @property
-    def data(self) -> np.ndarray:
-        """The concatenated JPEG bytes, memory-mapped in this process."""
-        if self._map is None or self._map[0] != os.getpid():
-            mapped = np.memmap(self.path, np.uint8, "r", self._start, (self._nbytes,))
-            self._map = (os.getpid(), mapped)
-        return self._map[1]
-
-    def _bytes(self, i: int) -> bytes:
-        return bytes(self.data[self.offsets[i] : self.offsets[i + 1]])
-
-    def _image(self, i: int) -> Tensor:
-        img = decode_image(self._bytes(i), self.channels, None, f"{i} of {self.path} {self.split}")
-        return resize_images(img[None], self.size)[0] if self.size else img
-
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        return self._checked(self._image(i), f"{i} of {self.path} {self.split}"), int(self.labels[i])
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_map": None}  # each process maps the file itself
-
-
-def _mode_channels(data: bytes, where: str) -> int:
-    """1 for a greyscale image, else 3, read from the header of ``data`` (nothing decoded)."""
-    follow_pixel_limit()
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return 1 if im.mode == "L" else 3
-    except Image.DecompressionBombError as e:
-        raise bomb_refusal(f"image {where}", e) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise DataError(f"image {where} is not a readable image ({e}); {FIX}") from None
+        image, label = self.dataset[i]
+        where = f"item {i} of {self.name}"
+        img = image_to_chw(image, where)
+        if hasattr(self, "image_shape") and tuple(img.shape) != self.image_shape:
+            raise DataError(f"{where} is {tuple(img.shape)} but item 0 is {self.image_shape}; give one size")
+        return img, int(label)
 
 
-def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The arrays ``keys`` (those present) and ``class_names`` of the npz, plus its member names."""
-    arrays, names = read_npz(path, (*keys, "class_names"))
-    out: dict[str, Any] = dict(arrays)
-    out["__files__"] = names
-    return out
-
-
-def _packed_names(small: dict[str, Any]) -> tuple[str, ...]:
-    """``class_names``, else "0".."top" over both splits' labels (as the in-memory loader names them)."""
-    if "class_names" in small:
-        check_class_count(small["class_names"].size, "the npz 'class_names'")
-        return tuple(str(n) for n in small["class_names"].reshape(-1).tolist())
-    ys = [small[packed_keys(s)[2]] for s in SPLITS if packed_keys(s)[2] in small]
-    return names_from_labels(ys, "the npz labels")
-
-
-def _stored_member(path: Path, member: str) -> tuple[int, int]:
-    """(file offset of the data, element count) of a 1-D uint8 array stored uncompressed in the npz."""
-    with zipfile.ZipFile(path) as z:
-        info = z.getinfo(member)
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise DataError(
-                f"{path} holds {member} compressed (np.savez_compressed); streaming needs it stored: "
-                "write it with np.savez or python -m icarl.tools.pack"
-            )
-        with z.open(member) as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
-            shape, _, dtype = (read_header or np.lib.format.read_array_header_2_0)(f)
-            header = f.tell()
-    if dtype != np.uint8 or len(shape) != 1:
-        raise DataError(f"{path} '{member[:-4]}' is {dtype} {shape}; expected 1-D uint8; {FIX}")
-    if header + int(shape[0]) != info.file_size:
+def image_to_chw(image: Any, where: str) -> Tensor:
+    """One image as uint8 (C, H, W): from a PIL image, array or tensor, uint8 or [0, 1] floats."""
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        image = np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode))
+    if not isinstance(image, Tensor):
+        arr = np.asarray(image)
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{where} has dtype {arr.dtype}; give uint8 (0-255) or float (0-1) pixels")
+        if arr.dtype.kind == "u" and arr.dtype != np.uint8:
+            arr = arr.astype(np.int64)  # torch has few operations on wider unsigned types
+        image = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # PIL's are read-only
+    t = image
+    if t.ndim == 2:
+        t = t[None]
+    if t.ndim != 3:
+        raise DataError(f"{where} is shaped {tuple(t.shape)}; give (C, H, W) or (H, W, C) images")
+    first, last = t.shape[0] in (1, 3), t.shape[2] in (1, 3)
+    if first and last:
         raise DataError(
-            f"{path} '{member[:-4]}' declares {int(shape[0])} bytes but its member holds "
-            f"{info.file_size - header}; the file is damaged, {FIX}"
+            f"{where} is shaped {tuple(t.shape)}: the channel axis could be 0 or 2; give (C, H, W)"
         )
-    with open(path, "rb") as raw:
-        raw.seek(info.header_offset)
-        local = raw.read(30)
-        end = raw.seek(0, os.SEEK_END)
-    if local[:4] != b"PK\x03\x04":
-        raise DataError(f"{path} is damaged at {member} (no zip local header); {FIX}")
-    name_len, extra_len = np.frombuffer(local[26:30], dtype="<u2")
-    start = info.header_offset + 30 + int(name_len) + int(extra_len) + header
-    if start + int(shape[0]) > end:
-        raise DataError(f"{path} ends inside {member} (truncated): {FIX}")
-    return start, int(shape[0])
+    if last and not first:
+        t = t.permute(2, 0, 1)
+    elif not first:
+        raise DataError(f"{where} is shaped {tuple(t.shape)}: no channel axis of size 1 or 3")
+    if t.dtype == torch.bool or t.is_complex():
+        raise DataError(f"{where} has dtype {t.dtype}; give uint8 (0-255) or float (0-1) pixels")
+    if t.is_floating_point():
+        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
+            raise DataError(f"{where} has values outside [0, 1] or NaN; give floats in [0, 1] or uint8")
+        t = t.float().mul(255.0).round_()  # as the in-memory path converts floats
+    elif t.dtype != torch.uint8 and t.numel() and (int(t.min()) < 0 or int(t.max()) > 255):
+        raise DataError(f"{where} has integers in {int(t.min())}..{int(t.max())}; give pixels in 0..255")
+    return t.to(torch.uint8).contiguous()
+
+
+# ------------------------------------------------------------------ reading through a DataLoader
+def _collate(shape: tuple[int, int, int], items: list[tuple[Tensor, int]]) -> tuple[Tensor, Tensor]:
+    """uint8 (B, C, H, W) and int64 labels; an empty batch (a rank's empty slice) stays empty."""
+    if not items:
+        return torch.empty((0, *shape), dtype=torch.uint8), torch.empty(0, dtype=torch.long)
+    return torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items], dtype=torch.long)
+
+
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+class _IndexLists:
+    """The index batches as lists of ints, converted as the DataLoader asks for them."""
+
+    def __init__(self, batches: Iterable[Tensor]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for b in self.batches:
+            yield torch.as_tensor(b, dtype=torch.long).flatten().tolist()
+
+    def __len__(self) -> int:
+        if not isinstance(self.batches, Sized):
+            raise TypeError("these index batches have no length")
+        return len(self.batches)
+
+
+def load_batches(
+    source: ImageSource, index_batches: Iterable[Tensor], *, workers: int = 0, pin_memory: bool = False
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """uint8 (B, C, H, W) images and int64 labels of the given index batches, one per batch, in
+    order, read item by item through a DataLoader: only those items are decoded, by ``workers``
+    processes (0: in this one), each with one torch thread and its own file handles."""
+    if isinstance(index_batches, Sized) and not len(index_batches):
+        return iter(())  # no worker processes for nothing
+    loader: DataLoader[tuple[Tensor, int]] = DataLoader(
+        source,
+        batch_sampler=_IndexLists(index_batches),
+        num_workers=workers,
+        collate_fn=functools.partial(_collate, source.image_shape),
+        pin_memory=pin_memory,
+        worker_init_fn=_one_thread if workers else None,
+        persistent_workers=False,
+    )
+    return iter(loader)
+
+
+# ------------------------------------------------------------------ class names
+def check_class_count(count: int, where: str) -> int:
+    """``count`` classes, or :class:`DataError` when above ``ICARL_MAX_CLASSES``."""
+    if exceeds("ICARL_MAX_CLASSES", count):
+        raise DataError(refusal(where, f"{count} classes", "ICARL_MAX_CLASSES"))
+    return count
+
+
+def names_from_labels(labels: list[np.ndarray], where: str) -> tuple[str, ...]:
+    """Class names "0".."top" for integer labels used as class indices: refused when the top
+    label exceeds ``ICARL_MAX_CLASSES`` or the labels are too sparse to be indices (more than
+    twice as many classes as distinct values, plus 100), before any name is built."""
+    values = [y for y in labels if y.size]
+    if not values:
+        return ()
+    top = max(int(y.max()) for y in values)
+    check_class_count(top + 1, f"{where} (labels up to {top})")
+    distinct = len(np.unique(np.concatenate([y.reshape(-1) for y in values])))
+    if top + 1 > 2 * distinct + 100:
+        raise DataError(
+            f"{where}: {distinct} distinct labels run up to {top}, too sparse to be class indices; "
+            f"renumber them 0..{distinct - 1} (np.unique(y, return_inverse=True)) or save class_names"
+        )
+    return tuple(str(i) for i in range(top + 1))
+
+
+def unlabelled(x: Tensor, name: str = "images") -> TensorSource:
+    """Images without labels (to extract features or predict) as a source; labels :data:`UNLABELLED`."""
+    return TensorSource(x, torch.full((int(x.shape[0]),), UNLABELLED, dtype=torch.long), (), name)

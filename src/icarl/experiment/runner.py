@@ -20,9 +20,8 @@ import torch
 from .. import distributed, methods, threads, timing
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
-from ..data import ClassIncrementalStream, Dataset, Step
+from ..data import ClassIncrementalStream, Dataset, ImageSource, Step
 from ..data.loading import run_data
-from ..data.streamset import SourceDataset
 from ..files.checkpoint import (
     CHECKPOINT_NAME,
     RESULTS_NAME,
@@ -47,12 +46,12 @@ from .results import RESULTS_VERSION, summarize, write_json
 Reporter = Callable[[dict[str, Any]], None]
 
 
-def load_run_data(cfg: RunConfig) -> Dataset | SourceDataset:
+def load_run_data(cfg: RunConfig) -> Dataset[ImageSource]:
     """The run's data in memory or streamed (``data.storage``); download, cache, image_size."""
     return run_data(cfg.data)[0]
 
 
-def make_stream(cfg: RunConfig, data: Dataset | SourceDataset) -> ClassIncrementalStream:
+def make_stream(cfg: RunConfig, data: Dataset[ImageSource]) -> ClassIncrementalStream:
     return ClassIncrementalStream(
         data,
         classes_per_step=cfg.data.classes_per_step,
@@ -67,7 +66,7 @@ def run(
     cfg: RunConfig,
     out_dir: Path | None = None,
     report: Reporter | None = None,
-    data: Dataset | SourceDataset | None = None,
+    data: Dataset[ImageSource] | None = None,
     *,
     resume: Checkpoint | None = None,
     deterministic: bool = False,
@@ -128,7 +127,7 @@ def _checked_step(
     stream: ClassIncrementalStream,
     index: int,
     hooks: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     cfg: RunConfig,
     saver: _Saver | None,
     deterministic: bool,
@@ -149,7 +148,7 @@ def _checked_step(
 def _saver(
     out_dir: Path | None,
     record: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     fingerprint: str,
     total: int,
     resume: Checkpoint | None,
@@ -217,7 +216,7 @@ def check_memory(learner: ICaRL, total: int) -> None:
 
 
 def new_results(
-    record: dict[str, Any], data: Dataset | SourceDataset, stream: ClassIncrementalStream, fingerprint: str
+    record: dict[str, Any], data: Dataset[ImageSource], stream: ClassIncrementalStream, fingerprint: str
 ) -> dict[str, Any]:
     return {
         "results_version": RESULTS_VERSION,
@@ -236,7 +235,7 @@ def train_step(
     learner: ICaRL,
     step: Step,
     hooks: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     groups: list[tuple[int, ...]],
     incm: bool = False,
 ) -> dict[str, Any]:
@@ -244,7 +243,7 @@ def train_step(
     (NME, network outputs and, with ``incm``, iNCM; the metrics of
     :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
-    learner.partial_fit(step.train.x, step.train.y, **hooks)
+    learner.partial_fit(step.train, **hooks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     seen_train = data.train.of_classes(list(step.seen_classes)) if incm else None

@@ -24,8 +24,8 @@ import torch
 
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
+from ..data.formats.packed import encode_jpegs
 from ..data.loading import dataset_from_config
-from ..data.packed import encode_jpegs
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
 from .funnel import guarded

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import IcarlError
-from ..files.safeio import restricted_loads
-from .dataset import DataError, Dataset, Split, resize_images
+from ...errors import DataError, IcarlError
+from ...files.safeio import restricted_loads
+from ..dataset import Dataset
+from ..registry import register
+from ..source import TensorSource
 from .files import FileTree, file_digest, find_root, open_tree
-from .sources import register
+from .images import resize_images
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,9 @@ def _check_archive(path: Path, layout: CifarLayout, verify: bool) -> None:
         )
 
 
-def load_cifar(layout: CifarLayout, path: str | Path | None, image_size: int | None, verify: bool) -> Dataset:
+def load_cifar(
+    layout: CifarLayout, path: str | Path | None, image_size: int | None, verify: bool
+) -> Dataset[TensorSource]:
     if path is None:
         raise DataError(
             f"the {layout.name} dataset needs --data PATH ({layout.archive} or its extracted folder), "
@@ -123,23 +127,25 @@ def load_cifar(layout: CifarLayout, path: str | Path | None, image_size: int | N
             parts = [_read_batch(tree, root + f, f"{layout.name} {f}", layout) for f in files]
             x = torch.from_numpy(np.concatenate([a for a, _ in parts]))
             y = torch.from_numpy(np.concatenate([b for _, b in parts]))
-            splits.append(Split(resize_images(x, image_size), y))
+            splits.append(TensorSource(resize_images(x, image_size), y))
     finally:
         tree.close()
     return Dataset(layout.name, splits[0], splits[1], names)
 
 
-@register("cifar10")
 def load_cifar10(
     path: str | Path | None, image_size: int | None = None, verify: bool = True, **_: Any
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """CIFAR-10 from ``cifar-10-python.tar.gz`` or its folder ``cifar-10-batches-py``."""
     return load_cifar(CIFAR10, path, image_size, verify)
 
 
-@register("cifar100")
 def load_cifar100(
     path: str | Path | None, image_size: int | None = None, verify: bool = True, **_: Any
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """CIFAR-100 (fine labels) from ``cifar-100-python.tar.gz`` or its folder ``cifar-100-python``."""
     return load_cifar(CIFAR100, path, image_size, verify)
+
+
+register("cifar10", load=load_cifar10)
+register("cifar100", load=load_cifar100)

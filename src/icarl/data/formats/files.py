@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import IcarlError
-from ..files.safeio import SafeArchive
-from .dataset import DataError
+from ...errors import DataError, IcarlError
+from ...files.safeio import SafeArchive
 from .guards import read_confined, refuse_link
 
 
