@@ -234,13 +234,13 @@ class ICaRL(EstimatorAPI, LearnerState):
         training data, iNCM's true means (evaluation, ``methods/incm.py``). Read in chunks of
         ``MEANS_CHUNK`` feature batches, so large sources never hold all their features at once
         (the sums run in item order: the same means as at once)."""
-        lut, flips = label_lut(self._classes), (False, True) if self.config.flip else (False,)
-        sums = ClassSums(len(self._classes), self.feature_dim, flipped=self.config.flip)
+        lut, flip = label_lut(self._classes), self.config.flip
+        sums = ClassSums(len(self._classes), self.feature_dim, flipped=flip)
         chunk = MEANS_CHUNK * self.config.eval_batch_size  # whole batches: the batches of features()
         for start in range(0, len(source), chunk):
             part = source.subset(torch.arange(start, min(start + chunk, len(source))))
-            features = [self.features(part, flip=flip) for flip in flips]
-            sums.add(features[0], lut[part.labels.cpu()], features[1] if self.config.flip else None)
+            flipped = self.features(part, flip=True) if flip else None
+            sums.add(self.features(part), lut[part.labels.cpu()], flipped)
         return sums.means()
 
     def _exemplars(self) -> TensorSource:

@@ -47,7 +47,7 @@ Reporter = Callable[[dict[str, Any]], None]
 
 
 def load_run_data(cfg: RunConfig) -> Dataset[ImageSource]:
-    """The run's data in memory or streamed (``data.storage``); download, cache, image_size."""
+    """The run's data in memory or read from files (``data.storage``); download, cache, image_size."""
     return run_data(cfg.data)[0]
 
 

@@ -131,7 +131,7 @@ def load_imagefolder(
 # ------------------------------------------------------------------ read on demand
 class FileSource(ImageSource):
     """Image files of a folder or members of an archive (``files``: names relative to ``root``),
-    decoded on demand with :func:`~icarl.data.images.decode_image`. Options: ``channels`` (1 or
+    decoded on demand with :func:`decode_image`. Options: ``channels`` (1 or
     3), ``size`` (resize to size x size; then ``image_shape`` is known without decoding), or
     ``shape`` (the shape of an empty list); without them the first image's shape is the shape.
     Each process opens its own handle on the archive (DataLoader workers are processes)."""

@@ -4,7 +4,7 @@ Keys, per split ``train`` and ``test``: ``x_<split>_jpeg`` (1-D uint8, the JPEG 
 after another), ``x_<split>_offsets`` (integers, N + 1: image ``i`` is
 ``jpeg[offsets[i]:offsets[i + 1]]``; starts at 0, never decreases, ends at the byte count)
 and ``y_<split>`` (N integer labels); optional ``class_names``. ``--dataset npz`` reads it
-(see :mod:`icarl.data.npz`); ``python -m icarl.tools.pack`` writes it. Images decode to
+(see :mod:`icarl.data.formats.npz`); ``python -m icarl.tools.pack`` writes it. Images decode to
 greyscale (1 channel) or RGB (3 channels), all of one size and mode.
 
 Why: 55,000 Tiny-ImageNet images at 32x32 are 169 MB as raw pixels and 47 MiB here (JPEG
@@ -309,8 +309,8 @@ def _stored_member(path: Path, member: str) -> tuple[int, int]:
         info = z.getinfo(member)
         if info.compress_type != zipfile.ZIP_STORED:
             raise DataError(
-                f"{path} holds {member} compressed (np.savez_compressed); streaming needs it stored: "
-                "write it with np.savez or python -m icarl.tools.pack"
+                f"{path} holds {member} compressed (np.savez_compressed); reading it in batches needs "
+                "it stored: write it with np.savez or python -m icarl.tools.pack"
             )
         with z.open(member) as f:
             version = np.lib.format.read_magic(f)
