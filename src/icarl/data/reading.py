@@ -38,8 +38,7 @@ class BatchReader:
         return len(self.source)
 
     def read(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor, Part]]:
-        rank, world = distributed.rank(), distributed.world()
-        parts = [(*distributed.shard_bounds(len(idx), rank, world), len(idx)) for idx in index_batches]
+        parts = [(*distributed.local_part(len(idx))[:2], len(idx)) for idx in index_batches]
         local = [idx[start:stop] for idx, (start, stop, _) in zip(index_batches, parts, strict=True)]
         pin = self.device.type == "cuda"
         batches = self.source.batches(local, workers=self.workers, pin_memory=pin)

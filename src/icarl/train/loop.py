@@ -215,17 +215,10 @@ def _local_batches(
     """(inputs, labels, loss scale) of this rank's slice of each global batch.
 
     DDP: every rank draws the same global batches (and augmentation), and reads and prepares
-    only its slice. DDP averages gradients over ranks; scaling each rank's mean loss by
-    ``n_local * world / n_global`` makes that average the gradient of the global batch's mean
-    loss exactly, even when the batch does not split evenly."""
-    world = distributed.world()
+    only its slice; the loss scale makes DDP's gradient average that of the global batch
+    (:func:`icarl.distributed.local_part`)."""
     for xb, labels, (start, stop, n) in reader.read(list(batches(len(reader), batch_size, generator))):
-        if stop == start:
-            raise distributed.DistributedError(
-                f"a batch of {n} images cannot be split over {world} processes; "
-                "raise learner.batch_size or use fewer processes"
-            )
-        yield prepare(xb, (start, stop, n)), labels, (stop - start) * world / n
+        yield prepare(xb, (start, stop, n)), labels, distributed.local_part(n)[2]
 
 
 def on_terminal() -> bool:
