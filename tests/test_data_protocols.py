@@ -78,6 +78,7 @@ def test_paper_presets_hold_the_paper_settings() -> None:
     assert (lc.weight_decay, lc.weight_decay_convention, lc.normalize) == (1e-5, "authors", "pixel_mean")
     # the authors' code where the paper is silent (docs/paper.md)
     assert (lc.resnet_last_relu, lc.pad_value, lc.momentum_carry) == (False, "mean", True)
+    assert (lc.selection, lc.init, c.evaluation.score_all_outputs) == ("herding-authors", "lasagne", True)
     i = load_config("imagenet-subset-paper").learner
     assert (i.backbone, i.epochs, i.milestones(), i.memory_size, i.head_size) == (
         "resnet18",

@@ -123,15 +123,16 @@ def test_aggregate_mean_and_sample_std_over_seeds():
         2: {"icarl": _fake({"nme": [1.0, 0.7, 0.4], "cnn": [0.8, 0.6, 0.2], "incm": [0.1, 0.1, 0.1]})},
         3: {"icarl": _fake({"nme": [0.8, 0.9, 0.6], "cnn": [0.7, 0.5, 0.3], "incm": [0.1, 0.1, 0.1]})},
     }
-    got = aggregate.aggregate(per_seed)["icarl"]
+    got = aggregate.aggregate(list(per_seed.values()))["icarl"]
     assert "incm" not in got  # one seed lacks it at some step
     for k in ("nme", "cnn"):
         curves = [per_seed[s]["icarl"]["steps"] for s in per_seed]
         avgs = [statistics.mean(st["accuracy"][k] for st in c) for c in curves]
         finals = [c[-1]["accuracy"][k] for c in curves]
         assert got[k]["average_incremental_accuracy"]["mean"] == pytest.approx(statistics.mean(avgs))
-        assert got[k]["average_incremental_accuracy"]["std"] == pytest.approx(statistics.stdev(avgs))
-        assert got[k]["final_accuracy"]["std"] == pytest.approx(statistics.stdev(finals))
+        assert got[k]["average_incremental_accuracy"]["sd"] == pytest.approx(statistics.stdev(avgs))
+        assert got[k]["average_incremental_accuracy"]["se"] == pytest.approx(statistics.stdev(avgs) / 3**0.5)
+        assert got[k]["final_accuracy"]["sd"] == pytest.approx(statistics.stdev(finals))
         assert got[k]["accuracy"]["mean"][1] == pytest.approx(
             statistics.mean(c[1]["accuracy"][k] for c in curves)
         )
@@ -142,19 +143,20 @@ def test_run_with_seeds_writes_a_folder_per_seed_and_the_aggregate(tmp_path, cap
     args = ["run", *SMALL, "--quiet", "--seeds", "3,4", "--figure-format", "png,svg", "--out", str(out)]
     assert main(args) == 0
     agg = json.loads((out / "aggregate.json").read_text())
-    assert agg["seeds"] == [3, 4]
+    assert agg["groups"][""]["folders"] == ["seed-3", "seed-4"]
     runs = [json.loads((out / f"seed-{s}" / "results.json").read_text()) for s in (3, 4)]
     assert [r["config"]["seed"] for r in runs] == [3, 4]
     avgs = [r["average_incremental_accuracy"]["nme"] for r in runs]
     nme = agg["methods"]["icarl"]["nme"]["average_incremental_accuracy"]
-    assert nme["values"] == pytest.approx(avgs) and nme["std"] == pytest.approx(statistics.stdev(avgs))
-    for f in ("aggregate.html", "accuracy_seeds.png", "accuracy_seeds.svg", "seed-3/accuracy_matrix.svg"):
+    assert nme["values"] == pytest.approx(avgs) and nme["sd"] == pytest.approx(statistics.stdev(avgs))
+    for f in ("aggregate.html", "accuracy_repeats.png", "accuracy_repeats.svg", "seed-3/accuracy_matrix.svg"):
         assert (out / f).is_file(), f
-    assert "over 2 seeds" in capsys.readouterr().out
-    (out / "aggregate.json").unlink()  # seeds resumed one by one: report finds the seed folders
+    assert "over 2 repetitions" in capsys.readouterr().out
+    (out / "aggregate.json").unlink()
+    (out / "grid.json").unlink()  # seeds run one by one: report finds the seed folders
     assert main(["report", str(out), "--figure-format", "pdf"]) == 0
     assert json.loads((out / "aggregate.json").read_text())["methods"] == agg["methods"]
-    assert (out / "accuracy_seeds.pdf").is_file() and (out / "seed-4" / "confusion.pdf").is_file()
+    assert (out / "accuracy_repeats.pdf").is_file() and (out / "seed-4" / "confusion.pdf").is_file()
     assert main(["run", "--seeds", "1,1", "--out", str(tmp_path / "x")]) == 2
     assert main(["run", "--seeds", "1,2", "--seed", "3", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()

@@ -38,7 +38,9 @@ class LearnerConfig:
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
     epochs: int = 70
     lr: float = 2.0
-    lr_milestones: tuple[int, ...] | None = None  # None: 70% and 90% of epochs (49, 63 of 70)
+    # None: 70% and 90% of epochs, to the nearest epoch, halves down (49, 63 of 70; 3, 4 of 5),
+    # so the schedule scales with --epochs
+    lr_milestones: tuple[int, ...] | None = None
     lr_gamma: float = 0.2  # divide by 5
     momentum: float = 0.9
     batch_size: int = 128  # 0 = auto (resolve_batch_size): 128, or 64 for a small first step
@@ -52,7 +54,18 @@ class LearnerConfig:
     temperature: float = 2.0  # kd only
     kd_lambda: float = 1.0  # kd only: weight of the cross-entropy term
     classifier: str = "nme"  # what predict() uses: "nme" (Alg. 1) or "cnn" (network outputs)
-    selection: str = "herding"  # "herding" (Alg. 4) or "random"
+    # "herding" (Alg. 4: exactly m distinct items), "herding-authors" (the authors' loop:
+    # repeats allowed, at most 1000 iterations, so possibly fewer than m) or "random"
+    selection: str = "herding"
+    # "default": convolutions He-normal over their fan-out, the head nn.Linear's uniform init;
+    # "lasagne": the authors' Theano init, convolutions He-normal over their fan-in
+    # (HeNormal(gain='relu')), the head He-normal (gain 1) with zero biases. Built-in
+    # backbones only (a module you pass, or init_weights, keeps its own weights)
+    init: str = "default"
+    # "torch": nn.BatchNorm2d (eps 1e-5, running average of the unbiased variance); "lasagne":
+    # the authors' Theano BatchNormLayer (eps 1e-4, running average of 1/sqrt(biased var + eps));
+    # built-in backbones' BatchNorm2d layers only
+    batchnorm: str = "torch"
     # outputs allocated up front (the authors' code: 100 on CIFAR-100, loss over all; the paper
     # does not say); 0 = grow
     head_size: int = 0
@@ -87,14 +100,20 @@ class LearnerConfig:
     def milestones(self) -> tuple[int, ...]:
         if self.lr_milestones is not None:
             return tuple(self.lr_milestones)
-        return (round(0.7 * self.epochs), round(0.9 * self.epochs))
+        # the nearest epoch, halves rounded down (5 epochs: 3 and 4, as the reduced CIFAR-100
+        # runs; 12: 8 and 11; 70: 49 and 63), in integers since 0.7 * 70 is 48.999... in floats;
+        # the second kept after the first (two equal ones would divide the lr by 25 at once)
+        first = max(1, (7 * self.epochs + 4) // 10)  # never before the first epoch
+        return (first, max((9 * self.epochs + 4) // 10, first + 1))
 
     def check(self) -> LearnerConfig:
         choices = {
             "weight_decay_convention": ("authors", "weights", "torch"),
             "distillation": ("bce", "kd", "none"),
             "classifier": ("nme", "cnn"),
-            "selection": ("herding", "random"),
+            "selection": ("herding", "herding-authors", "random"),
+            "init": ("default", "lasagne"),
+            "batchnorm": ("torch", "lasagne"),
             "normalize": ("pixel_mean", "channel_mean", "none"),
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
@@ -151,10 +170,20 @@ class DataConfig:
     # when the decoded training set would exceed memory_budget
     storage: str = "auto"
     memory_budget: float = 0.0  # GiB the decoded training set may take; 0: half the available RAM
+    # an archive's checksum (CIFAR): "published" (the official md5), "off" (not checked, said in
+    # a notice), or the md5 (32 hex digits) or sha256 (64) of your own copy, e.g. a rebuilt archive
+    checksum: str = "published"
 
     def check(self) -> DataConfig:
         if self.storage not in ("memory", "stream", "auto"):
             raise ConfigError(f"data.storage is {self.storage!r}; choose one of memory, stream, auto")
+        digest = self.checksum.lower()
+        hexdigest = len(digest) in (32, 64) and all(c in "0123456789abcdef" for c in digest)
+        if self.checksum not in ("published", "off") and not hexdigest:
+            raise ConfigError(
+                f"data.checksum is {self.checksum!r}; use published, off, or the md5 (32 hex digits) "
+                "or sha256 (64) of your copy"
+            )
         check_ranges("data.", self, DATA_RANGES)
         if self.classes_per_step < 1:
             raise ConfigError(f"data.classes_per_step is {self.classes_per_step}; it must be at least 1")
@@ -168,6 +197,11 @@ class EvaluationConfig:
     # iNCM (paper Sec. 4.2): the class means of ALL seen training data, an oracle ablation (a
     # feature pass over every seen training image after each step)
     incm: bool = False
+    # rank every output of the head, seen or not, as the authors' CIFAR-100 evaluation does:
+    # unseen classes compete (NME and iNCM with a zero class mean, CNN with their outputs) and
+    # a test image given to one counts as wrong (results.json: steps[i].unseen_share). False:
+    # the seen classes only, as predict() and the exported programs always do
+    score_all_outputs: bool = False
 
 
 @dataclass(frozen=True)

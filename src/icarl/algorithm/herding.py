@@ -53,6 +53,40 @@ def herding_order(features: Tensor, m: int) -> Tensor:
     return chosen
 
 
+HERDING_CAP = 1000  # the authors' Theano loop stops after this many iterations
+
+
+def herding_order_authors(features: Tensor, m: int, cap: int = HERDING_CAP) -> Tensor:
+    """The authors' Theano herding loop (``learner.selection = "herding-authors"``).
+
+    ``w`` starts at the class mean ``mu`` of the normalised features; each iteration takes
+    ``i = argmax_x w . phi(x)`` over ALL items, records ``i`` if it was not picked before, and
+    moves ``w = w + mu - phi(i)``. It stops at ``m`` distinct items or after ``cap``
+    iterations, so it may return fewer than ``m``: what ``main_cifar_100_theano.py`` does
+    (``alpha_dr_herding``, ``iter_herding_eff < 1000``). With normalised features this argmax
+    is Algorithm 4's argmin with picked items allowed again; a repeat stores nothing but
+    moves ``w``. Returns the distinct indices in the order first picked.
+    """
+    n = features.shape[0]
+    if not 0 <= m <= n:
+        raise ValueError(f"herding asked for m={m} exemplars from a class of {n} items")
+    # float32 as the authors' numpy float32 features; the argmax ties of float64 would differ
+    phi = l2_normalize(features.float())
+    mu = phi.mean(0)
+    w = mu.clone()
+    taken = torch.zeros(n, dtype=torch.bool)
+    chosen: list[int] = []
+    for _ in range(cap):
+        if len(chosen) == m:
+            break
+        i = int(torch.argmax(phi @ w))
+        if not taken[i]:
+            taken[i] = True
+            chosen.append(i)
+        w = w + mu - phi[i]
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def herding_order_bruteforce(features: Tensor, m: int) -> Tensor:
     """Algorithm 4 written literally, for tests: O(m n d) Python, no algebra."""
     phi = l2_normalize(features.double())

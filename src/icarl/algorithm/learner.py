@@ -23,14 +23,14 @@ from ..config import LearnerConfig, resolve_batch_size
 from ..data.reading import BatchReader, label_lut, read_shard
 from ..data.source import ImageSource, TensorSource, concat
 from ..errors import IcarlError, NotFittedError
-from ..nets import IncrementalNet, build_backbone, object_spec
+from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
 from ..train import TrainHooks, TrainState, train
 from ..train.amp import resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
-from .herding import herding_order, random_order
+from .herding import herding_order, herding_order_authors, random_order
 from .inputs import as_source, labelled_source, positions
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
@@ -332,7 +332,11 @@ class ICaRL(EstimatorAPI, LearnerState):
         cfg = self.config
         phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
         phi = set_last_relu(phi, cfg.resnet_last_relu)
-        net = IncrementalNet(phi, num_outputs).to(self.device)
+        if cfg.init == "lasagne" and self.backbone_object is None and not cfg.init_weights:
+            phi = init_like_lasagne(phi)  # the authors' init (a module or weights you give keep theirs)
+        if cfg.batchnorm == "lasagne" and self.backbone_object is None:
+            phi = use_lasagne_batchnorm(phi)  # before init_weights would matter: buffers only
+        net = IncrementalNet(phi, num_outputs, head_init=cfg.init).to(self.device)
         return net.to_channels_last() if self.config.channels_last else net
 
     def _generator(self) -> torch.Generator:
@@ -397,9 +401,11 @@ class ICaRL(EstimatorAPI, LearnerState):
             return
         n = len(items)
         m = min(m, n)
-        if self.config.selection == "herding":
+        if self.config.selection.startswith("herding"):
+            authors = self.config.selection == "herding-authors"  # repeats, a cap: maybe < m
             with phase("herding"):
-                order = herding_order(self.features(items), m)
+                f = self.features(items)
+                order = herding_order_authors(f, m) if authors else herding_order(f, m)
         else:
             order = random_order(n, m, self.rng_)
         self.memory_.add(y, items.take(order))  # uint8 in RAM, whatever the source

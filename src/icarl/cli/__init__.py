@@ -65,6 +65,7 @@ def _threads(text: str) -> int | str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what grids and compare record
     if args.command is None:
         parser.print_help()
         return 2

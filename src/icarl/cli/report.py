@@ -4,13 +4,14 @@ aggregate of a ``--seeds`` folder from its seed folders)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from ..experiment import aggregate, report
+from ..config import ConfigError
+from ..experiment import aggregate, grid, report
 from ..experiment.plots import parse_formats
+from . import grid as grid_cli
 
-HELP = "rebuild figures and report.html of a run, compare or --seeds folder"
+HELP = "print the table and rebuild figures and report.html of a run, compare or grid folder"
 
 
 def build(p: argparse.ArgumentParser) -> None:
@@ -28,14 +29,24 @@ def build(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     formats = parse_formats(args.figure_format)
     run_dir = Path(args.run_dir)
-    seeds = _seeds(run_dir)
-    if seeds:
-        for seed in seeds:
-            report.build(run_dir / aggregate.seed_folder(seed), formats)
-        aggregate.build(run_dir, seeds, formats)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} does not exist or is not a folder; pass a run, compare or grid folder")
+    cells = _cells(run_dir)
+    if cells:
+        for cell in cells:
+            if grid_cli.finished(run_dir / cell.folder):
+                report.build(run_dir / cell.folder, formats)
+        record = aggregate.build(run_dir, cells, formats)
+        print(aggregate.format_table(aggregate.table_of(record)))
+        if "ab" in record:
+            print(aggregate.format_ab(record["ab"]["methods"]))
+        if record["missing"]:
+            print(f"not finished (left out): {', '.join(record['missing'])}")
         print(f"report: {run_dir / 'aggregate.html'}")
         return 0
     page = report.build(run_dir, formats)
+    runs, _ = report.load_runs(run_dir)
+    print(report.format_table(report.table_rows(runs)))
     print(f"report: {page}")
     for name in ("accuracy.png", "confusion.png", "accuracy_matrix.png"):
         if (page.parent / name).is_file():
@@ -43,12 +54,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _seeds(run_dir: Path) -> list[int]:
-    """The seeds of a ``--seeds`` folder: from ``aggregate.json``, else its ``seed-S`` folders
-    that hold results (a run whose seeds were resumed one by one)."""
-    if (run_dir / aggregate.AGGREGATE_NAME).is_file():
-        return [int(s) for s in json.loads((run_dir / aggregate.AGGREGATE_NAME).read_text())["seeds"]]
+def _cells(run_dir: Path) -> list[grid.Cell]:
+    """The cells of a grid folder: from ``grid.json``, else its ``seed-S`` / ``order-K``
+    folders (under ``A`` and ``B`` for an A/B); none for a run or compare folder."""
+    if (run_dir / grid.GRID_NAME).is_file():
+        return grid.cells_of(grid.read_manifest(run_dir))
     if (run_dir / "results.json").is_file() or (run_dir / "compare.json").is_file():
         return []
-    found = [p.name[len("seed-") :] for p in run_dir.glob("seed-*") if p.is_dir()]
-    return sorted(int(s) for s in found if s.lstrip("-").isdigit())
+    return grid.discover(run_dir)

@@ -15,12 +15,13 @@ from ..data import Dataset, ImageSource
 from ..data.loading import run_data
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
+from ..experiment.grid import GRID_NAME
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
+from .grid import resume_grid, run_grid, wants_grid
 from .guard import check_world_size, hold, restarted
 from .helptext import config_help, flag_help
-from .seeds import run_seeds
 from .tracking import add_log_options, log_options
 
 HELP = "train a method over a class-incremental stream"
@@ -42,6 +43,7 @@ RUN_FLAGS: dict[str, tuple[str, type]] = {
     "--seed": ("seed", int),
     "--image-size": ("data.image_size", int),
     "--cache": ("data.cache", str),
+    "--checksum": ("data.checksum", str),
 }
 
 
@@ -161,9 +163,12 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.seeds is not None:
-        return run_seeds(args, main, lambda: default_run_dir(_seeds_named(config_from_args(args))))
     log_options(args)  # --log and --figure-format checked before anything is written
+    if args.resume and (Path(args.resume) / GRID_NAME).is_file():
+        return resume_grid(Path(args.resume), main, args.threads)
+    if wants_grid(args):
+        cfg = methods.resolve(config_from_args(args))
+        return run_grid(args, main, "run", cfg, default_run_dir(replace(cfg, method=f"{cfg.method}-grid")))
     if args.resume or restarted(args):
         return _resume(args)
     cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
@@ -207,10 +212,6 @@ def new_run(
         if args.save:
             _save_model(args.save, learner, results, not args.no_exemplars)
     return results
-
-
-def _seeds_named(cfg: RunConfig) -> RunConfig:
-    return replace(cfg, method=f"{cfg.method}-seeds")
 
 
 def _save_model(path: str, learner: ICaRL, results: dict[str, Any], exemplars: bool = True) -> None:

@@ -28,7 +28,14 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seeds",
         metavar="S1,S2,...",
-        help="run once per seed into OUT/seed-S, then aggregate.json and a report with error bars",
+        help="repeat once per seed into OUT/seed-S, then aggregate.json (mean, sd, se) and a report",
+    )
+    p.add_argument(
+        "--orders",
+        type=int,
+        metavar="N",
+        help="repeat over N class orders drawn from data.class_order's generator (OUT/order-K; "
+        "with --seeds, OUT/order-K-seed-S), then the aggregate; --resume OUT continues",
     )
 
 

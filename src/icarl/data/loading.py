@@ -69,6 +69,8 @@ def dataset_from_config(dc: DataConfig) -> Dataset[TensorSource]:
     options: dict[str, Any] = {}
     if dc.image_size:
         options["image_size"] = dc.image_size
+    if dc.checksum != "published":
+        options["checksum"] = dc.checksum
     return load_dataset(dc.dataset, data_path_for(dc), cache=cache_dir_for(dc), **options)
 
 

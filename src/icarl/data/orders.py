@@ -4,10 +4,18 @@ Spellings accepted by :func:`resolve_order`:
 
 - ``"seed"``: a permutation drawn from the run's seed;
 - ``"seed:N"``: a permutation drawn from seed ``N`` (``torch.Generator``);
+- ``"seed:N:K"``, ``"icarl-theano:K"``, ``"numpy-1993:K"``: the ``K``-th permutation
+  (from 0) drawn from the same generator, one after the other, as the authors drew the
+  class orders of their 10 runs from one seeded generator; ``--orders N`` runs ``K = 0..N-1``
+  (:func:`order_draw`). ``icarl-theano:0`` is the authors' order: their script seeds numpy with
+  1993, shuffles each class's 500 training images (100 shuffles), then shuffles the classes.
+  Their later runs' orders also depend on the random numbers their training drew, so
+  ``icarl-theano:1`` and on are further draws of their generator, not their runs 2-10;
 - ``"identity"``: ``0, 1, 2, ...``;
 - a named order from :data:`NAMED_ORDERS`: ``icarl-theano`` (the authors' CIFAR-100
-  order, ``[87, 0, 52, ...]``) or ``numpy-1993`` (``np.random.seed(1993)`` permutation,
-  ``[68, 56, 78, ...]``); both are called "seed 1993" in the literature;
+  order, ``[87, 0, 52, ...]``), ``numpy-1993`` (``np.random.seed(1993)`` permutation,
+  ``[68, 56, 78, ...]``; both are called "seed 1993" in the literature) or ``icarl-tf``
+  (the authors' TensorFlow ImageNet order, the inverse of the ``numpy-1993`` permutation);
 - a path to a file with one class label per line, or comma-separated labels;
 - a list of integers.
 """
@@ -44,20 +52,88 @@ def _icarl_theano(num_classes: int) -> list[int]:
     return list(ICARL_THEANO_CIFAR100)
 
 
-def _numpy_1993(num_classes: int) -> list[int]:
-    """``np.random.seed(1993); np.random.permutation(num_classes)`` (PyCIL, many others)."""
-    return [int(c) for c in np.random.RandomState(1993).permutation(num_classes)]
+def _numpy_1993(num_classes: int, k: int = 0) -> list[int]:
+    """``np.random.seed(1993); np.random.permutation(num_classes)`` (PyCIL, many others); the
+    ``k``-th permutation of that generator."""
+    rs = np.random.RandomState(1993)
+    for _ in range(k):
+        rs.permutation(num_classes)
+    return [int(c) for c in rs.permutation(num_classes)]
+
+
+def _icarl_theano_draw(num_classes: int, k: int) -> list[int]:
+    """The ``k``-th class order of the authors' numpy generator (see the module docstring);
+    ``k = 0`` reproduces :data:`ICARL_THEANO_CIFAR100` (a test holds it)."""
+    _icarl_theano(num_classes)  # 100 classes only
+    rs = np.random.RandomState(1993)
+    for _ in range(100):  # utils_cifar100.load_data: np.random.shuffle of each class's indices
+        rs.shuffle(np.arange(500))
+    order = np.arange(100)
+    for _ in range(k + 1):
+        order = np.arange(100)
+        rs.shuffle(order)
+    return [int(c) for c in order]
+
+
+def _icarl_tf(num_classes: int) -> list[int]:
+    """The authors' TensorFlow ImageNet order: ``np.random.seed(1993); np.random.shuffle(mixing)``
+    relabels class ``c`` as ``mixing[c]`` and the steps take the new labels 0, 1, 2, ..., so
+    the class learned at position ``j`` is the ``c`` with ``mixing[c] = j``: the inverse of
+    the ``numpy-1993`` permutation (``main_resnet_tf.py``, ``utils_data.prepare_files``)."""
+    mixing = np.random.RandomState(1993).permutation(num_classes)
+    return [int(c) for c in np.argsort(mixing)]
 
 
 NAMED_ORDERS: dict[str, Callable[[int], list[int]]] = {
     "numpy-1993": _numpy_1993,
     "icarl-theano": _icarl_theano,
+    "icarl-tf": _icarl_tf,
 }
 
 
-def seeded_order(num_classes: int, seed: int) -> list[int]:
+def seeded_order(num_classes: int, seed: int, k: int = 0) -> list[int]:
+    """The ``k``-th permutation drawn from ``torch.Generator().manual_seed(seed)``."""
     g = torch.Generator().manual_seed(int(seed))
+    for _ in range(k):
+        torch.randperm(num_classes, generator=g)
     return [int(c) for c in torch.randperm(num_classes, generator=g)]
+
+
+DRAWN = ("seed", "icarl-theano", "numpy-1993")  # the orders --orders can draw again
+
+
+def order_draw(spec: str, seed: int, k: int) -> str:
+    """The spelling of the ``k``-th order drawn from the generator behind ``spec`` (``--orders``):
+    ``seed`` -> ``seed:SEED:k``, ``seed:N`` -> ``seed:N:k``, ``icarl-theano`` -> ``icarl-theano:k``."""
+    if spec == "seed":
+        return f"seed:{seed}:{k}"
+    base = spec.split(":")
+    if base[0] == "seed" and len(base) == 2:
+        return f"{spec}:{k}"
+    if spec in DRAWN:
+        return f"{spec}:{k}"
+    raise DataError(
+        f"--orders draws class orders from a seeded generator, but data.class_order is {spec!r}; "
+        f"use one of seed, seed:N, {', '.join(d for d in DRAWN if d != 'seed')}"
+    )
+
+
+def _drawn(spec: str, num_classes: int) -> list[int] | None:
+    """``seed:N:K``, ``icarl-theano:K``, ``numpy-1993:K``; None for other spellings."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or parts[0] not in DRAWN or (parts[0] == "seed") != (len(parts) == 3):
+        return None
+    try:
+        numbers = [int(p) for p in parts[1:]]
+    except ValueError:
+        raise DataError(f"bad class order {spec!r}; write seed:N:K, icarl-theano:K or numpy-1993:K") from None
+    if numbers[-1] < 0 or numbers[-1] > 10_000:
+        raise DataError(f"class order {spec!r}: the draw K must lie in 0..10000")
+    if parts[0] == "seed":
+        return seeded_order(num_classes, numbers[0], numbers[1])
+    if parts[0] == "icarl-theano":
+        return _icarl_theano_draw(num_classes, numbers[0])
+    return _numpy_1993(num_classes, numbers[0])
 
 
 def _check(order: Sequence[int], num_classes: int, where: str) -> list[int]:
@@ -97,6 +173,9 @@ def resolve_order(spec: str | Sequence[int], num_classes: int, seed: int) -> lis
         return _check(spec, num_classes, "given")
     if spec == "seed":
         return seeded_order(num_classes, seed)
+    drawn = _drawn(spec, num_classes)
+    if drawn is not None:
+        return _check(drawn, num_classes, f"{spec!r}")
     if spec.startswith("seed:"):
         try:
             return seeded_order(num_classes, int(spec[5:]))

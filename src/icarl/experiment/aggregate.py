@@ -1,9 +1,13 @@
-"""Several seeds of one run or compare (``--seeds``): ``aggregate.json``, ``aggregate.html``
-and ``accuracy_seeds.png`` in the folder above the seed folders (``OUT/seed-S``).
+"""The aggregate of a grid of repetitions (:mod:`.grid`): ``aggregate.json``,
+``aggregate.html`` and ``accuracy_repeats.png`` in the grid's folder.
 
-Per method and classifier: the mean and the sample standard deviation (ddof=1; 0 with
-one seed) over seeds of the average incremental accuracy, of the final accuracy and of
-the accuracy after each step. A classifier is aggregated only if every seed has it.
+Per configuration (``group``: the A or B of an A/B, or the one configuration), method and
+classifier: the mean, the sample standard deviation (``sd``, ddof=1) and the standard error
+(``se``) over the repetitions of the average incremental accuracy, of the final accuracy
+and of the accuracy after each step (:mod:`.stats`). A classifier is aggregated only where
+every repetition has it at every step. For an A/B, each method and classifier also gets the
+paired difference B - A over the (order, seed) pairs both finished, with its se and 95%
+interval. Cells that have not finished are left out and named.
 """
 
 from __future__ import annotations
@@ -14,37 +18,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .plots import LABELS, errorbar_figure
+from ..files.atomic import atomic_write
+from . import stats
+from .grid import Cell
+from .plots import LABELS, band_figure
 from .report import ReportError, load_runs
 from .results import CLASSIFIERS, write_json
 
-AGGREGATE_VERSION = 1
+AGGREGATE_VERSION = 2
 AGGREGATE_NAME = "aggregate.json"
+FIGURE_NAME = "accuracy_repeats.png"
 
 
 def seed_folder(seed: int) -> str:
     return f"seed-{seed}"
 
 
-def _stats(values: Sequence[float]) -> dict[str, Any]:
-    a = np.asarray(values, dtype=float)
-    std = float(a.std(ddof=1)) if len(a) > 1 else 0.0
-    return {"mean": float(a.mean()), "std": std, "values": [float(v) for v in a]}
-
-
-def _per_step(curves: Sequence[Sequence[float]]) -> dict[str, Any]:
-    a = np.asarray(curves, dtype=float)
-    std = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(a.shape[1])
-    return {"mean": a.mean(axis=0).tolist(), "std": std.tolist()}
-
-
-def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """``{seed: {method: results}}`` -> ``{method: {"classifier": own, classifier: stats}}``."""
+def aggregate(runs: Sequence[dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """``[{method: results}]`` (one per repetition) -> ``{method: {"classifier": own,
+    classifier: {average_incremental_accuracy, final_accuracy, accuracy, seen}}}``."""
     out: dict[str, Any] = {}
-    runs = list(per_seed.values())
-    for method in runs[0]:
+    for method in runs[0] if runs else {}:
         if any(method not in r for r in runs):
             continue
         results = [r[method] for r in runs]
@@ -54,16 +48,32 @@ def aggregate(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, Any]:
             if any(v is None for c in curves for v in c) or len({len(c) for c in curves}) != 1:
                 continue
             entry[k] = {
-                "average_incremental_accuracy": _stats([float(np.mean(c)) for c in curves]),
-                "final_accuracy": _stats([c[-1] for c in curves]),
-                "accuracy": _per_step(curves),
+                "average_incremental_accuracy": stats.summary([sum(c) / len(c) for c in curves]),
+                "final_accuracy": stats.summary([c[-1] for c in curves]),
+                "accuracy": stats.per_step(curves),
                 "seen": [s["seen_classes"] for s in results[0]["steps"]],
             }
         out[method] = entry
     return out
 
 
-def rows(methods: dict[str, Any]) -> list[dict[str, Any]]:
+def paired_ab(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Per method and classifier both have: the paired B - A statistics (aligned values)."""
+    out: dict[str, Any] = {}
+    for method in a:
+        if method not in b:
+            continue
+        out[method] = {}
+        for k in CLASSIFIERS:
+            if k in a[method] and k in b[method]:
+                out[method][k] = {
+                    m: stats.paired(a[method][k][m]["values"], b[method][k][m]["values"])
+                    for m in ("average_incremental_accuracy", "final_accuracy")
+                }
+    return out
+
+
+def rows(methods: dict[str, Any], group: str = "") -> list[dict[str, Any]]:
     """Table and figure rows: each method's own classifier first, then its others."""
     out = []
     for name, entry in methods.items():
@@ -71,74 +81,138 @@ def rows(methods: dict[str, Any]) -> list[dict[str, Any]]:
         for k in [own] + [c for c in CLASSIFIERS if c != own]:
             if k not in entry:
                 continue
-            e = entry[k]
+            e, label = entry[k], name if k == own else f"{name} [{LABELS[k]}]"
+            avg, fin = e["average_incremental_accuracy"], e["final_accuracy"]
             out.append(
                 {
-                    "label": name if k == own else f"{name} [{LABELS[k]}]",
+                    "label": f"{group}: {label}" if group else label,
                     "own": k == own,
                     "seen": e["seen"],
-                    "mean": e["accuracy"]["mean"],
-                    "std": e["accuracy"]["std"],
-                    "average_mean": e["average_incremental_accuracy"]["mean"],
-                    "average_std": e["average_incremental_accuracy"]["std"],
-                    "final_mean": e["final_accuracy"]["mean"],
-                    "final_std": e["final_accuracy"]["std"],
+                    **{key: e["accuracy"][key] for key in ("mean", "sd", "se")},
+                    **{f"average_{key}": avg[key] for key in ("mean", "sd", "se", "n")},
+                    **{f"final_{key}": fin[key] for key in ("mean", "sd", "se")},
                 }
             )
     return out
 
 
-def format_table(table: Sequence[dict[str, Any]], n: int) -> str:
+def format_table(table: Sequence[dict[str, Any]]) -> str:
     width = max(12, *(len(r["label"]) for r in table)) if table else 12
+    n = table[0]["average_n"] if table else 0
     lines = [
-        f"{'':<{width}}  over {n} seeds: mean ± std (sample, %)",
-        f"{'method':<{width}}  {'average incremental':>20}  {'final':>14}",
+        f"{'':<{width}}  over {n} repetitions: mean ± sd (se), %",
+        f"{'method':<{width}}  {'average incremental':>24}  {'final':>24}",
     ]
     for r in table:
-        avg = f"{100 * r['average_mean']:.2f} ± {100 * r['average_std']:.2f}"
-        fin = f"{100 * r['final_mean']:.2f} ± {100 * r['final_std']:.2f}"
-        lines.append(f"{r['label']:<{width}}  {avg:>20}  {fin:>14}")
+        avg = f"{100 * r['average_mean']:.2f} ± {100 * r['average_sd']:.2f} ({100 * r['average_se']:.2f})"
+        fin = f"{100 * r['final_mean']:.2f} ± {100 * r['final_sd']:.2f} ({100 * r['final_se']:.2f})"
+        lines.append(f"{r['label']:<{width}}  {avg:>24}  {fin:>24}")
     return "\n".join(lines)
 
 
-def build(out: Path, seeds: Sequence[int], formats: Sequence[str] = ("png",)) -> dict[str, Any]:
-    """Read each ``out/seed-S`` (a run or compare folder), write the aggregate files."""
-    per_seed = {s: load_runs(out / seed_folder(s))[0] for s in seeds}
-    if not all(per_seed.values()):
-        raise ReportError(f"a seed folder under {out} holds no finished run; run the missing seeds again")
-    methods = aggregate(per_seed)
-    first = next(iter(next(iter(per_seed.values())).values()))
-    record = {
+def format_ab(ab: dict[str, Any]) -> str:
+    lines = ["A/B: B - A, paired over the repetitions both finished"]
+    for method, by_k in ab.items():
+        for k, m in by_k.items():
+            for metric, p in m.items():
+                name = "average incremental" if metric.startswith("average") else "final"
+                lines.append(f"  {method} {LABELS[k]} {name}: {stats.verdict(p)}")
+    return "\n".join(lines)
+
+
+def load_cells(out: Path, cells: Sequence[Cell]) -> tuple[dict[str, list[tuple[Cell, Any]]], list[str]]:
+    """Finished cells by group, with their ``{method: results}``; the unfinished folders."""
+    groups: dict[str, list[tuple[Cell, Any]]] = {}
+    missing = []
+    for cell in cells:
+        folder = out / cell.folder
+        try:
+            runs = load_runs(folder)[0]
+        except ReportError:
+            runs = {}
+        if not runs:
+            missing.append(cell.folder)
+            continue
+        groups.setdefault(cell.group, []).append((cell, runs))
+    return groups, missing
+
+
+def build(out: Path, cells: Sequence[Cell], formats: Sequence[str] = ("png",)) -> dict[str, Any]:
+    """Aggregate the finished cells of the grid in ``out``; write the files; return the record."""
+    groups, missing = load_cells(out, cells)
+    if not groups:
+        raise ReportError(f"no repetition under {out} has finished; run or resume the grid first")
+    first_runs = next(iter(groups.values()))[0][1]  # {method: results} of one finished cell
+    record: dict[str, Any] = {
         "aggregate_version": AGGREGATE_VERSION,
-        "dataset": first["dataset"],
-        "seeds": list(seeds),
-        "folders": {str(s): seed_folder(s) for s in seeds},
-        "std": "sample standard deviation over seeds (ddof=1; 0 for one seed)",
-        "methods": methods,
+        "dataset": next(iter(first_runs.values()))["dataset"],
+        "statistics": "mean, sample standard deviation (sd, ddof=1) and standard error (se) over repetitions",
+        "missing": missing,
+        "groups": {},
     }
+    for name, members in groups.items():
+        record["groups"][name] = {
+            "folders": [c.folder for c, _ in members],
+            "replicates": [list(c.replicate) for c, _ in members],
+            "methods": aggregate([runs for _, runs in members]),
+        }
+    if set(groups) == {"A", "B"}:  # an A/B: pair by (order, seed), both finished
+        both = {c.replicate for c, _ in groups["A"]} & {c.replicate for c, _ in groups["B"]}
+        paired = {
+            g: aggregate(
+                [runs for c, runs in sorted(groups[g], key=lambda m: m[0].replicate) if c.replicate in both]
+            )
+            for g in ("A", "B")
+        }
+        record["ab"] = {"pairs": sorted(both, key=str), "methods": paired_ab(paired["A"], paired["B"])}
+    if len(groups) == 1:  # one configuration: its methods at the top, as before
+        record["methods"] = next(iter(record["groups"].values()))["methods"]
     write_json(out / AGGREGATE_NAME, record)
-    table = rows(methods)
-    shown = table if len(methods) == 1 else [r for r in table if r["own"]]
-    title = f"{first['dataset']}: mean ± std over seeds {', '.join(map(str, seeds))}"
-    figure = errorbar_figure(shown, out / "accuracy_seeds.png", title, formats)
-    (out / "aggregate.html").write_text(_html(title, table, figure))
+    _write_pages(out, record, formats)
     return record
 
 
-def _html(title: str, table: Sequence[dict[str, Any]], figure: Path) -> str:
+def table_of(record: dict[str, Any]) -> list[dict[str, Any]]:
+    groups = record["groups"]
+    return [r for name, g in groups.items() for r in rows(g["methods"], name if len(groups) > 1 else "")]
+
+
+def _write_pages(out: Path, record: dict[str, Any], formats: Sequence[str]) -> None:
+    table = table_of(record)
+    shown = table if len(table) <= 4 else [r for r in table if r["own"]]
+    n = table[0]["average_n"] if table else 0
+    title = f"{record['dataset']}: mean ± sd over {n} repetitions"
+    figure = band_figure(shown, out / FIGURE_NAME, title, formats)
+    atomic_write(out / "aggregate.html", _html(title, table, record, figure).encode())
+
+
+def _html(title: str, table: Sequence[dict[str, Any]], record: dict[str, Any], figure: Path) -> str:
+    def pct(r: dict[str, Any], key: str) -> str:
+        return f"{100 * r[f'{key}_mean']:.2f} ± {100 * r[f'{key}_sd']:.2f} ({100 * r[f'{key}_se']:.2f})"
+
     body = "".join(
-        f"<tr><td>{html.escape(r['label'])}</td>"
-        f"<td>{100 * r['average_mean']:.2f} ± {100 * r['average_std']:.2f}</td>"
-        f"<td>{100 * r['final_mean']:.2f} ± {100 * r['final_std']:.2f}</td></tr>"
+        f"<tr><td>{html.escape(r['label'])}</td><td>{pct(r, 'average')}</td><td>{pct(r, 'final')}</td></tr>"
         for r in table
     )
+    links = "".join(
+        f"<li><a href='{html.escape(f)}/report.html'>{html.escape(f)}</a></li>"
+        for g in record["groups"].values()
+        for f in g["folders"]
+    )
+    ab = ""
+    if "ab" in record:
+        ab = f"<h2>A/B</h2><pre>{html.escape(format_ab(record['ab']['methods']))}</pre>"
+    missing = ", ".join(record["missing"])
     img = base64.b64encode(figure.read_bytes()).decode()
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>Accuracy (%), mean ± sample standard deviation over seeds; "
-        "each seed's own report is in its folder.</p>"
-        f"<table><tr><th>method</th><th>average incremental</th><th>final</th></tr>{body}</table>"
-        f"<figure><img alt='accuracy over seeds' src='data:image/png;base64,{img}'></figure></body></html>\n"
+        f"<h1>{html.escape(title)}</h1><p>Accuracy (%), mean ± sample standard deviation (standard "
+        "error) over the repetitions; the band in the figure is ± one sd.</p>"
+        f"<table><tr><th>method</th><th>average incremental</th><th>final</th></tr>{body}</table>{ab}"
+        f"<figure><img alt='accuracy over repetitions' src='data:image/png;base64,{img}'></figure>"
+        f"<h2>Repetitions</h2><ul>{links}</ul>"
+        + (f"<p>Not finished: {html.escape(missing)}</p>" if missing else "")
+        + "</body></html>\n"
     )

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ..algorithm import ICaRL
@@ -29,11 +30,34 @@ from .results import CLASSIFIERS, write_metrics_csv
 
 
 def classifier_scores(
-    learner: ICaRL, test: ImageSource, train: ImageSource | None = None
+    learner: ICaRL, test: ImageSource, train: ImageSource | None = None, all_outputs: bool = False
 ) -> dict[str, Tensor]:
     """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
-    classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given."""
+    classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given.
+    ``all_outputs`` (``evaluation.score_all_outputs``): also a column for each head output of
+    no seen class, ``(N, head size)``, as the authors' evaluation ranks them."""
     f = learner.features(test)
+    scores = _seen_scores(learner, f, train)
+    return with_unseen_outputs(learner, f, scores) if all_outputs else scores
+
+
+def with_unseen_outputs(learner: ICaRL, f: Tensor, scores: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The authors' CIFAR-100 scoring: every output of the head competes. An unseen class has
+    a zero mean in the authors' ``class_means`` array, so its NME (and iNCM) score is
+    ``-||phi(x)/||phi(x)|| - 0||^2 = -1``; its CNN score is its output."""
+    net, t = learner.network(), len(learner.classes_)
+    extra = net.num_outputs - t
+    if extra <= 0:
+        return scores
+    w, b = net.head.weight[t:].detach().float().cpu(), net.head.bias[t:].detach().float().cpu()
+    out = {}
+    for k, s in scores.items():
+        e = f.float() @ w.T + b if k == "cnn" else torch.full((len(f), extra), -1.0)
+        out[k] = torch.cat([s, e], 1)
+    return out
+
+
+def _seen_scores(learner: ICaRL, f: Tensor, train: ImageSource | None) -> dict[str, Tensor]:
     scores = {"cnn": learner.scores(f, "cnn")}  # the learner's own classifiers (Algorithm 1 for nme)
     if learner.means_ is not None:
         scores["nme"] = learner.scores(f, "nme")
@@ -47,15 +71,20 @@ def evaluate(
     test: ImageSource,
     train: ImageSource | None,
     groups: Sequence[Sequence[int]],
+    all_outputs: bool = False,
 ) -> dict[str, Any]:
     """The metrics of one step. ``groups``: the class groups of the steps so far (the last is
     the newest). The confusion matrix and the prediction shares use the learner's own
-    classifier (``learner.config.classifier``)."""
+    classifier (``learner.config.classifier``). ``all_outputs``: see
+    :func:`classifier_scores`; ``unseen_share`` is then the share of test images each
+    classifier gave to an output of no seen class (0 otherwise)."""
     t0 = time.perf_counter()
-    scores = classifier_scores(learner, test, train)
+    scores = classifier_scores(learner, test, train, all_outputs)
     y = test.labels.cpu()
     y_index = learner.output_index(y).cpu() if len(y) else y
-    preds = {k: learner.labels_of(s) for k, s in scores.items()}
+    # an argmax on an output of no seen class (score_all_outputs) predicts label -1: wrong
+    lut = torch.tensor([*learner.classes_.tolist(), *[-1] * (learner.network().num_outputs)])
+    preds = {k: lut[s.argmax(1)] for k, s in scores.items()}
     main = learner.config.classifier
     seen = [c for g in groups for c in g]
     pred_main = preds[main]
@@ -74,6 +103,7 @@ def evaluate(
         "share_first": metrics.prediction_share(pred_main, groups[0]),
         "test_share_newest": metrics.prediction_share(y, groups[-1]),
         "test_share_first": metrics.prediction_share(y, groups[0]),
+        "unseen_share": {k: float((p < 0).float().mean()) if len(p) else 0.0 for k, p in preds.items()},
         "eval_seconds": round(time.perf_counter() - t0, 3),
     }
     return record

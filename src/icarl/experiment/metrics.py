@@ -90,7 +90,8 @@ def confusion_matrix(pred: Tensor, y: Tensor, classes: Sequence[int]) -> Tensor:
     size = max([*classes, int(y.max()) if y.numel() else 0, int(pred.max()) if pred.numel() else 0]) + 1
     idx = torch.full((size,), -1, dtype=torch.long)
     idx[torch.as_tensor(list(classes), dtype=torch.long)] = torch.arange(n)
-    ti, pi = idx[y], idx[pred]
+    ti, pi = idx[y.clamp_min(0)], idx[pred.clamp_min(0)]
+    ti, pi = ti.masked_fill(y < 0, -1), pi.masked_fill(pred < 0, -1)  # -1: no class (an unseen output)
     ok = (ti >= 0) & (pi >= 0)
     flat = torch.bincount(ti[ok] * n + pi[ok], minlength=n * n)
     return flat.reshape(n, n)

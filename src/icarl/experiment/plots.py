@@ -4,8 +4,8 @@
   as SVG and/or PDF beside it (same name, other suffix);
 - ``accuracy_matrix.png``: the accuracy matrix (after step s, accuracy on the classes of
   step j) of each run as a heat map, one colour scale (0-100 %) and one colour bar;
-- ``accuracy_seeds.png``: the mean accuracy over seeds against the number of classes, with
-  error bars of one standard deviation (``--seeds``).
+- ``accuracy_repeats.png``: the mean accuracy over repetitions (``--seeds``, ``--orders``)
+  against the number of classes, with a band of one standard deviation.
 """
 
 from __future__ import annotations
@@ -102,25 +102,19 @@ def accuracy_matrix_figure(
     return save_figure(fig, path, formats)
 
 
-def errorbar_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, formats: Sequence[str]) -> Path:
-    """Mean accuracy (%) over seeds against the number of classes, error bars one std."""
+def band_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, formats: Sequence[str]) -> Path:
+    """Mean accuracy (%) over repetitions against the number of classes, with a band of one
+    standard deviation either side and, in the legend, the average incremental accuracy."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
     colours = plt.get_cmap("tab10").colors
     for i, r in enumerate(rows):
-        mean, std = 100 * np.asarray(r["mean"]), 100 * np.asarray(r["std"])
-        ax.errorbar(
-            r["seen"],
-            mean,
-            yerr=std,
-            color=colours[i % len(colours)],
-            marker="o",
-            ms=4,
-            capsize=3,
-            lw=1.6,
-            label=f"{r['label']} ({100 * r['average_mean']:.1f} ± {100 * r['average_std']:.1f})",
-        )
-    accuracy_axes(ax, title, rows[0]["seen"] if rows else [], "avg. inc. acc. (mean ± std)")
+        mean, sd = 100 * np.asarray(r["mean"]), 100 * np.asarray(r["sd"])
+        colour = colours[i % len(colours)]
+        label = f"{r['label']} ({100 * r['average_mean']:.1f} ± {100 * r['average_sd']:.1f})"
+        ax.plot(r["seen"], mean, color=colour, marker="o", ms=4, lw=1.6, label=label)
+        ax.fill_between(r["seen"], mean - sd, mean + sd, color=colour, alpha=0.18, lw=0)
+    accuracy_axes(ax, title, rows[0]["seen"] if rows else [], "avg. inc. acc. (mean ± sd)")
     fig.tight_layout()
     return save_figure(fig, path, formats)
 

@@ -19,7 +19,7 @@ import torch
 
 from .. import distributed, methods, threads, timing
 from ..algorithm import ICaRL
-from ..config import ConfigError, RunConfig, resolve_batch_size, to_dict
+from ..config import ConfigError, EvaluationConfig, RunConfig, resolve_batch_size, to_dict
 from ..data import ClassIncrementalStream, Dataset, ImageSource, Step
 from ..data.loading import run_data
 from ..files.checkpoint import (
@@ -136,7 +136,7 @@ def _checked_step(
     one-line errors."""
     try:
         groups = stream.groups[: index + 1]
-        return train_step(learner, stream[index], hooks, data, groups, cfg.evaluation.incm)
+        return train_step(learner, stream[index], hooks, data, groups, cfg.evaluation)
     except TrainingDiverged as e:
         raise TrainingDiverged(f"{e}; {saver.kept() if saver else 'nothing was saved'}") from None
     except RuntimeError as e:
@@ -237,18 +237,19 @@ def train_step(
     hooks: dict[str, Any],
     data: Dataset[ImageSource],
     groups: list[tuple[int, ...]],
-    incm: bool = False,
+    ev_cfg: EvaluationConfig | None = None,
 ) -> dict[str, Any]:
     """Algorithm 2 on one step, then one evaluation pass on every class seen so far
-    (NME, network outputs and, with ``incm``, iNCM; the metrics of
+    (NME, network outputs and, with ``evaluation.incm``, iNCM; the metrics of
     :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
     learner.partial_fit(step.train, **hooks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    seen_train = data.train.of_classes(list(step.seen_classes)) if incm else None
+    ev_cfg = ev_cfg or EvaluationConfig()
+    seen_train = data.train.of_classes(list(step.seen_classes)) if ev_cfg.incm else None
     with phase("eval"):
-        ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups)
+        ev = evaluation.evaluate(learner, step.test_seen, seen_train, groups, ev_cfg.score_all_outputs)
     acc = ev.pop("accuracy")
     ev.pop("eval_seconds", None)
     return {

@@ -6,7 +6,7 @@ A backbone is an ``nn.Module`` with ``forward_features(x) -> (N, out_dim)`` and 
 
 from . import resnet, small  # noqa: F401  (each registers its backbones)
 from .adapt import adapt, build_backbone, object_spec
-from .incremental import IncrementalNet
+from .incremental import IncrementalNet, init_like_lasagne, use_lasagne_batchnorm
 from .protocol import Backbone, as_backbone
 from .registry import available, create_backbone, register
 
@@ -18,6 +18,8 @@ __all__ = [
     "available",
     "build_backbone",
     "create_backbone",
+    "init_like_lasagne",
     "object_spec",
     "register",
+    "use_lasagne_batchnorm",
 ]

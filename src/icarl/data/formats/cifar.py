@@ -1,12 +1,14 @@
 """CIFAR-10 and CIFAR-100, the official "python version": archive or extracted folder.
 
-The archive's md5 is checked against the published one. The batches are pickles
+The archive's md5 is checked against the published one, unless ``data.checksum`` says
+otherwise (``off``, or the md5 or sha256 of a copy the user rebuilt). The batches are pickles
 written by Python 2; they are read with :func:`icarl.safeio.restricted_loads`,
 which admits only plain data and numpy arrays.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,19 +96,32 @@ def _read_batch(tree: FileTree, name: str, label: str, layout: CifarLayout) -> t
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-def _check_archive(path: Path, layout: CifarLayout, verify: bool) -> None:
-    if not verify or not path.is_file():
+def _check_archive(path: Path, layout: CifarLayout, checksum: str) -> None:
+    """``checksum``: "published" (the official md5), "off", or an md5 / sha256 in hex."""
+    if not path.is_file():
+        return  # an extracted folder: nothing to check
+    if checksum == "off":
+        print(f"note: {path}: checksum not checked (data.checksum = off)", file=sys.stderr)
         return
-    digest = file_digest(path, "md5")
-    if digest != layout.md5:
+    expected = layout.md5 if checksum == "published" else checksum.lower()
+    algorithm = "sha256" if len(expected) == 64 else "md5"
+    digest = file_digest(path, algorithm)
+    if digest == expected:
+        return
+    if checksum == "published":
         raise DataError(
-            f"{path} has md5 {digest} but the published {layout.archive} has {layout.md5}; the file is "
-            "damaged or not the official archive: download it again (or load it with verify=False)"
+            f"{path} has md5 {digest} but the published {layout.archive} has {layout.md5}; the file "
+            "is damaged or not the official archive: download it again, or for a copy you rebuilt "
+            f"and trust pass --checksum {digest} (or --checksum off; data.checksum)"
         )
+    raise DataError(
+        f"{path} has {algorithm} {digest} but data.checksum (--checksum) asks for {expected}; the "
+        "file changed or the checksum is wrong: check both"
+    )
 
 
 def load_cifar(
-    layout: CifarLayout, path: str | Path | None, image_size: int | None, verify: bool
+    layout: CifarLayout, path: str | Path | None, image_size: int | None, checksum: str
 ) -> Dataset[TensorSource]:
     if path is None:
         raise DataError(
@@ -114,7 +129,7 @@ def load_cifar(
             "or --download"
         )
     p = Path(path)
-    _check_archive(p, layout, verify)
+    _check_archive(p, layout, checksum)
     tree = open_tree(p, layout.name)
     try:
         root = find_root(tree, layout.meta, layout.name)
@@ -134,17 +149,25 @@ def load_cifar(
 
 
 def load_cifar10(
-    path: str | Path | None, image_size: int | None = None, verify: bool = True, **_: Any
+    path: str | Path | None,
+    image_size: int | None = None,
+    verify: bool = True,
+    checksum: str = "published",
+    **_: Any,
 ) -> Dataset[TensorSource]:
     """CIFAR-10 from ``cifar-10-python.tar.gz`` or its folder ``cifar-10-batches-py``."""
-    return load_cifar(CIFAR10, path, image_size, verify)
+    return load_cifar(CIFAR10, path, image_size, checksum if verify else "off")
 
 
 def load_cifar100(
-    path: str | Path | None, image_size: int | None = None, verify: bool = True, **_: Any
+    path: str | Path | None,
+    image_size: int | None = None,
+    verify: bool = True,
+    checksum: str = "published",
+    **_: Any,
 ) -> Dataset[TensorSource]:
     """CIFAR-100 (fine labels) from ``cifar-100-python.tar.gz`` or its folder ``cifar-100-python``."""
-    return load_cifar(CIFAR100, path, image_size, verify)
+    return load_cifar(CIFAR100, path, image_size, checksum if verify else "off")
 
 
 register("cifar10", load=load_cifar10)
