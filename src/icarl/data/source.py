@@ -149,9 +149,6 @@ class TensorSource(ImageSource):
         c, h, w = (*(int(s) for s in x.shape[1:4]), 0, 0, 0)[:3]  # a wrong ndim is named by check()
         self.image_shape = (c, h, w)
 
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
-
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         return self.x[i], int(self.labels[i])
 
