@@ -146,8 +146,12 @@ class TensorSource(ImageSource):
 
     def __init__(self, x: Tensor, y: Tensor, class_names: Sequence[str] = (), name: str = "") -> None:
         self.x, self.labels, self.class_names, self.name = x, y, tuple(class_names), name
-        c, h, w = (*(int(s) for s in x.shape[1:4]), 0, 0, 0)[:3]  # a wrong ndim is named by check()
+        shape = tuple(getattr(x, "shape", ()))[1:4]  # wrong types and shapes are named by check()
+        c, h, w = (*(int(s) for s in shape), 0, 0, 0)[:3]
         self.image_shape = (c, h, w)
+
+    def __len__(self) -> int:
+        return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         return self.x[i], int(self.labels[i])
@@ -200,6 +204,11 @@ class TensorSource(ImageSource):
 
     def check(self, where: str, num_classes: int) -> None:
         x, y = self.x, self.labels
+        if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+            raise DataError(
+                f"{where} holds {type(x).__name__} images and {type(y).__name__} labels; give torch "
+                "tensors (torch.as_tensor(x), torch.as_tensor(y, dtype=torch.int64))"
+            )
         if x.dtype != torch.uint8:
             raise DataError(
                 f"{where} images have dtype {x.dtype}; expected uint8 (convert pixels to 0-255 integers)"
