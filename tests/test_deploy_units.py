@@ -10,8 +10,8 @@ from icarl import ICaRL, load
 from icarl.cli import main
 from icarl.cli.learn import default_out
 from icarl.data import Dataset, Split
-from icarl.data.inputs import InputError, conform_images, read_inputs
 from icarl.deploy import DeployError, learn_step, plan_step, scores, top_k
+from icarl.deploy.inputs import InputError, conform_images, read_inputs
 from icarl.files.model import read_model as read_state
 from icarl.tools.export_images import export_pngs
 

@@ -19,13 +19,13 @@ import torch
 import torch.multiprocessing as mp
 from run_helpers import Crash, crash_after
 
+from icarl import distributed
 from icarl.cli import main
 from icarl.config import LearnerConfig
 from icarl.experiment import preflight
 from icarl.files.checkpoint import load_checkpoint
 from icarl.files.lock import locked_folder
 from icarl.tools.funnel import guarded, user_message
-from icarl.train import distributed
 from icarl.train.loop import apply_hyperparameters, param_groups
 
 TINY = ["--quiet", "--epochs", "1", "--memory", "40", "--classes", "0,1,2,3"]

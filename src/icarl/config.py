@@ -96,7 +96,7 @@ class LearnerConfig:
     sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (docs/distributed.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
-    workers: int = 2  # decoding processes of the streaming path (DataLoader num_workers; 0: in process)
+    workers: int = 2  # decoding processes of sources read from files (DataLoader num_workers; 0: in process)
     seed: int = 1993
     progress: bool = True
 

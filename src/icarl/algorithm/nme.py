@@ -30,20 +30,35 @@ def class_means(
     order), the mean of each is taken and the two averaged before re-normalising,
     as in the authors' code. Classes without items get a zero row.
     """
-    # DEVIATION: the authors' Theano (CIFAR) code averages flipped copies; their TensorFlow
-    # (ImageNet) code does not. Ours follows learner.flip on every dataset (docs/paper.md).
+    sums = ClassSums(num_classes, features.shape[1], flipped_features is not None)
+    sums.add(features, labels, flipped_features)
+    return sums.means()
 
-    def per_class_mean(f: Tensor) -> Tensor:
-        f = l2_normalize(f.float())
-        sums = torch.zeros(num_classes, f.shape[1], dtype=f.dtype, device=f.device)
-        sums.index_add_(0, labels, f)
-        counts = torch.bincount(labels, minlength=num_classes).clamp_min(1)
-        return sums / counts[:, None].to(f.dtype)
 
-    mu = per_class_mean(features)
-    if flipped_features is not None:
-        mu = (mu + per_class_mean(flipped_features)) / 2
-    return l2_normalize(mu)
+class ClassSums:
+    """Per-class sums of L2-normalised features (and of the flipped images' features), added
+    chunk by chunk, so that class means over data too large to hold all the features at once
+    (iNCM's true means) need one chunk at a time. The sums run in item order, so any chunking
+    gives the numbers :func:`class_means` gives for all the features at once."""
+
+    def __init__(self, num_classes: int, dim: int, flipped: bool = False) -> None:
+        self.num_classes = num_classes
+        self.sums = [torch.zeros(num_classes, dim) for _ in range(2 if flipped else 1)]
+        self.counts = torch.zeros(num_classes, dtype=torch.long)
+
+    def add(self, features: Tensor, labels: Tensor, flipped_features: Tensor | None = None) -> None:
+        parts = [features] if flipped_features is None else [features, flipped_features]
+        for total, f in zip(self.sums, parts, strict=True):
+            f = l2_normalize(f.float())
+            total.index_add_(0, labels.to(f.device), f.to(total.device))
+        self.counts += torch.bincount(labels.cpu(), minlength=self.num_classes)
+
+    def means(self) -> Tensor:
+        # DEVIATION: the authors' Theano (CIFAR) code averages flipped copies; their TensorFlow
+        # (ImageNet) code does not. Ours follows learner.flip on every dataset (docs/paper.md).
+        counts = self.counts.clamp_min(1)[:, None]
+        mu = [total / counts.to(total.dtype) for total in self.sums]
+        return l2_normalize(mu[0] if len(mu) == 1 else (mu[0] + mu[1]) / 2)
 
 
 def nme_distances(features: Tensor, means: Tensor) -> Tensor:

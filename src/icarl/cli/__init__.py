@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import threads
+from ..distributed import session
 from ..tools.funnel import guarded
-from ..train.distributed import session
 from ..version import __version__
 from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run
 

@@ -10,10 +10,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import distributed
 from ..files.atomic import LinkError
 from ..files.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError
 from ..files.lock import RunLockedError, locked_folder
-from ..train import distributed
 
 RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"
 

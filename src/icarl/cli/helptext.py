@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import methods
 from ..config import load_config, preset_names, to_dict
-from ..data import sources
+from ..data import registry as formats
 from ..nets import registry
 
 DEFAULT_PRESET = "digits"
@@ -16,7 +16,7 @@ DEFAULT_PRESET = "digits"
 def choices(key: str) -> list[str]:
     """The names a configuration key takes (empty for free values)."""
     table = {
-        "data.dataset": sources.available,
+        "data.dataset": formats.available,
         "method": methods.available,
         "learner.backbone": registry.available,
         "config": preset_names,

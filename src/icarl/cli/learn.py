@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import deploy
-from ..data import load_dataset, sources
+from .. import deploy, distributed
+from ..data import load_dataset, registry
 from ..errors import IcarlError
 from ..experiment import preflight
 from ..files.atomic import same_file
-from ..train import distributed
 from .helptext import add_trust_backbone
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
@@ -42,7 +41,7 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         default="imagefolder",
-        help=f"source of --data, one of: {', '.join(sources.available())} (default: %(default)s)",
+        help=f"source of --data, one of: {', '.join(registry.available())} (default: %(default)s)",
     )
     p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
     p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")

@@ -22,7 +22,7 @@ import stat
 from typing import Any
 
 from .. import deploy
-from ..data.inputs import read_inputs
+from ..deploy.inputs import read_inputs
 from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
 from ..files.plain import file_kind

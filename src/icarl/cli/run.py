@@ -10,12 +10,11 @@ from typing import Any
 
 import torch
 
-from .. import deploy, methods, threads
+from .. import deploy, distributed, methods, threads
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
-from ..data import Dataset
+from ..data import Dataset, ImageSource
 from ..data.loading import run_data
-from ..data.streamset import SourceDataset
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.grid import GRID_NAME
@@ -23,7 +22,6 @@ from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
 from ..nets.adapt import check_consent
-from ..train import distributed
 from .grid import resume_grid, run_grid, wants_grid
 from .guard import check_world_size, hold, restarted
 from .helptext import add_trust_backbone, config_help, flag_help
@@ -351,7 +349,7 @@ def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...], learn
     return results
 
 
-def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -> None:
+def _check_data(data: Dataset[ImageSource], fingerprint: str | None = None) -> None:
     """The data a rerun expects (``fingerprint``); torchrun: every rank read the same data (a
     partial copy on one node is named)."""
     if fingerprint is not None and data.fingerprint() != fingerprint:
@@ -363,7 +361,7 @@ def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -
         distributed.check_agreement("data (fingerprint)", data.fingerprint())
 
 
-def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:
+def _print_header(cfg: RunConfig, data: Dataset[ImageSource], out: Path, storage: str) -> None:
     """What the run will learn (the classes of its stream, checked first: a class split that
     does not fit fails before anything is printed), the storage, the folder, the table head."""
     stream = runner.make_stream(cfg, data)
@@ -398,19 +396,19 @@ def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) ->
     print(f"{wall}results: {out / 'results.json'}")
 
 
-def rank_memory(cfg: RunConfig, data: Dataset | SourceDataset) -> str:
-    """What each rank holds of the data: all of it in memory, or exemplars and batch buffers."""
+def rank_memory(cfg: RunConfig, data: Dataset[ImageSource]) -> str:
+    """What each rank holds of the images: the decoded data when they are held in memory, at
+    most K exemplars, and its batch buffers (the decoding workers' when read from files)."""
     c, h, w = data.image_shape
     image = c * h * w
-    if isinstance(data, Dataset):
-        return f"each rank holds the decoded dataset: {data.decoded_nbytes / 2**30:.2f} GiB"
     lc = cfg.learner
+    held = data.train.held_nbytes + data.test.held_nbytes
     exemplars = lc.memory_size * image
     buffers = (2 * max(lc.workers, 1) + 1) * max(lc.batch_size, lc.eval_batch_size) * image
     return (
-        f"each rank holds about {(exemplars + buffers) / 2**30:.2f} GiB of images: at most K = "
-        f"{lc.memory_size} exemplars ({exemplars / 2**30:.2f} GiB) and its decoding buffers "
-        f"({buffers / 2**30:.2f} GiB), whatever the dataset's size"
+        f"each rank holds about {(held + exemplars + buffers) / 2**30:.2f} GiB of images: the "
+        f"decoded data held in memory ({held / 2**30:.2f} GiB), at most K = {lc.memory_size} "
+        f"exemplars ({exemplars / 2**30:.2f} GiB) and its batch buffers ({buffers / 2**30:.2f} GiB)"
     )
 
 

@@ -22,9 +22,9 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..config import ConfigError
 from ..files.atomic import open_replacing
-from ..train import distributed
 from ..train.loop import EpochLog, on_terminal
 from .results import CLASSIFIERS
 

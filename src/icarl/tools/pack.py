@@ -7,7 +7,7 @@ Loads NAME through the normal loader (and its cache), encodes every image as JPE
 ``--quality`` with 4:4:4 chroma (full colour: at 32x32, 4:2:0 halves the colour detail and
 raises the pixel error by half) and optimised Huffman tables, writes OUT atomically, then
 reads OUT back and prints its size and the mean absolute pixel error against the source
-(the JPEG loss). Format: :mod:`icarl.data.packed`. ``python -m icarl.tools.pack`` is the same command.
+(the JPEG loss). Format: :mod:`icarl.data.formats.packed`. ``python -m icarl.tools.pack`` is the same command.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torch
 
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
+from ..data.formats.packed import encode_jpegs
 from ..data.loading import dataset_from_config
-from ..data.packed import encode_jpegs
 from ..errors import IcarlError
 from ..files.atomic import atomic_write, same_file
 from .funnel import guarded
