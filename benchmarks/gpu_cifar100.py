@@ -64,7 +64,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--channels-last", default="true")
     p.add_argument("--compile", default="auto", help="true, false, auto (true on CUDA)")
     p.add_argument("--cudagraphs", action="store_true", help="inductor's CUDA graphs (with --compile)")
-    p.add_argument("--out", default="", help="run folder (a folder with a checkpoint is resumed)")
+    p.add_argument(
+        "--out", default="runs/gpu-cifar100", help="run folder; one holding a checkpoint is resumed"
+    )
     p.add_argument("--rounds", type=int, default=5, help="rounds of the bare-step timing")
     p.add_argument("--no-sync-check", action="store_true")
     p.add_argument(
@@ -129,7 +131,7 @@ def sync_check(lc: LearnerConfig, device: torch.device, n: int = 5000) -> str:
 
 
 def run(args: argparse.Namespace, out: Path) -> float:
-    if (out / "checkpoint.pt").is_file() and not (out / "results.json").is_file():
+    if (out / "checkpoint.pt").is_file():
         argv = ["run", "--resume", str(out)]  # a call cut short before: continue it
     else:
         argv = ["run", "--config", "cifar100-paper", *data_args(args.data), "--device", args.device]
@@ -227,9 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {name}, {torch.get_num_threads()} threads", flush=True)
     overrides = [parse_override(o) for o in settings(args)]
     lc = load_config("cifar100-paper", [*overrides, {"learner": {"device": args.device}}]).learner
+    out = Path(args.out)
+    if (out / "results.json").is_file():
+        raise SystemExit(f"{out} holds a finished run; give another --out (OUT=...) for a new one")
     if not args.no_sync_check:
         print(sync_check(lc, device, 320 if args.rehearse else 5000), flush=True)
-    out = Path(args.out or f"runs/gpu-cifar100-{time.strftime('%Y%m%d-%H%M%S')}")
     resumed = (out / "checkpoint.pt").is_file() and not (out / "results.json").is_file()
     wall = run(args, out)
     res = json.loads((out / "results.json").read_text())

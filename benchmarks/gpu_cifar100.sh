@@ -11,8 +11,8 @@
 # DATA: cifar-100-python.tar.gz (or its folder), an .npz, or a folder holding the two parts of
 # ../shared/data/cifar-100-webp.zip. Environment: DEVICE (cuda), EPOCHS (70), CPS (classes per
 # step, 10), AMP (bf16), CHANNELS_LAST (true), COMPILE (auto: on for CUDA), CUDAGRAPHS (0; 1
-# turns on inductor's CUDA graphs, not tried on a GPU yet), OUT (run folder; one holding a
-# checkpoint is resumed), REHEARSE (1: a tiny CPU-sized run), PYTHON (python3).
+# turns on inductor's CUDA graphs, not tried on a GPU yet), OUT (run folder, default
+# runs/gpu-cifar100; one holding a checkpoint is resumed, a finished one refused), REHEARSE (1: a tiny CPU-sized run), PYTHON (python3).
 # Needs torch with CUDA; icarl is imported from src/ (not installed).
 #
 # Getting the data onto a device machine, which receives at most 64 MiB per call: the lossless
