@@ -279,7 +279,8 @@ def plan_text(
         total["here"] += orders * w.seconds(here)
         total["gpu"] += orders * w.seconds(gpu)
     lines += [
-        f"total: {total['runs']} runs (cells); {int(total['train']):,} training images (forward, "
+        f"total: {total['runs']} run{'s' if total['runs'] != 1 else ''} (cells); "
+        f"{int(total['train']):,} training images (forward, "
         f"backward, SGD) and {int(total['fwd']):,} forwards (previous network, herding, class "
         f"means, evaluation); about {human(total['flops'])}",
         "time, one run after another (network work only; a whole run adds its Python, "
