@@ -169,3 +169,30 @@ def test_report_aggregates_folders_made_one_by_one(tmp_path: Path, capsys) -> No
     assert "A/B: B - A" in printed and "n = 2 pairs" in printed
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_sweep_over_two_values_with_two_seeds_killed_and_resumed_gives_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    sweep = ["run", *TINY, "--epochs", "1", "--sweep", "learner.lr=0.5,2.0", "--seeds", "1,2"]
+    ref, out = tmp_path / "ref", tmp_path / "sweep"
+    assert main([*sweep, "--out", str(ref)]) == 0
+    table = capsys.readouterr().out.split("over 2 repetitions", 1)[1].split("aggregate:")[0]
+    with monkeypatch.context() as m:
+        crash_after(m, 2 * 3 + 2)  # 3 checkpoint writes a repetition: dies in the third
+        with pytest.raises(Crash):
+            main([*sweep, "--out", str(out)])
+    assert main(["run", "--resume", str(out)]) == 0
+    again = capsys.readouterr().out.split("over 2 repetitions", 1)[1].split("aggregate:")[0]
+    assert again == table and "learner.lr=2.0: icarl" in table  # the same table
+    agg = json.loads((out / "aggregate.json").read_text())
+    assert set(agg["groups"]) == {"learner.lr=0.5", "learner.lr=2.0"}
+    assert agg["sweep"]["keys"] == ["learner.lr"]
+    lr = [json.loads((out / "learner.lr=0.5" / f"seed-{s}" / "results.json").read_text()) for s in (1, 2)]
+    assert [r["config"]["learner"]["lr"] for r in lr] == [0.5, 0.5]
+    assert (out / "sweep_learner.lr.png").is_file()
+    capsys.readouterr()
+    assert main(["run", *TINY, "--sweep", "learner.lr=0.5", "--out", str(tmp_path / "x")]) == 2
+    assert "two or more distinct values" in capsys.readouterr().err
+    assert main(["run", *TINY, "--sweep", "learner.lr=0.5,1", "--sweep", "learner.lr=2,3"]) == 2
+    assert "names the same key twice" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -119,6 +119,9 @@ def test_class_orders_drawn_from_one_generator() -> None:
     assert resolve_order("numpy-1993:0", 100, 0) == resolve_order("numpy-1993", 100, 0)
     assert order_draw("seed", 1993, 2) == "seed:1993:2" and order_draw("seed:4", 0, 1) == "seed:4:1"
     assert order_draw("icarl-theano", 0, 4) == "icarl-theano:4"
+    # the TF code relabels c as mixing[c] and learns labels 0, 1, ...: mixing[order[j]] == j
+    mixing = np.random.RandomState(1993).permutation(100)
+    assert [int(mixing[c]) for c in resolve_order("icarl-tf", 100, 0)] == list(range(100))
     with pytest.raises(DataError, match="--orders draws class orders"):
         order_draw("identity", 0, 1)
     with pytest.raises(DataError, match="bad class order"):
@@ -129,6 +132,8 @@ def test_milestones_scale_with_the_epochs() -> None:
     assert LearnerConfig(epochs=70).milestones() == (49, 63)
     assert LearnerConfig(epochs=5).milestones() == (3, 4)
     assert LearnerConfig(epochs=2).milestones() == (1, 2)  # never twice the same epoch
+    assert LearnerConfig(epochs=12).milestones() == (8, 11)  # as round() gave before
+    assert LearnerConfig(epochs=30).milestones() == (21, 27)
     preset = load_config("cifar100-paper", [{"learner": {"epochs": 5}}]).learner
     assert preset.milestones() == (3, 4)  # --epochs scales the paper's schedule
 
@@ -190,3 +195,43 @@ def test_cifar100_paper_preset_trains_and_evaluates_two_steps(shared_cifar: Path
     assert all(s["accuracy"]["nme"] > 0.05 for s in res["steps"])  # above chance (1/20)
     assert res["config"]["learner"]["selection"] == "herding-authors"
     assert res["config"]["evaluation"]["score_all_outputs"] is True
+
+
+def test_lasagne_batchnorm_keeps_inverse_std_averages() -> None:
+    from icarl.nets.incremental import LasagneBatchNorm2d
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 3, 5, 5, generator=g) * 2 + 1
+    bn = LasagneBatchNorm2d(3)
+    out = bn(x)
+    mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3), unbiased=False)
+    want = (x - mean[None, :, None, None]) / (var[None, :, None, None] + 1e-4).sqrt()
+    assert torch.allclose(out, want, atol=1e-5)  # normalised by the batch, eps 1e-4
+    inv = 0.9 * 1.0 + 0.1 * (var + 1e-4).rsqrt()  # Lasagne: alpha 0.1 on 1/std, biased var
+    assert torch.allclose(bn.running_inv_std, inv) and torch.allclose(bn.running_mean, 0.1 * mean)
+    bn.eval()
+    ev = (x - bn.running_mean[None, :, None, None]) * inv[None, :, None, None]
+    assert torch.allclose(bn(x), ev, atol=1e-5)  # eval: the averaged inverse std
+
+
+def test_learner_with_lasagne_batchnorm_learns_saves_and_folds(tmp_path: Path, digits) -> None:
+    from icarl import load
+    from icarl.nets.incremental import LasagneBatchNorm2d
+
+    x, y = digits.train.x, digits.train.y
+    keep = y < 4
+    learner = ICaRL(backbone="small_cnn", batchnorm="lasagne", epochs=3, memory_size=40, progress=False)
+    learner.partial_fit(x[keep], y[keep])
+    assert any(isinstance(m, LasagneBatchNorm2d) for m in learner.network().modules())
+    assert not any(isinstance(m, LasagneBatchNorm2d) for m in learner.inference_network().modules())
+    test = digits.test.y < 4
+    assert learner.score(digits.test.x[test], digits.test.y[test]) > 0.5  # 4 classes: chance 0.25
+    net = learner.network().eval()
+    with torch.no_grad():
+        xb = learner._prepare(digits.test.x[:32], train=False)
+        assert torch.allclose(
+            net.forward_features(xb), learner.inference_network().forward_features(xb), atol=1e-4
+        )
+    learner.save(tmp_path / "m.icarl")
+    again = load(tmp_path / "m.icarl")
+    assert torch.equal(again.predict(digits.test.x[test]), learner.predict(digits.test.x[test]))

@@ -38,8 +38,8 @@ class LearnerConfig:
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
     epochs: int = 70
     lr: float = 2.0
-    # None: 70% and 90% of epochs, rounded down (49, 63 of 70; 3, 4 of 5), so the schedule
-    # scales with --epochs
+    # None: 70% and 90% of epochs, to the nearest epoch, halves down (49, 63 of 70; 3, 4 of 5),
+    # so the schedule scales with --epochs
     lr_milestones: tuple[int, ...] | None = None
     lr_gamma: float = 0.2  # divide by 5
     momentum: float = 0.9
@@ -62,6 +62,10 @@ class LearnerConfig:
     # (HeNormal(gain='relu')), the head He-normal (gain 1) with zero biases. Built-in
     # backbones only (a module you pass, or init_weights, keeps its own weights)
     init: str = "default"
+    # "torch": nn.BatchNorm2d (eps 1e-5, running average of the unbiased variance); "lasagne":
+    # the authors' Theano BatchNormLayer (eps 1e-4, running average of 1/sqrt(biased var + eps));
+    # built-in backbones' BatchNorm2d layers only
+    batchnorm: str = "torch"
     # outputs allocated up front (the authors' code: 100 on CIFAR-100, loss over all; the paper
     # does not say); 0 = grow
     head_size: int = 0
@@ -96,10 +100,11 @@ class LearnerConfig:
     def milestones(self) -> tuple[int, ...]:
         if self.lr_milestones is not None:
             return tuple(self.lr_milestones)
-        # integer arithmetic: 0.7 * 70 is 48.999... in floating point; the second milestone
-        # kept after the first (two equal ones would divide the lr by 25 at once)
-        first = max(1, 7 * self.epochs // 10)  # never before the first epoch
-        return (first, max(9 * self.epochs // 10, first + 1))
+        # the nearest epoch, halves rounded down (5 epochs: 3 and 4, as the reduced CIFAR-100
+        # runs; 12: 8 and 11; 70: 49 and 63), in integers since 0.7 * 70 is 48.999... in floats;
+        # the second kept after the first (two equal ones would divide the lr by 25 at once)
+        first = max(1, (7 * self.epochs + 4) // 10)  # never before the first epoch
+        return (first, max((9 * self.epochs + 4) // 10, first + 1))
 
     def check(self) -> LearnerConfig:
         choices = {
@@ -108,6 +113,7 @@ class LearnerConfig:
             "classifier": ("nme", "cnn"),
             "selection": ("herding", "herding-authors", "random"),
             "init": ("default", "lasagne"),
+            "batchnorm": ("torch", "lasagne"),
             "normalize": ("pixel_mean", "channel_mean", "none"),
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),

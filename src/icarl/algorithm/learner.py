@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..config import LearnerConfig, resolve_batch_size
 from ..data.streaming import ImageSource
 from ..errors import IcarlError, NotFittedError
-from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec
+from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
@@ -317,6 +317,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         phi = set_last_relu(phi, cfg.resnet_last_relu)
         if cfg.init == "lasagne" and self.backbone_object is None and not cfg.init_weights:
             phi = init_like_lasagne(phi)  # the authors' init (a module or weights you give keep theirs)
+        if cfg.batchnorm == "lasagne" and self.backbone_object is None:
+            phi = use_lasagne_batchnorm(phi)  # before init_weights would matter: buffers only
         net = IncrementalNet(phi, num_outputs, head_init=cfg.init).to(self.device)
         return net.to_channels_last() if self.config.channels_last else net
 

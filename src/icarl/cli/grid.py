@@ -22,7 +22,7 @@ from ..files.lock import LOCK_NAME
 from .tracking import parse_seeds
 
 Single = Callable[[argparse.Namespace], int]
-GRID_FLAGS = ("seeds", "orders", "ab")
+GRID_FLAGS = ("seeds", "orders", "ab", "sweep")
 
 
 def wants_grid(args: argparse.Namespace) -> bool:
@@ -56,12 +56,18 @@ def run_grid(args: argparse.Namespace, single: Single, kind: str, cfg: RunConfig
     """Plan the grid of ``args`` (over the resolved base ``cfg``), write ``grid.json``, run it."""
     _check(args)
     seeds = parse_seeds(args.seeds) or None
+    sweeps = [grid.parse_sweep(s) for s in getattr(args, "sweep", None) or []]
+    if sweeps and getattr(args, "ab", None):
+        raise ConfigError("give --ab or --sweep, not both: an A/B is a sweep of two configurations")
+    if len({k for k, _ in sweeps}) != len(sweeps):
+        raise ConfigError("--sweep names the same key twice; give each key once with all its values")
     cells = grid.plan(
         seeds=seeds,
         orders=int(getattr(args, "orders", None) or 0),
         class_order=cfg.data.class_order,
         seed=cfg.seed,
         variants=variants(getattr(args, "ab", None)),
+        sweeps=sweeps,
     )
     out = Path(args.out) if args.out else default_out
     if out.exists() and not out.is_dir():

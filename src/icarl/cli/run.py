@@ -8,6 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from .. import deploy, methods, threads
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
@@ -188,6 +190,7 @@ def new_run(
     --deterministic and the log options); ``fingerprint``: the data must have this one
     (``icarl rerun``). Returns the results."""
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
+    cfg = replace(cfg, out=str(out))  # the run folder, as results.json records it
     distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
     _check_out(out, args.force)
     _check_save(args, out)
@@ -338,9 +341,17 @@ def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -
 
 
 def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:
+    """What the run will learn (the classes of its stream, checked first: a class split that
+    does not fit fails before anything is printed), the storage, the folder, the table head."""
+    stream = runner.make_stream(cfg, data)
+    classes = stream.class_order
+    train = sum(stream.train_size(i) for i in range(len(stream)))
+    test = int(torch.isin(data.test.y, torch.tensor(classes)).sum())
+    of = f"{len(classes)} of {data.num_classes}" if len(classes) != data.num_classes else f"{len(classes)}"
+    steps = sorted({len(g) for g in stream.groups})
     print(
-        f"icarl {cfg.method} on {data.name}: {data.num_classes} classes, "
-        f"{len(data.train)} train / {len(data.test)} test images {data.image_shape}"
+        f"icarl {cfg.method} on {data.name}: {of} classes in {len(stream)} steps of "
+        f"{'/'.join(map(str, steps))}, {train} train / {test} test images {data.image_shape}"
     )
     print(storage)
     print(f"run folder: {out}")

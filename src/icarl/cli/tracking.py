@@ -31,6 +31,13 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
         help="repeat once per seed into OUT/seed-S, then aggregate.json (mean, sd, se) and a report",
     )
     p.add_argument(
+        "--sweep",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="a grid over these values of KEY (repeat for several keys: every combination), each "
+        "in OUT/KEY=V, with --seeds/--orders as repetitions; a summary table and one figure per key",
+    )
+    p.add_argument(
         "--orders",
         type=int,
         metavar="N",

@@ -13,8 +13,9 @@ Spellings accepted by :func:`resolve_order`:
   ``icarl-theano:1`` and on are further draws of their generator, not their runs 2-10;
 - ``"identity"``: ``0, 1, 2, ...``;
 - a named order from :data:`NAMED_ORDERS`: ``icarl-theano`` (the authors' CIFAR-100
-  order, ``[87, 0, 52, ...]``) or ``numpy-1993`` (``np.random.seed(1993)`` permutation,
-  ``[68, 56, 78, ...]``); both are called "seed 1993" in the literature;
+  order, ``[87, 0, 52, ...]``), ``numpy-1993`` (``np.random.seed(1993)`` permutation,
+  ``[68, 56, 78, ...]``; both are called "seed 1993" in the literature) or ``icarl-tf``
+  (the authors' TensorFlow ImageNet order, the inverse of the ``numpy-1993`` permutation);
 - a path to a file with one class label per line, or comma-separated labels;
 - a list of integers.
 """
@@ -74,9 +75,19 @@ def _icarl_theano_draw(num_classes: int, k: int) -> list[int]:
     return [int(c) for c in order]
 
 
+def _icarl_tf(num_classes: int) -> list[int]:
+    """The authors' TensorFlow ImageNet order: ``np.random.seed(1993); np.random.shuffle(mixing)``
+    relabels class ``c`` as ``mixing[c]`` and the steps take the new labels 0, 1, 2, ..., so
+    the class learned at position ``j`` is the ``c`` with ``mixing[c] = j``: the inverse of
+    the ``numpy-1993`` permutation (``main_resnet_tf.py``, ``utils_data.prepare_files``)."""
+    mixing = np.random.RandomState(1993).permutation(num_classes)
+    return [int(c) for c in np.argsort(mixing)]
+
+
 NAMED_ORDERS: dict[str, Callable[[int], list[int]]] = {
     "numpy-1993": _numpy_1993,
     "icarl-theano": _icarl_theano,
+    "icarl-tf": _icarl_tf,
 }
 
 
@@ -99,11 +110,11 @@ def order_draw(spec: str, seed: int, k: int) -> str:
     base = spec.split(":")
     if base[0] == "seed" and len(base) == 2:
         return f"{spec}:{k}"
-    if spec in NAMED_ORDERS:
+    if spec in DRAWN:
         return f"{spec}:{k}"
     raise DataError(
         f"--orders draws class orders from a seeded generator, but data.class_order is {spec!r}; "
-        f"use one of seed, seed:N, {', '.join(NAMED_ORDERS)}"
+        f"use one of seed, seed:N, {', '.join(d for d in DRAWN if d != 'seed')}"
     )
 
 

@@ -36,9 +36,14 @@ def split_into_steps(
             f"use at most {n} classes per step"
         )
     if (n - first) % classes_per_step:
+        rest = n - first if first_step else n  # steps of one size must divide all n classes
+        sizes = sorted(
+            (d for d in range(1, rest + 1) if rest % d == 0), key=lambda d: abs(d - classes_per_step)
+        )
+        fits = " or ".join(f"--classes-per-step {d}" for d in sorted(sizes[:2]))
         raise DataError(
             f"{n} classes do not split into a first step of {first} and steps of "
-            f"{classes_per_step}; choose a step size that divides {n - first}"
+            f"{classes_per_step}; use {fits}, or a first step of another size (--first-step)"
         )
     groups = [tuple(order[:first])]
     groups += [tuple(order[i : i + classes_per_step]) for i in range(first, n, classes_per_step)]

@@ -20,8 +20,8 @@ from typing import Any
 
 from ..files.atomic import atomic_write
 from . import stats
-from .grid import Cell
-from .plots import LABELS, band_figure
+from .grid import REPLICATES, SAFE, Cell
+from .plots import LABELS, band_figure, sweep_figure
 from .report import ReportError, load_runs
 from .results import CLASSIFIERS, write_json
 
@@ -167,9 +167,34 @@ def build(out: Path, cells: Sequence[Cell], formats: Sequence[str] = ("png",)) -
         record["ab"] = {"pairs": sorted(both, key=str), "methods": paired_ab(paired["A"], paired["B"])}
     if len(groups) == 1:  # one configuration: its methods at the top, as before
         record["methods"] = next(iter(record["groups"].values()))["methods"]
+    swept = [k for k in {k: 0 for c in cells for k in c.labels} if k not in (*REPLICATES, "variant")]
+    if swept:
+        record["sweep"] = {
+            "keys": swept,
+            "labels": {g: members[0][0].labels for g, members in groups.items()},
+        }
     write_json(out / AGGREGATE_NAME, record)
     _write_pages(out, record, formats)
+    for key in swept:
+        sweep_figure(_sweep_points(record, key), key, out / f"sweep_{SAFE.sub('_', key)}.png", formats)
     return record
+
+
+def _sweep_points(record: dict[str, Any], key: str) -> dict[str, list[tuple[Any, float, float]]]:
+    """For the figure of one swept key: per line (method, classifier and the other keys'
+    values), the points (value, mean, sd) of the average incremental accuracy."""
+    lines: dict[str, list[tuple[Any, float, float]]] = {}
+    for group, g in record["groups"].items():
+        labels = record["sweep"]["labels"][group]
+        others = ", ".join(f"{k}={v}" for k, v in labels.items() if k not in (key, *REPLICATES))
+        for method, entry in g["methods"].items():
+            own = entry["classifier"]
+            if own not in entry:
+                continue
+            avg = entry[own]["average_incremental_accuracy"]
+            name = f"{method} [{LABELS[own]}]" + (f" ({others})" if others else "")
+            lines.setdefault(name, []).append((labels.get(key), avg["mean"], avg["sd"]))
+    return lines
 
 
 def table_of(record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -6,23 +6,33 @@ a killed grid continues where it stopped (``--resume OUT``) and ``icarl report O
 aggregates whatever has finished (:mod:`.aggregate`).
 
 Layout: ``OUT/seed-S``, ``OUT/order-K``, ``OUT/order-K-seed-S``, each under ``OUT/A`` and
-``OUT/B`` for an A/B. Class order ``K`` is the ``K``-th order drawn from the generator behind
+``OUT/B`` for an A/B, or under ``OUT/KEY=VALUE[,KEY2=VALUE2]`` for each combination of a sweep
+(``--sweep KEY=V1,V2``). A cell with only a configuration is that folder itself.
+
+Class order ``K`` is the ``K``-th order drawn from the generator behind
 ``data.class_order`` seeded by the base configuration's seed (:func:`icarl.data.orders.order_draw`),
 the same for every seed and both variants, so that order and seed pair the runs.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, parse_override
 from ..data.orders import order_draw
 from .results import write_json
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 GRID_NAME = "grid.json"
 GRID_VERSION = 1
@@ -41,7 +51,9 @@ class Cell:
     @property
     def group(self) -> str:
         """The configuration it repeats: its labels other than seed and order ("" for one)."""
-        return ",".join(f"{v}" for k, v in self.labels.items() if k not in REPLICATES)
+        return ",".join(
+            str(v) if k == "variant" else f"{k}={v}" for k, v in self.labels.items() if k not in REPLICATES
+        )
 
     @property
     def replicate(self) -> tuple[Any, ...]:
@@ -52,6 +64,48 @@ class Cell:
         return {"folder": self.folder, "labels": self.labels, "overrides": list(self.overrides)}
 
 
+def parse_sweep(spec: str) -> tuple[str, list[str]]:
+    """``--sweep learner.lr=0.5,1,2`` -> ("learner.lr", ["0.5", "1", "2"]): the values as
+    ``KEY=VALUE`` texts; a TOML array of values for values that hold commas themselves
+    (``--sweep 'learner.lr_milestones=[[3, 4], [2, 4]]'``)."""
+    if "=" not in spec:
+        raise ConfigError(f"--sweep {spec!r} has no '='; write KEY=V1,V2, like learner.lr=0.5,1.0")
+    key, raw = (part.strip() for part in spec.split("=", 1))
+    if raw.startswith("["):
+        try:
+            values = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"--sweep {spec!r}: {raw} is not a TOML array ({e})") from None
+        texts = [json.dumps(v) for v in values]
+    else:
+        texts = [v.strip() for v in raw.split(",") if v.strip()]
+    if len(texts) < 2 or len(set(texts)) != len(texts):
+        raise ConfigError(f"--sweep {spec!r}: give two or more distinct values, like {key}=0.5,1.0")
+    for t in texts:
+        parse_override(f"{key}={t}")  # the key and each value checked as an override
+    return key, texts
+
+
+def configurations(
+    variants: dict[str, list[str]] | None, sweeps: Sequence[tuple[str, list[str]]] = ()
+) -> list[tuple[str, dict[str, Any], list[str]]]:
+    """(folder prefix, labels, overrides) of each configuration: the A and B of an A/B, every
+    combination of the swept values, or the one configuration."""
+    if variants:
+        return [(name, {"variant": name}, list(extra)) for name, extra in variants.items()]
+    out = []
+    for combo in itertools.product(*[[(k, v) for v in vs] for k, vs in sweeps]):
+        labels = {k: parse_override(f"{k}={v}").popitem()[1] for k, v in combo}
+        while any(isinstance(x, dict) for x in labels.values()):  # the nested table's leaf
+            labels = {k: next(iter(x.values())) if isinstance(x, dict) else x for k, x in labels.items()}
+        name = ",".join(SAFE.sub("_", f"{k}={v}") for k, v in combo)
+        out.append((name, labels, [f"{k}={v}" for k, v in combo]))
+    return out or [("", {}, [])]
+
+
+SAFE = re.compile(r"[^A-Za-z0-9._=-]")
+
+
 def plan(
     *,
     seeds: Sequence[int] | None,
@@ -59,18 +113,19 @@ def plan(
     class_order: str,
     seed: int,
     variants: dict[str, list[str]] | None = None,
+    sweeps: Sequence[tuple[str, list[str]]] = (),
 ) -> list[Cell]:
-    """The cells of a grid: every variant x order x seed (an axis left out has one value)."""
+    """The cells of a grid: every configuration x order x seed (an axis left out has one value)."""
     if orders < 0 or orders > 1000:
         raise ConfigError(f"--orders is {orders}; give a number of class orders from 1 to 1000")
     drawn = {k: order_draw(class_order, seed, k) for k in range(orders)}
     cells = []
-    for name, extra in (variants or {"": []}).items():
+    for name, config_labels, extra in configurations(variants, sweeps):
         order_axis: list[int | None] = list(range(orders)) if orders else [None]
         seed_axis: list[int | None] = list(seeds) if seeds else [None]
         for k in order_axis:
             for s in seed_axis:
-                labels: dict[str, Any] = {"variant": name} if name else {}
+                labels: dict[str, Any] = dict(config_labels)
                 parts = []
                 if k is not None:
                     labels["order"] = k

@@ -119,6 +119,31 @@ def band_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, formats:
     return save_figure(fig, path, formats)
 
 
+def sweep_figure(
+    lines: dict[str, list[tuple[Any, float, float]]], key: str, path: Path, formats: Sequence[str]
+) -> Path:
+    """Average incremental accuracy (%) against the values of one swept key, mean with error
+    bars of one sd over the repetitions; one line per method (and other swept keys' values).
+    Numeric values on a numeric axis, others as categories in the order given."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    values = list(dict.fromkeys(v for pts in lines.values() for v, _, _ in pts))
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    for name, pts in lines.items():
+        xs = [v if numeric else values.index(v) for v, _, _ in pts]
+        means, sds = [100 * m for _, m, _ in pts], [100 * sd for _, _, sd in pts]
+        ax.errorbar(xs, means, yerr=sds, marker="o", ms=4, capsize=3, lw=1.6, label=name)
+    if not numeric:
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
+    ax.set_xlabel(key)
+    ax.set_ylabel("average incremental accuracy (%)")
+    ax.set_title(f"sweep over {key} (mean ± sd)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path, formats)
+
+
 def accuracy_axes(ax: Any, title: str, seen: Sequence[int], legend: str) -> None:
     """Labels, limits, grid and the legend (outside, right) of an accuracy-by-classes plot."""
     ax.set_xlabel("number of classes")

@@ -6,7 +6,7 @@ A backbone is an ``nn.Module`` with ``forward_features(x) -> (N, out_dim)`` and 
 
 from . import resnet, small  # noqa: F401  (each registers its backbones)
 from .adapt import adapt, build_backbone, object_spec
-from .incremental import IncrementalNet, init_like_lasagne
+from .incremental import IncrementalNet, init_like_lasagne, use_lasagne_batchnorm
 from .protocol import Backbone, as_backbone
 from .registry import available, create_backbone, register
 
@@ -21,4 +21,5 @@ __all__ = [
     "init_like_lasagne",
     "object_spec",
     "register",
+    "use_lasagne_batchnorm",
 ]

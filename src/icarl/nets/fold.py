@@ -16,7 +16,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from .incremental import IncrementalNet
+from .incremental import IncrementalNet, plain_batchnorm
 from .protocol import as_backbone
 
 
@@ -76,7 +76,7 @@ def inference_copy(net: IncrementalNet) -> IncrementalNet:
         p.requires_grad_(False)
     out.eval()
     with torch.no_grad():
-        out.backbone = fold_batchnorm(out.backbone)
+        out.backbone = fold_batchnorm(plain_batchnorm(out.backbone))  # Lasagne's BN: same in eval
     return out
 
 

@@ -77,3 +77,73 @@ def init_like_lasagne(backbone: nn.Module) -> nn.Module:
             if m.bias is not None:
                 m.bias.zero_()
     return backbone
+
+
+class LasagneBatchNorm2d(nn.BatchNorm2d):
+    """Lasagne's ``BatchNormLayer`` (the authors' Theano ResNet-32; ``learner.batchnorm =
+    "lasagne"``): epsilon 1e-4, and the running averages (alpha 0.1) are of the batch mean
+    and of the INVERSE standard deviation ``1 / sqrt(var + eps)`` with the biased batch
+    variance, where PyTorch averages the unbiased variance itself. In eval mode it is an
+    ordinary BatchNorm: ``running_var`` is kept equal to ``1 / inv_std^2 - eps``, so the
+    inference copy can fold it (:mod:`icarl.nets.fold`)."""
+
+    running_inv_std: Tensor
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, eps=1e-4, momentum=0.1)
+        self.register_buffer("running_inv_std", torch.ones(num_features))  # Lasagne: Constant(1)
+        with torch.no_grad():
+            self._var().fill_(1.0 - self.eps)
+
+    def _var(self) -> Tensor:
+        assert self.running_var is not None  # internal: built with track_running_stats
+        return self.running_var
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return super().forward(x)
+        out = nn.functional.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        with torch.no_grad():
+            flat = x.detach().float().transpose(0, 1).reshape(x.shape[1], -1)
+            var, mean = torch.var_mean(flat, dim=1, unbiased=False)
+            a = self.momentum or 0.1
+            assert self.running_mean is not None  # internal: built with track_running_stats
+            self.running_mean.mul_(1 - a).add_(a * mean)
+            self.running_inv_std.mul_(1 - a).add_(a * (var + self.eps).rsqrt())
+            self._var().copy_(self.running_inv_std.pow(-2) - self.eps)
+        return out
+
+
+@torch.no_grad()
+def use_lasagne_batchnorm(module: nn.Module) -> nn.Module:
+    """``module`` with every ``nn.BatchNorm2d`` replaced by a :class:`LasagneBatchNorm2d` that
+    keeps its scale, shift and running mean (pretrained weights survive; a new network has
+    1, 0, 0) and starts ``inv_std`` from its running variance. Returns it."""
+    for name, child in list(module.named_children()):
+        if type(child) is nn.BatchNorm2d and child.running_var is not None:
+            bn = LasagneBatchNorm2d(child.num_features).to(child.weight.device)
+            bn.weight.copy_(child.weight)
+            bn.bias.copy_(child.bias)
+            assert bn.running_mean is not None and child.running_mean is not None  # internal
+            bn.running_mean.copy_(child.running_mean)
+            fresh = bool((child.running_var == 1).all())  # PyTorch's initial variance: Lasagne's 1
+            if not fresh:
+                bn.running_inv_std.copy_((child.running_var + bn.eps).rsqrt())
+                bn._var().copy_(bn.running_inv_std.pow(-2) - bn.eps)
+            setattr(module, name, bn)
+        else:
+            use_lasagne_batchnorm(child)
+    return module
+
+
+def plain_batchnorm(module: nn.Module) -> nn.Module:
+    """``module`` with each :class:`LasagneBatchNorm2d` replaced by an ``nn.BatchNorm2d`` that
+    computes the same eval-mode function (for folding and export). Returns it."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, LasagneBatchNorm2d):
+            bn = nn.BatchNorm2d(child.num_features, eps=child.eps).to(child.weight.device)
+            bn.load_state_dict({k: v for k, v in child.state_dict().items() if k != "running_inv_std"})
+            setattr(module, name, bn.eval())
+        else:
+            plain_batchnorm(child)
+    return module
