@@ -108,8 +108,8 @@ def other_cases(model: Path, tmp: Path) -> list[tuple[list[str], str]]:
         (["learn", str(model), "--device", "cuda:x"], "learner.device is 'cuda:x'"),
         (["learn", str(model), "--data", str(tmp), "--out", str(tmp / "taken.icarl")], "pass --force"),
         (["predict", str(model), str(tmp), "--device", "bogus"], "learner.device is 'bogus'"),
-        (["info", str(tmp)], "does not exist"),
-        (["report", str(tmp / "nowhere")], "no results.json or compare.json"),
+        (["info", str(tmp)], "is a folder, not a file"),
+        (["report", str(tmp / "nowhere")], "does not exist or is not a folder"),
         (["run", "--resume", str(tmp / "nowhere")], "does not exist; pass the folder of an earlier run"),
     ]
 

@@ -51,3 +51,15 @@ def flag_help(key: str) -> str:
 
 def config_help() -> str:
     return f"preset name or TOML file; presets: {', '.join(preset_names())} (default: {DEFAULT_PRESET})"
+
+
+TRUST_BACKBONE_HELP = (
+    "allow a model file or checkpoint whose backbone is an import path (package.module:factory) to "
+    "import that module and call the factory, which runs its code: only for files you trust"
+)
+
+
+def add_trust_backbone(p: Any) -> None:
+    """``--trust-backbone``: the consent a command that loads a model file or checkpoint needs
+    before it imports the backbone module the file names (:func:`icarl.nets.adapt.check_consent`)."""
+    p.add_argument("--trust-backbone", action="store_true", help=TRUST_BACKBONE_HELP)

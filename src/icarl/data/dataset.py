@@ -72,6 +72,11 @@ class Dataset:
         check_class_count(self.num_classes, self.name)
         for split_name, split in (("train", self.train), ("test", self.test)):
             x, y = split.x, split.y
+            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+                raise DataError(
+                    f"{self.name} {split_name} holds {type(x).__name__} images and {type(y).__name__} "
+                    "labels; give torch tensors (torch.as_tensor(x), torch.as_tensor(y, dtype=torch.int64))"
+                )
             if x.dtype != torch.uint8:
                 raise DataError(
                     f"{self.name} {split_name} images have dtype {x.dtype}; "

@@ -67,6 +67,8 @@ class ClassIncrementalStream:
         seed: int = 0,
         classes: Sequence[int] | None = None,
     ) -> None:
+        if isinstance(data, Dataset):  # a user's Dataset: labels and shapes checked in one line
+            data.validate()
         self.data = data
         full = resolve_order(order, data.num_classes, seed)
         if classes is not None:

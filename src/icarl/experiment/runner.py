@@ -39,7 +39,7 @@ from ..version import versions
 from . import evaluation
 from .environment import environment
 from .loggers import NO_LOGGERS, LogOptions, RunLog, open_run_log
-from .preflight import check_learner
+from .preflight import check_backbone, check_learner
 from .progress import with_step_bar
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
@@ -99,6 +99,8 @@ def run(
     learner.config = resolve_batch_size(learner.config, stream.train_size(0))  # batch_size 0: auto
     cfg = replace(cfg, learner=learner.config)
     check_learner(cfg.learner)  # device and backbone, before the run folder is touched
+    if resume is None and learner.net_ is None:  # a resumed learner builds it before any write
+        check_backbone(cfg.learner, data.image_shape, learner.backbone_object)
     record, fingerprint = to_dict(cfg), data.fingerprint()
     saver = _saver(out_dir, record, data, fingerprint, len(stream), resume, deterministic)
     fresh = new_results(record, data, stream, fingerprint)

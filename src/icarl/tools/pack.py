@@ -27,7 +27,7 @@ from ..data import Dataset, load_dataset
 from ..data.loading import dataset_from_config
 from ..data.packed import encode_jpegs
 from ..errors import IcarlError
-from ..files.atomic import atomic_write
+from ..files.atomic import atomic_write, same_file
 from .funnel import guarded
 
 DEFAULT_QUALITY = 90
@@ -79,6 +79,10 @@ def build(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``icarl pack``: user errors raise :class:`IcarlError` (one line from the CLI)."""
     out = Path(args.out)
+    if args.data and same_file(out, args.data):
+        raise IcarlError(
+            f"{out} is the data this command reads (--data); choose another OUT (the data are kept)"
+        )
     if out.exists() and not args.force:
         raise IcarlError(f"{out} exists; pass --force to replace it")
     # the loader, cache policy and resizing of `icarl run`
