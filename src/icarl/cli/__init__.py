@@ -14,11 +14,12 @@ from .. import threads
 from ..distributed import session
 from ..tools.funnel import guarded
 from ..version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run
+from . import compare, export, export_images, info, learn, listing, pack, paper, predict, report, rerun, run
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "compare": compare,
+    "paper": paper,
     "report": report,
     "rerun": rerun,
     "learn": learn,
@@ -31,7 +32,7 @@ COMMANDS: dict[str, ModuleType] = {
 }
 
 
-COMPUTES = ("run", "compare", "learn", "predict", "rerun")  # the commands that take --threads
+COMPUTES = ("run", "compare", "paper", "learn", "predict", "rerun")  # the commands that take --threads
 
 
 def build_parser() -> argparse.ArgumentParser:

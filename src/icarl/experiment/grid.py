@@ -165,7 +165,7 @@ def read_manifest(out: Path) -> dict[str, Any]:
     ok = (
         isinstance(doc, dict)
         and doc.get("grid_version") == GRID_VERSION
-        and doc.get("kind") in ("run", "compare")
+        and doc.get("kind") in ("run", "compare", "paper")
         and isinstance(doc.get("argv"), list)
         and isinstance(doc.get("cells"), list)
         and all(
