@@ -36,6 +36,7 @@ class Kill(Exception):
 def comparable(run: Path) -> dict[str, Any]:
     results = json.loads((run / "results.json").read_text())
     del results["environment"]  # the process that finished the run
+    results["config"].pop("out", None)  # the run's own folder
     for step in results["steps"]:
         del step["train_seconds"], step["eval_seconds"]
         step.pop("phase_seconds", None)

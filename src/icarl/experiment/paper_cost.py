@@ -31,10 +31,8 @@ import torch.nn.functional as F
 
 from .. import methods
 from ..config import LearnerConfig, RunConfig, load_config, parse_override
-from ..data import Dataset
-from ..data.dataset import Split
+from ..data import Dataset, Split
 from ..data.stream import ClassIncrementalStream
-from ..data.streamset import SourceDataset
 from ..nets import IncrementalNet, build_backbone
 from ..train.amp import autocast, resolve_device, use_bf16
 from .estimate import StepWork, estimate, human
@@ -88,7 +86,7 @@ def published_cifar100() -> Dataset:
     return Dataset("cifar100 (published sizes)", split(500), split(100), names)
 
 
-def run_work(cfg: RunConfig, data: Dataset | SourceDataset) -> RunWork:
+def run_work(cfg: RunConfig, data: Dataset[Any]) -> RunWork:
     """The work of the run ``cfg`` (resolved: method settings applied) on ``data``."""
     stream = ClassIncrementalStream(
         data,
@@ -207,7 +205,7 @@ def dry_run_text(
     sp: PaperSpec,
     cells: Sequence[Cell],
     overrides: list[dict[str, Any]],
-    data: Dataset | SourceDataset,
+    data: Dataset[Any],
     gpu_rate: float | None,
     out: str,
 ) -> str:
@@ -253,7 +251,7 @@ def plan_text(
     configs: dict[tuple[int, str], RunConfig],
     gives: dict[str, list[str]],
     orders: int,
-    data: Dataset | SourceDataset,
+    data: Dataset[Any],
     here: Rates,
     gpu: Rates,
 ) -> str:
