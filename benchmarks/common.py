@@ -13,8 +13,11 @@ from torch import Tensor, nn
 from icarl.algorithm.learner import ICaRL
 from icarl.algorithm.losses import icarl_bce
 from icarl.config import LearnerConfig
+from icarl.data.reading import tensor_reader
+from icarl.data.source import TensorSource
 from icarl.nets import IncrementalNet, create_backbone
 from icarl.nets.fold import inference_copy
+from icarl.train import TrainHooks
 from icarl.train import loop as engine
 
 
@@ -133,12 +136,12 @@ def icarl_learner(
     x1, y1 = random_task(max(nb * cfg.batch_size - n_ex, 10), c, h, 10, seed=3)
     y1 = y1 + 10
     learner.classes_ = [*learner.classes_.tolist(), *range(10, 20)]
-    y_int = learner.output_index(y1)
+    new = TensorSource(x1, y1)  # the step's images, as partial_fit hands them on
     n = x1.shape[0] + n_ex
     images = (n // cfg.batch_size) * cfg.batch_size
 
     def run() -> int:
-        learner._update_representation(x1, y_int, 10)
+        learner._update_representation(new, 10, TrainHooks())
         return images
 
     return learner, run
@@ -147,16 +150,17 @@ def icarl_learner(
 def data_only_ours(
     learner: ICaRL, nb: int, shape: tuple[int, int], device: torch.device
 ) -> Callable[[], int]:
-    """(b)'s input path alone: index batches, crop/flip/normalise by the learner's own ``_prepare``."""
+    """(b)'s input path alone: index batches read (gathered on the device) by the training
+    reader, crop/flip/normalise by the learner's own ``_prepare``."""
     c, h = shape
-    x, _ = random_task(nb * learner.config.batch_size, c, h, 20, seed=5)
-    x = x.to(device)
+    x, y = random_task(nb * learner.config.batch_size, c, h, 20, seed=5)
+    reader = tensor_reader(x, y, device)
     g = torch.Generator().manual_seed(0)
 
     def run() -> int:
-        for idx in engine.batches(x.shape[0], learner.config.batch_size, g, device):
-            learner._prepare(x[idx], train=True)
-        return x.shape[0]
+        for xb, _, part in reader.read(list(engine.batches(len(reader), learner.config.batch_size, g))):
+            learner._prepare(xb, train=True, part=part)
+        return len(reader)
 
     return run
 

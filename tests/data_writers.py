@@ -182,3 +182,12 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     return root
+
+
+# ------------------------------------------------------------------ reading back
+def open_splits(name: str, path: Path, **options: object) -> tuple:
+    """The (train, test) sources of ``icarl.data.open_dataset`` (read from the files in batches)."""
+    from icarl.data import open_dataset
+
+    data = open_dataset(name, path, **options)
+    return data.train, data.test

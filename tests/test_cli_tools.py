@@ -11,7 +11,7 @@ import pytest
 from icarl import load_dataset, methods
 from icarl.cli import COMMANDS, build_parser, main
 from icarl.config import preset_names
-from icarl.data import sources
+from icarl.data import registry as formats
 from icarl.nets import registry
 
 try:
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_list_prints_every_registered_name_with_a_description(capsys):
     assert main(["list", "--json"]) == 0
     table = json.loads(capsys.readouterr().out)
-    assert sorted(table["datasets"]) == sources.available()
+    assert sorted(table["datasets"]) == formats.available()
     assert sorted(table["methods"]) == methods.available()
     assert sorted(table["backbones"]) == registry.available()
     assert sorted(table["presets"]) == preset_names()
@@ -49,7 +49,7 @@ def test_help_lists_commands_choices_and_defaults(capsys):
     assert {"list", "pack", "export-images", "export"} <= set(COMMANDS)
     _help("run")
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    for name in [*sources.available(), *methods.available(), *registry.available(), *preset_names()]:
+    for name in [*formats.available(), *methods.available(), *registry.available(), *preset_names()]:
         assert name in text, name
     assert "(default: from --config; digits: 30)" in text  # --epochs
     _help("learn")

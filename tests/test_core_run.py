@@ -15,6 +15,7 @@ QUICK = ["--epochs", "2", "--quiet"]
 
 def _strip_timings(results):
     results.get("environment", {}).pop("load_others", None)  # other processes' load
+    results["config"].pop("out", None)  # each run's own folder
     for s in results["steps"]:
         s.pop("train_seconds")
         s.pop("eval_seconds")

@@ -15,9 +15,9 @@ from data_writers import tinyimagenet_files, write_folder, write_mnist, write_zi
 
 from icarl.cli import main
 from icarl.data import DataError, load_dataset
-from icarl.data import download as dl
-from icarl.data import tinyimagenet as tiny
 from icarl.data.cache import cache_key
+from icarl.data.formats import download as dl
+from icarl.data.formats import tinyimagenet as tiny
 
 
 @pytest.fixture()

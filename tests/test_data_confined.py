@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from data_writers import jpeg, tinyimagenet_files, write_folder
+from data_writers import jpeg, open_splits, tinyimagenet_files, write_folder
 
 from icarl.data import DataError, load_dataset
-from icarl.data.files import FolderTree
-from icarl.data.inputs import InputError, read_inputs
-from icarl.data.streamload import open_stream
+from icarl.data.formats.files import FolderTree
+from icarl.deploy.inputs import InputError, read_inputs
 
 
 def _tiny(root: Path) -> Path:
@@ -34,7 +33,7 @@ def test_annotation_line_outside_the_folder_is_refused(tmp_path: Path, name: str
     lines = ann.read_text().splitlines()
     lines[0] = name + "\t" + lines[0].split("\t", 1)[1]
     ann.write_text("\n".join(lines) + "\n")
-    for load in (lambda: load_dataset("tinyimagenet", root), lambda: open_stream("tinyimagenet", root)):
+    for load in (lambda: load_dataset("tinyimagenet", root), lambda: open_splits("tinyimagenet", root)):
         with pytest.raises(DataError, match=message):
             load()
 
@@ -79,7 +78,7 @@ def test_symlinks_in_an_image_folder_are_refused_in_memory_and_streamed(tmp_path
     assert load_dataset("imagefolder", root).num_classes == 2
     (tmp_path / "elsewhere.jpg").write_bytes(jpeg((1, 1, 1), size=8))
     (root / "a" / "link.jpg").symlink_to(tmp_path / "elsewhere.jpg")
-    for load in (lambda: load_dataset("imagefolder", root), lambda: open_stream("imagefolder", root)):
+    for load in (lambda: load_dataset("imagefolder", root), lambda: open_splits("imagefolder", root)):
         with pytest.raises(DataError, match=r"a/link\.jpg is a symbolic link; refused"):
             load()
     (root / "a" / "link.jpg").unlink()

@@ -21,7 +21,7 @@ from data_writers import (
 )
 
 from icarl.data import DataError, load_dataset
-from icarl.data.cifar import CIFAR100
+from icarl.data.formats.cifar import CIFAR100
 
 # ------------------------------------------------------------------ CIFAR
 

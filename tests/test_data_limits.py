@@ -16,14 +16,14 @@ import hostile_files as hf
 import numpy as np
 import pytest
 import torch
-from data_writers import idx_bytes, tinyimagenet_files, write_cifar100, write_mnist, write_zip
+from data_writers import idx_bytes, open_splits, tinyimagenet_files, write_cifar100, write_mnist, write_zip
 
 from icarl.data import DataError, load_dataset
-from icarl.data.images import decode_image
-from icarl.data.inputs import InputError, read_inputs
-from icarl.data.npzfile import read_npz
-from icarl.data.packed import encode_jpegs
-from icarl.data.streamload import UserSource, open_stream
+from icarl.data.formats.images import decode_image
+from icarl.data.formats.npzfile import read_npz
+from icarl.data.formats.packed import encode_jpegs
+from icarl.data.source import UserSource
+from icarl.deploy.inputs import InputError, read_inputs
 from icarl.files.limits import LimitValueError, limit
 from icarl.files.safeio import SafeArchive, UnsafeFileError
 
@@ -251,7 +251,7 @@ def test_streamed_packed_npz_whose_jpeg_header_overstates_its_member(tmp_path: P
     with pytest.raises(
         DataError, match=rf"'x_train_jpeg' declares 1000000000 bytes but its member holds {jpeg.size}"
     ):
-        open_stream("npz", path)
+        open_splits("npz", path)
 
 
 def test_folder_and_user_dataset_class_counts_are_capped(
@@ -291,4 +291,4 @@ def test_streamed_packed_npz_with_a_bomb_header_is_refused(tmp_path: Path) -> No
     with pytest.raises(
         DataError, match=r"image 0 of .*p\.npz train: an image of 900000000 pixels, above the limit"
     ):
-        open_stream("npz", path)
+        open_splits("npz", path)

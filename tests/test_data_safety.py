@@ -166,7 +166,7 @@ def test_image_claiming_a_decompression_bomb_is_a_clear_error(tmp_path: Path) ->
 
     from PIL import Image
 
-    from icarl.data.images import decode_image
+    from icarl.data.formats.images import decode_image
 
     buf = io.BytesIO()
     Image.new("RGB", (4, 4)).save(buf, "PNG")

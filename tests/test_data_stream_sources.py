@@ -11,23 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_writers import tinyimagenet_files, write_zip
+from data_writers import open_splits, tinyimagenet_files, write_zip
 from PIL import Image
 from test_pack import toy
 
-from icarl.data import DataError, Dataset, Split, load_dataset, streamload
-from icarl.data import streaming as streaming_module
-from icarl.data.streaming import FileSource, PackedSource, TensorSource
-from icarl.data.streamload import (
-    UserSource,
-    choose_storage,
-    load_batches,
-    memory_budget_default,
-    open_stream,
-    pixel_mean,
-    rank_slices,
-    shard_bounds,
-)
+from icarl.data import DataError, Dataset, Split, load_dataset, reading
+from icarl.data.formats import images as images_module
+from icarl.data.formats import packed as packed_module
+from icarl.data.formats.images import FileSource
+from icarl.data.formats.packed import PackedSource
+from icarl.data.loading import choose_storage, memory_budget_default
+from icarl.data.reading import pixel_mean, rank_slices
+from icarl.data.source import ConcatSource, ImageSource, TensorSource, UserSource, concat, load_batches
+from icarl.distributed import shard_bounds
 from icarl.tools.pack import pack_arrays
 
 
@@ -67,7 +63,7 @@ def test_packed_npz_resized_and_unnamed_equals_the_in_memory_loader(tmp_path: Pa
     test = Split(data.test.x[data.test.y < 2], data.test.y[data.test.y < 2])  # test lacks class 2
     path = packed(tmp_path / "p.npz", Dataset("toy", data.train, test, data.class_names), names=False)
     memory = load_dataset("npz", path, image_size=8)
-    stream = open_stream("npz", path, image_size=8)
+    stream = open_splits("npz", path, image_size=8)
     for src, split in zip(stream, (memory.train, memory.test), strict=True):
         x, y = decode_all(src)
         assert torch.equal(x, split.x) and torch.equal(y, split.y) and torch.equal(src.labels, split.y)
@@ -79,7 +75,7 @@ def test_imagefolder_with_a_class_missing_from_test_equals_the_in_memory_loader(
     png_folder(tmp_path / "train", {"a": 3, "b": 2, "c": 2})
     png_folder(tmp_path / "test", {"a": 2, "c": 1})  # no test/b
     memory = load_dataset("imagefolder", tmp_path, image_size=6)
-    train, test = open_stream("imagefolder", tmp_path, image_size=6)
+    train, test = open_splits("imagefolder", tmp_path, image_size=6)
     assert train.class_names == test.class_names == memory.class_names == ("a", "b", "c")
     assert test.labels.tolist() == memory.test.y.tolist() == [0, 0, 2]
     assert torch.equal(decode_all(test)[0], memory.test.x) and torch.equal(
@@ -91,7 +87,7 @@ def test_imagefolder_split_is_the_in_memory_loaders_seeded_split(tmp_path: Path)
     png_folder(tmp_path, {"a": 6, "b": 5})
     for seed in (0, 3):
         memory = load_dataset("imagefolder", tmp_path, test_fraction=0.4, split_seed=seed)
-        stream = open_stream("imagefolder", tmp_path, test_fraction=0.4, split_seed=seed)
+        stream = open_splits("imagefolder", tmp_path, test_fraction=0.4, split_seed=seed)
         for src, split in zip(stream, (memory.train, memory.test), strict=True):
             assert torch.equal(decode_all(src)[0], split.x) and torch.equal(src.labels, split.y)
 
@@ -100,11 +96,11 @@ def test_imagefolder_split_is_the_in_memory_loaders_seeded_split(tmp_path: Path)
 def test_packed_source_decodes_only_the_requested_items_from_a_memory_map(
     tmp_path: Path, monkeypatch
 ) -> None:
-    train, _ = open_stream("npz", packed(tmp_path / "p.npz"))
+    train, _ = open_splits("npz", packed(tmp_path / "p.npz"))
     assert isinstance(train.data, np.memmap) and Path(str(train.data.filename)) == tmp_path / "p.npz"
     seen: list[bytes] = []
-    real = streaming_module.decode_image
-    monkeypatch.setattr(streaming_module, "decode_image", lambda b, *a: seen.append(b) or real(b, *a))
+    real = packed_module.decode_image
+    monkeypatch.setattr(packed_module, "decode_image", lambda b, *a: seen.append(b) or real(b, *a))
     got = list(
         load_batches(train, [torch.tensor([9, 4]), torch.tensor([], dtype=torch.long), torch.tensor([0])])
     )
@@ -116,9 +112,9 @@ def test_packed_source_decodes_only_the_requested_items_from_a_memory_map(
 def test_a_file_source_with_image_size_decodes_nothing_until_read(tmp_path: Path, monkeypatch) -> None:
     path = write_zip(tmp_path / "tin.zip", tinyimagenet_files(n_classes=2, per_class=3))
     calls: list[object] = []
-    real = streaming_module.decode_image
-    monkeypatch.setattr(streaming_module, "decode_image", lambda s, *a: calls.append(s) or real(s, *a))
-    train, test = open_stream("tinyimagenet", path, image_size=12)
+    real = images_module.decode_image
+    monkeypatch.setattr(images_module, "decode_image", lambda s, *a: calls.append(s) or real(s, *a))
+    train, test = open_splits("tinyimagenet", path, image_size=12)
     assert calls == [] and train.image_shape == (3, 12, 12) and len(train) == 6 and len(test) == 4
     part = train.of_classes([1])
     assert part.labels.tolist() == [1, 1, 1] and part.decoded_nbytes == 3 * 3 * 12 * 12 and calls == []
@@ -128,9 +124,9 @@ def test_a_file_source_with_image_size_decodes_nothing_until_read(tmp_path: Path
 @pytest.mark.parametrize("kind", ["folder", "packed"])
 def test_two_decoding_workers_give_the_same_batches(tmp_path: Path, kind: str) -> None:
     if kind == "folder":
-        source, _ = open_stream("imagefolder", png_folder(tmp_path, {"a": 5, "b": 5}), test_fraction=0.2)
+        source, _ = open_splits("imagefolder", png_folder(tmp_path, {"a": 5, "b": 5}), test_fraction=0.2)
     else:
-        source, _ = open_stream("npz", packed(tmp_path / "p.npz"))
+        source, _ = open_splits("npz", packed(tmp_path / "p.npz"))
     batches = [torch.tensor([5, 1, 0]), torch.tensor([7]), torch.tensor([2, 3, 6, 4])]
     one = list(load_batches(source, batches))
     two = list(load_batches(source, iter(batches), workers=2))  # any iterable of batches
@@ -141,8 +137,8 @@ def test_two_decoding_workers_give_the_same_batches(tmp_path: Path, kind: str) -
 
 
 def test_sources_pickle_without_their_handles_or_bytes(tmp_path: Path) -> None:
-    src, _ = open_stream("npz", packed(tmp_path / "p.npz"))
-    zipped, _ = open_stream("tinyimagenet", write_zip(tmp_path / "t.zip", tinyimagenet_files(2, 2)))
+    src, _ = open_splits("npz", packed(tmp_path / "p.npz"))
+    zipped, _ = open_splits("tinyimagenet", write_zip(tmp_path / "t.zip", tinyimagenet_files(2, 2)))
     zipped[0]  # opens this process's archive handle
     assert src._map is not None and zipped._tree is not None
     state = pickle.dumps(src)
@@ -152,9 +148,20 @@ def test_sources_pickle_without_their_handles_or_bytes(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ views, slices, pixel mean
+class Listed(ImageSource):
+    """A lazy source: items read one by one from a tensor (as a file source reads files)."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.labels, self.class_names, self.name = x, y, ("a", "b", "c"), "t"
+        self.image_shape = (3, 2, 2)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.x[i], int(self.labels[i])
+
+
 def test_subset_and_of_classes_are_views_in_order() -> None:
     x = torch.arange(8 * 3 * 2 * 2, dtype=torch.int64).reshape(8, 3, 2, 2).to(torch.uint8)
-    src = TensorSource(x, torch.tensor([2, 0, 1, 2, 0, 1, 2, 0]), ("a", "b", "c"), "t")
+    src = Listed(x, torch.tensor([2, 0, 1, 2, 0, 1, 2, 0]))
     part = src.of_classes(torch.tensor([0, 2]))
     assert part.labels.tolist() == [2, 0, 2, 0, 2, 0] and part.decoded_nbytes == 6 * 12
     inner = part.subset(torch.tensor([4, 1]))  # items 6 and 1 of src
@@ -162,6 +169,21 @@ def test_subset_and_of_classes_are_views_in_order() -> None:
     assert torch.equal(decode_all(inner)[0], x[[6, 1]]) and inner.class_names == ("a", "b", "c")
     with pytest.raises(DataError, match=r"subset indices run outside 0\.\.5 of t"):
         part.subset(torch.tensor([6]))
+
+
+def test_tensor_source_views_are_tensor_sources_read_by_gathers() -> None:
+    """In memory, a view is a gathered copy and a batch is a gather: the fast path, no DataLoader."""
+    x = torch.arange(8 * 3 * 2 * 2, dtype=torch.int64).reshape(8, 3, 2, 2).to(torch.uint8)
+    src = TensorSource(x, torch.tensor([2, 0, 1, 2, 0, 1, 2, 0]), ("a", "b", "c"), "t")
+    part = src.of_classes([0, 2]).subset(torch.tensor([4, 1]))
+    assert isinstance(part, TensorSource) and torch.equal(part.x, x[[6, 1]]) and part.y.tolist() == [2, 0]
+    got = list(src.batches([torch.tensor([5, 0]), torch.tensor([], dtype=torch.long), torch.tensor([7])]))
+    assert [b.tolist() for _, b in got] == [[1, 2], [], [0]] and torch.equal(got[0][0], x[[5, 0]])
+    assert torch.equal(src.take(torch.tensor([3, 3, 1])), x[[3, 3, 1]]) and src.held_nbytes == x.numel()
+    both = concat([src, TensorSource(x[:2], torch.tensor([1, 1]))])
+    assert isinstance(both, TensorSource) and both.y.tolist()[-3:] == [0, 1, 1] and len(both) == 10
+    mixed = concat([Listed(x, src.labels), TensorSource(x[:1], torch.tensor([1]))])
+    assert isinstance(mixed, ConcatSource) and torch.equal(mixed[8][0], x[0]) and mixed[8][1] == 1
 
 
 def test_shard_bounds_and_rank_slices_partition_every_global_batch() -> None:
@@ -181,10 +203,10 @@ def test_shard_bounds_and_rank_slices_partition_every_global_batch() -> None:
 
 
 def test_pixel_mean_is_the_decoded_mean_one_batch_at_a_time(tmp_path: Path, monkeypatch) -> None:
-    train, _ = open_stream("imagefolder", png_folder(tmp_path, {"a": 6, "b": 5}), test_fraction=0.0)
+    train, _ = open_splits("imagefolder", png_folder(tmp_path, {"a": 6, "b": 5}), test_fraction=0.0)
     sizes: list[int] = []
-    real = streamload.pixel_sum
-    monkeypatch.setattr(streamload, "pixel_sum", lambda xb: sizes.append(len(xb)) or real(xb))
+    real = reading.pixel_sum
+    monkeypatch.setattr(reading, "pixel_sum", lambda xb: sizes.append(len(xb)) or real(xb))
     mean = pixel_mean(train, batch_size=4)
     x, _ = decode_all(train)
     assert sizes == [4, 4, 3] and mean.dtype == torch.float32 and mean.shape == (3, 10, 10)
@@ -248,19 +270,22 @@ def test_user_source_errors_are_one_line_and_name_the_item() -> None:
 # ------------------------------------------------------------------ errors and storage
 def test_opening_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(DataError) as e:
-        open_stream("cifar100", tmp_path)
-    assert "cannot be streamed; streamable: imagefolder, tinyimagenet, npz" in one_line(e)
+        open_splits("cifar100", tmp_path)
+    assert (
+        "is only decoded into memory; read from files in batches: imagefolder, npz, tinyimagenet"
+        in one_line(e)
+    )
     with pytest.raises(DataError) as e:
-        open_stream("npz", packed(tmp_path / "c.npz", compressed=True))
+        open_splits("npz", packed(tmp_path / "c.npz", compressed=True))
     assert "holds x_train_jpeg.npy compressed (np.savez_compressed)" in one_line(e)
     np.savez(tmp_path / "plain.npz", x=np.zeros((2, 4, 4), np.uint8), y=np.zeros(2, np.int64))
     with pytest.raises(DataError) as e:
-        open_stream("npz", tmp_path / "plain.npz")
+        open_splits("npz", tmp_path / "plain.npz")
     assert "is not a JPEG-packed npz (no x_train_jpeg)" in one_line(e)
     png_folder(tmp_path / "f" / "train", {"a": 2}, size=8)
     png_folder(tmp_path / "f" / "test", {"a": 2}, size=6)
     with pytest.raises(DataError) as e:
-        open_stream("imagefolder", tmp_path / "f")
+        open_splits("imagefolder", tmp_path / "f")
     assert "train images are (3, 8, 8) but test images are (3, 6, 6); pass image_size" in one_line(e)
 
 
@@ -278,7 +303,7 @@ def test_a_file_of_another_size_is_a_one_line_error_naming_it(tmp_path: Path) ->
     )
     with pytest.raises(DataError, match="holds no images"):
         FileSource(tmp_path / "a", [], torch.tensor([], dtype=torch.long), ("k",), "a")
-    assert isinstance(open_stream("npz", packed(tmp_path / "p.npz"))[0], PackedSource)
+    assert isinstance(open_splits("npz", packed(tmp_path / "p.npz"))[0], PackedSource)
 
 
 def test_storage_choice_and_memory_budget() -> None:

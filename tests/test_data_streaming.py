@@ -10,16 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from data_writers import tinyimagenet_files, write_folder, write_zip
+from data_writers import open_splits, tinyimagenet_files, write_folder, write_zip
 from test_pack import toy
 
 import icarl
 from icarl import ICaRL, load_dataset
 from icarl.cli import main
 from icarl.data import DataError
-from icarl.data import streaming as streaming_module
-from icarl.data.streamload import UserSource, choose_storage, load_batches, open_stream, rank_slices
-from icarl.errors import IcarlError
+from icarl.data.formats import images as images_module
+from icarl.data.loading import choose_storage
+from icarl.data.reading import rank_slices
+from icarl.data.source import UserSource, load_batches
 from icarl.tools.export_images import export_pngs
 from icarl.tools.pack import pack_arrays
 
@@ -45,7 +46,7 @@ def test_tinyimagenet_stream_equals_the_in_memory_loader(tmp_path: Path, layout:
     else:
         path = write_folder(tmp_path / "tin" / "tiny-imagenet-200", files)
     memory = load_dataset("tinyimagenet", path, image_size=16)
-    assert_same(open_stream("tinyimagenet", path, image_size=16), memory)
+    assert_same(open_splits("tinyimagenet", path, image_size=16), memory)
 
 
 @pytest.mark.parametrize("split", [True, False])
@@ -53,25 +54,23 @@ def test_imagefolder_stream_equals_the_in_memory_loader(tmp_path: Path, digits, 
     export_pngs(digits, tmp_path / "png", classes=[0, 1, 2], splits=["train", "test"] if split else ["train"])
     root = tmp_path / "png" if split else tmp_path / "png" / "train"
     memory = load_dataset("imagefolder", root, channels=3)
-    assert_same(open_stream("imagefolder", root), memory)
+    assert_same(open_splits("imagefolder", root), memory)
 
 
 def test_packed_npz_stream_equals_the_in_memory_loader_and_is_memory_mapped(tmp_path: Path) -> None:
     path = tmp_path / "p.npz"
     np.savez(path, **pack_arrays(toy(), 90))
-    stream = open_stream("npz", path)
+    stream = open_splits("npz", path)
     assert isinstance(stream[0].data, np.memmap)  # the JPEG bytes are not read into memory
     assert_same(stream, load_dataset("npz", path))
 
 
 def test_only_the_requested_items_are_decoded(tmp_path: Path, monkeypatch) -> None:
     path = write_zip(tmp_path / "tin.zip", tinyimagenet_files(n_classes=3, per_class=4))
-    train, _ = open_stream("tinyimagenet", path)
+    train, _ = open_splits("tinyimagenet", path)
     calls: list[int] = []
-    real = streaming_module.FileSource._decode
-    monkeypatch.setattr(
-        streaming_module.FileSource, "_decode", lambda self, i: calls.append(i) or real(self, i)
-    )
+    real = images_module.FileSource._decode
+    monkeypatch.setattr(images_module.FileSource, "_decode", lambda self, i: calls.append(i) or real(self, i))
     got = list(load_batches(train, [torch.tensor([7, 2]), torch.tensor([5])]))
     assert calls == [7, 2, 5] and [y.tolist() for _, y in got] == [[1, 0], [1]]
 
@@ -86,7 +85,7 @@ def test_rank_slices_concatenate_to_the_global_batches() -> None:
 
 def test_decoding_workers_give_the_same_batches(tmp_path: Path) -> None:
     path = write_zip(tmp_path / "tin.zip", tinyimagenet_files(n_classes=3, per_class=4))
-    train, _ = open_stream("tinyimagenet", path, image_size=8)
+    train, _ = open_splits("tinyimagenet", path, image_size=8)
     batches = [torch.tensor([3, 1, 0]), torch.tensor([11, 4])]
     one = list(load_batches(train, batches))
     two = list(load_batches(train, batches, workers=2))
@@ -101,7 +100,7 @@ def test_mixed_sizes_without_image_size_is_a_one_line_error(tmp_path: Path) -> N
         Image.new("RGB", (size, size), (i * 40, 0, 0)).save(tmp_path / "a" / f"{i}.png")
     (tmp_path / "b").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "b" / "0.png")
-    train, _ = open_stream("imagefolder", tmp_path, test_fraction=0.0)
+    train, _ = open_splits("imagefolder", tmp_path, test_fraction=0.0)
     with pytest.raises(
         DataError, match=r"a/2.png is \(3, 12, 12\) but the others are \(3, 8, 8\); pass image_size"
     ):
@@ -153,8 +152,21 @@ def test_user_dataset_errors_are_one_line(digits) -> None:
         UserSource(Bad(np.full((8, 8, 3), 2.0, np.float32)))
     with pytest.raises(DataError, match=r"the channel axis could be 0 or 2"):
         UserSource(Bad(np.zeros((3, 8, 3), np.uint8)))
-    with pytest.raises(IcarlError, match=r"keeps every training image in memory; use data\.storage"):
-        icarl.methods.create("joint", icarl.LearnerConfig(device="cpu")).partial_fit(HWCFloats(digits, [0]))
+
+
+def test_joint_training_keeps_a_user_dataset_in_memory_like_the_same_tensors(digits) -> None:
+    """Joint training holds every image it saw, decoded, whatever the source: a user's dataset
+    read in batches gives the learner of the same tensors (same weights, same kept images)."""
+    opts = {"backbone": "mlp", "epochs": 1, "device": "cpu", "progress": False, "workers": 0}
+    cfg = icarl.LearnerConfig(**opts, flip=False, crop_pad=1, memory_size=0, classifier="cnn")
+    streamed, memory = icarl.methods.create("joint", cfg), icarl.methods.create("joint", cfg)
+    for classes in ([0, 1], [2, 3]):
+        streamed.partial_fit(HWCFloats(digits, classes))
+        keep = torch.isin(digits.train.y, torch.tensor(classes))
+        memory.partial_fit(digits.train.x[keep], digits.train.y[keep])
+    assert torch.equal(streamed.seen_.x, memory.seen_.x) and torch.equal(streamed.seen_.y, memory.seen_.y)
+    for k, v in memory.net_.state_dict().items():
+        torch.testing.assert_close(streamed.net_.state_dict()[k], v, rtol=1e-5, atol=1e-6)
 
 
 def test_storage_choice_says_why() -> None:
@@ -180,7 +192,7 @@ def test_a_streamed_run_gives_the_in_memory_results(tmp_path: Path, digits, caps
     assert main([*base, "--dry-run", "data.storage=stream"]) == 0
     assert "each rank holds about" in capsys.readouterr().out
     assert main(["run", "--dry-run", "data.storage=stream"]) == 2  # digits: embedded, in memory only
-    assert "data.storage = 'stream' reads imagefolder, tinyimagenet, npz" in capsys.readouterr().err
+    assert "data.storage = 'stream' reads imagefolder, npz, tinyimagenet" in capsys.readouterr().err
 
 
 def test_imagenet_full_paper_dry_run_streams_and_states_each_ranks_memory(tmp_path: Path, capsys) -> None:

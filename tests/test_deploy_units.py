@@ -10,8 +10,8 @@ from icarl import ICaRL, load
 from icarl.cli import main
 from icarl.cli.learn import default_out
 from icarl.data import Dataset, Split
-from icarl.data.inputs import InputError, conform_images, read_inputs
 from icarl.deploy import DeployError, learn_step, plan_step, scores, top_k
+from icarl.deploy.inputs import InputError, conform_images, read_inputs
 from icarl.files.model import read_model as read_state
 from icarl.tools.export_images import export_pngs
 
@@ -185,12 +185,14 @@ def test_predict_json_names_and_scores(saved, tmp_path, capsys, digits):
     assert all(p["true"] is None for p in doc["predictions"])
 
 
-def test_learn_out_equal_to_model_replaces_it(saved, tmp_path, digits, capsys):
+def test_learn_in_place_replaces_the_model(saved, tmp_path, digits, capsys):
     model = tmp_path / "m.icarl"
     model.write_bytes(saved.read_bytes())
     export_pngs(digits, tmp_path / "seven", classes=[7])
     argv = ["learn", str(model), "--data", str(tmp_path / "seven"), "--out", str(model)]
-    assert main([*argv, "--epochs", "1", "--quiet"]) == 0
+    assert main([*argv, "--epochs", "1", "--quiet"]) == 2  # --out MODEL alone: refused
+    assert "pass --in-place" in capsys.readouterr().err and model.read_bytes() == saved.read_bytes()
+    assert main([*argv, "--epochs", "1", "--quiet", "--in-place"]) == 0
     assert "accuracy on the new classes" in capsys.readouterr().out
     learned = load(model, device="cpu")
     assert learned.classes_.tolist() == [0, 1, 2, 3] and learned.class_names_[3] == "7"

@@ -27,11 +27,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from icarl import methods
+from icarl import distributed, methods
 from icarl.config import load_config
+from icarl.data.reading import tensor_reader
 from icarl.experiment import runner
 from icarl.experiment.results import TABLE_HEADER
-from icarl.train import distributed
 
 EPOCHS = 3
 
@@ -105,7 +105,8 @@ def _collectives(rank: int) -> dict[str, Any]:
     """Exercise the helpers with rank-dependent inputs; the parent checks the answers."""
     mine = torch.arange(3 * rank, dtype=torch.float32).reshape(rank, 3) + 100 * rank  # 0 rows, 1 row
     inputs, labels = torch.arange(5.0)[:, None], torch.arange(5)
-    _, local_labels, scale = distributed.local_batch(inputs, labels)
+    ((_, local_labels, _),) = tensor_reader(inputs, labels).read([torch.arange(5)])
+    scale = distributed.local_part(5)[2]
     mismatch = ""
     try:
         distributed.check_same("probe", {"t": torch.tensor([rank])})
@@ -171,8 +172,7 @@ def test_one_process_helpers_are_identities() -> None:
     assert not distributed.is_dist() and distributed.world() == 1 and distributed.is_main()
     assert distributed.all_gather_cat(t) is t
     assert torch.equal(distributed.all_reduce_sum(t), t)
-    x, _, scale = distributed.local_batch(t, torch.arange(4))
-    assert x is t and scale == 1.0
+    assert distributed.local_part(4) == (0, 4, 1.0)
     assert [distributed.shard_bounds(10, r, 3) for r in range(3)] == [(0, 3), (3, 6), (6, 10)]
     assert distributed.launch_env({}).world_size == 1
     assert distributed.launch_env({"RANK": "3", "WORLD_SIZE": "8", "LOCAL_RANK": "1"}).local_rank == 1

@@ -99,20 +99,25 @@ def test_cli_import_path_backbone_run_learn_predict(tmp_path, monkeypatch, capsy
     export_pngs(digits, new, classes=[5, 6, 7])
     run = ["run", "--backbone", "my_nets:small", "--classes", "0,1,2,3", "--epochs", "2", "--quiet"]
     assert main([*run, "--out", str(tmp_path / "run"), "--save", str(model)]) == 0
-    assert main(["learn", str(model), "--data", str(new), "--epochs", "2", "--quiet"]) == 0
+    learn = ["learn", str(model), "--data", str(new), "--epochs", "2", "--quiet"]
+    assert main(learn) == 2  # the model file names a module to import: only with consent
+    assert "pass --trust-backbone" in capsys.readouterr().err
+    assert main([*learn, "--trust-backbone"]) == 0
     stepped = tmp_path / "m.step3.icarl"  # two steps in the run, the third learned
-    assert icarl.load(stepped).config.backbone == "my_nets:small"
+    assert icarl.load(stepped, trust_backbone=True).config.backbone == "my_nets:small"
     capsys.readouterr()
-    assert main(["predict", str(stepped), str(new / "test"), "--labels-from-folders", "--json"]) == 0
+    predict = ["predict", str(stepped), str(new / "test"), "--labels-from-folders", "--json"]
+    assert main([*predict, "--trust-backbone"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["accuracy"]["images"] > 0 and doc["accuracy"]["top1"] > 0.34  # 7 classes known, 3 here
     # the same model where the import is not available: one line, exit 2
     state = read_model(stepped)
     state["config"]["backbone"] = "my_missing_nets:small"
     write_model(tmp_path / "gone.icarl", state)
-    assert main(["predict", str(tmp_path / "gone.icarl"), str(new / "test")]) == 2
+    assert main(["predict", str(tmp_path / "gone.icarl"), str(new / "test"), "--trust-backbone"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot import my_missing_nets" in err
+    assert "install" not in err  # never advise installing what a file names
 
 
 def test_init_weights_from_a_file(tmp_path, digits):

@@ -185,7 +185,7 @@ def test_plain_and_packed_arrays_together_are_refused(tmp_path: Path) -> None:
 
 
 def test_decoding_in_threads_equals_one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import icarl.data.packed as packed
+    import icarl.data.formats.packed as packed
 
     monkeypatch.setattr(packed, "CHUNK", 4)  # several chunks even for a few images
     path = write(tmp_path / "w.npz", pack_arrays(toy(), 90))

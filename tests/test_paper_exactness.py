@@ -20,7 +20,7 @@ from icarl import ICaRL, load_dataset
 from icarl.algorithm.herding import herding_order, herding_order_authors
 from icarl.cli import main
 from icarl.config import ConfigError, DataConfig, LearnerConfig, load_config
-from icarl.data.dataset import DataError
+from icarl.data import DataError, TensorSource
 from icarl.data.orders import ICARL_THEANO_CIFAR100, order_draw, resolve_order
 from icarl.experiment.evaluation import with_unseen_outputs
 
@@ -63,7 +63,7 @@ def test_lasagne_init_follows_fan_in_and_zero_bias_head() -> None:
     stds = {}
     for init in ("default", "lasagne"):
         learner = ICaRL(backbone="resnet32", init=init, epochs=1, memory_size=10, progress=False)
-        learner._init_network(x, (3, 32, 32))  # the network as built, before any training
+        learner._init_network(TensorSource(x, y))  # the network as built, before any training
         net = learner.network()
         net.grow(10, generator=learner._generator())
         stem = net.backbone.stem[0].weight

@@ -5,6 +5,7 @@ per-channel mean, the top-5 headline."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from torch import nn
 from icarl.algorithm.preprocess import first_step_mean, prepare
 from icarl.config import ConfigError, LearnerConfig, load_config
 from icarl.data.augment import random_crop_flip_reference, to_float
-from icarl.data.streaming import TensorSource
+from icarl.data.reading import tensor_reader
+from icarl.data.source import SubsetSource, TensorSource
 from icarl.experiment.results import summarize
 from icarl.nets import build_backbone
 from icarl.nets.resnet import set_last_relu
@@ -89,7 +91,10 @@ def _tiny_train(net: nn.Module, velocity: dict[str, torch.Tensor] | None, seed: 
     def same(xb: torch.Tensor, part: tuple[int, int, int] | None = None) -> torch.Tensor:
         return xb
 
-    train(net, x, y, cfg=cfg, prepare=same, loss_fn=loss_fn, generator=g, hooks=TrainHooks(velocity=velocity))
+    reader = tensor_reader(x, y)
+    train(
+        net, reader, cfg=cfg, prepare=same, loss_fn=loss_fn, generator=g, hooks=TrainHooks(velocity=velocity)
+    )
 
 
 def test_momentum_is_carried_across_steps_when_asked() -> None:
@@ -135,14 +140,16 @@ def test_learner_keeps_velocity_in_its_state(digits) -> None:  # type: ignore[no
 def test_channel_mean_is_the_mean_colour_in_memory_and_streamed() -> None:
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 256, (10, 3, 5, 6), dtype=torch.uint8, generator=g)
-    cfg = LearnerConfig(normalize="channel_mean", workers=0)
-    mean = first_step_mean(x, cfg)
+    cfg = LearnerConfig(normalize="channel_mean", workers=0, eval_batch_size=3)
+    memory = TensorSource(x, torch.zeros(10, dtype=torch.long), ("a",), "t")
+    mean = first_step_mean(memory, cfg)
     assert mean is not None and mean.shape == (3, 1, 1)
     expected = x.double().mean((0, 2, 3)) / 255
     assert torch.allclose(mean.flatten().double(), expected, atol=1e-6)
-    streamed = first_step_mean(TensorSource(x, torch.zeros(10, dtype=torch.long), ("a",), "t"), cfg)
+    read_item_by_item = SubsetSource(memory, torch.arange(10))  # as sources in files are read
+    streamed = first_step_mean(read_item_by_item, replace(cfg, eval_batch_size=4))
     assert streamed is not None and torch.equal(streamed, mean)
-    assert first_step_mean(x, LearnerConfig(normalize="none")) is None
+    assert first_step_mean(memory, LearnerConfig(normalize="none")) is None
 
 
 def test_options_are_checked_and_headline_top5_summarises_top5() -> None:

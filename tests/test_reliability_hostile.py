@@ -19,13 +19,13 @@ import torch
 import torch.multiprocessing as mp
 from run_helpers import Crash, crash_after
 
+from icarl import distributed
 from icarl.cli import main
 from icarl.config import LearnerConfig
 from icarl.experiment import preflight
 from icarl.files.checkpoint import load_checkpoint
 from icarl.files.lock import locked_folder
 from icarl.tools.funnel import guarded, user_message
-from icarl.train import distributed
 from icarl.train.loop import apply_hyperparameters, param_groups
 
 TINY = ["--quiet", "--epochs", "1", "--memory", "40", "--classes", "0,1,2,3"]
@@ -108,8 +108,8 @@ def other_cases(model: Path, tmp: Path) -> list[tuple[list[str], str]]:
         (["learn", str(model), "--device", "cuda:x"], "learner.device is 'cuda:x'"),
         (["learn", str(model), "--data", str(tmp), "--out", str(tmp / "taken.icarl")], "pass --force"),
         (["predict", str(model), str(tmp), "--device", "bogus"], "learner.device is 'bogus'"),
-        (["info", str(tmp)], "does not exist"),
-        (["report", str(tmp / "nowhere")], "no results.json or compare.json"),
+        (["info", str(tmp)], "is a folder, not a file"),
+        (["report", str(tmp / "nowhere")], "does not exist or is not a folder"),
         (["run", "--resume", str(tmp / "nowhere")], "does not exist; pass the folder of an earlier run"),
     ]
 

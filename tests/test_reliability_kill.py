@@ -90,6 +90,7 @@ def finish(proc: subprocess.Popen[str]) -> str:
 def comparable(path: Path) -> dict[str, Any]:
     results = json.loads(path.read_text())
     del results["environment"]  # the process that finished the run: its command line differs
+    results["config"].pop("out", None)  # the run's own folder
     for step in results["steps"]:
         del step["train_seconds"], step["eval_seconds"]
         step.pop("phase_seconds", None)

@@ -13,6 +13,7 @@ from run_helpers import TINY, Crash, crash_after, strip_timings
 
 from icarl import ICaRL, load_config, methods
 from icarl.cli import main
+from icarl.data.source import TensorSource
 from icarl.experiment import runner
 from icarl.files import checkpoint
 from icarl.files.checkpoint import CheckpointError, load_checkpoint
@@ -181,14 +182,15 @@ def test_cli_force_replaces_only_after_validation(tmp_path, capsys, reference):
 
 # ------------------------------------------------ methods with more learned state
 class _Rehearsal(ICaRL):
-    """Like the joint baseline: overrides _update_representation(x, y, n_old, hooks) and keeps
+    """Like the joint baseline: overrides _update_representation(source, n_old, hooks) and keeps
     every training image seen so far in ``seen_`` (state the base state_dict does not hold)."""
 
-    def _update_representation(self, x, y, n_old, hooks):
+    def _update_representation(self, source, n_old, hooks):
+        x, y = source.take(torch.arange(len(source))).cpu(), source.labels.cpu()
         if not hasattr(self, "seen_"):
-            self.seen_ = (x[:0].cpu(), y[:0].cpu())
-        self.seen_ = (torch.cat([self.seen_[0], x.cpu()]), torch.cat([self.seen_[1], y.cpu()]))
-        super()._update_representation(*self.seen_, n_old, hooks)
+            self.seen_ = (x[:0], y[:0])
+        self.seen_ = (torch.cat([self.seen_[0], x]), torch.cat([self.seen_[1], y]))
+        super()._update_representation(TensorSource(*self.seen_), n_old, hooks)
 
 
 class _ResumableRehearsal(_Rehearsal):

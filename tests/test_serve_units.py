@@ -20,9 +20,9 @@ from serve_helpers import make_model, png
 
 import icarl
 from icarl.cli import main as cli_main
-from icarl.data.images import decode_image
-from icarl.data.inputs import conform_images
+from icarl.data.formats.images import decode_image
 from icarl.deploy import scores
+from icarl.deploy.inputs import conform_images
 from icarl.errors import IcarlError
 from icarl.files.atomic import temp_path
 from icarl.serve import server as http

@@ -14,6 +14,7 @@ import torch
 from icarl.algorithm.learner import ICaRL
 from icarl.config import LearnerConfig
 from icarl.data.augment import augment_batch, random_crop_flip, random_crop_flip_reference, to_float
+from icarl.data.reading import tensor_reader
 from icarl.nets import IncrementalNet, create_backbone
 from icarl.train import loop as engine
 
@@ -96,10 +97,9 @@ def test_bf16_training_gives_finite_decreasing_loss() -> None:
     cfg = LearnerConfig(amp="bf16", epochs=6, lr=0.05, batch_size=16, progress=False)
     logs = engine.train(
         net,
-        x,
-        y,
+        tensor_reader(x, y),
         cfg=cfg,
-        prepare=lambda xb: to_float(xb, None),
+        prepare=lambda xb, part=None: to_float(xb, None),
         loss_fn=lambda _i, logits, labels: torch.nn.functional.cross_entropy(logits.float(), labels),
         generator=torch.Generator().manual_seed(0),
     )
@@ -159,7 +159,7 @@ def test_compile_option_trains_like_eager() -> None:
         net = _net("small_cnn", 1, 12, 4)
         cfg = LearnerConfig(compile=comp, epochs=2, lr=0.05, batch_size=16, progress=False)
         logs = engine.train(
-            net, x, y, cfg=cfg, prepare=lambda xb: to_float(xb, None),
+            net, tensor_reader(x, y), cfg=cfg, prepare=lambda xb, part=None: to_float(xb, None),
             loss_fn=lambda _i, logits, labels: torch.nn.functional.cross_entropy(logits, labels),
             generator=torch.Generator().manual_seed(0),
         )  # fmt: skip

@@ -13,12 +13,16 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .algorithm import ICaRL
+    from .algorithm.herding import herding
+    from .algorithm.nme import NearestMeanClassifier
     from .config import LearnerConfig, RunConfig, load_config
     from .data import ClassIncrementalStream, Dataset, Split, load_dataset
     from .deploy import load
 
 _WHERE = {
     "ICaRL": "algorithm",
+    "herding": "algorithm.herding",
+    "NearestMeanClassifier": "algorithm.nme",
     "LearnerConfig": "config",
     "RunConfig": "config",
     "load_config": "config",
@@ -47,9 +51,11 @@ __all__ = [
     "Dataset",
     "ICaRL",
     "LearnerConfig",
+    "NearestMeanClassifier",
     "RunConfig",
     "Split",
     "__version__",
+    "herding",
     "load",
     "load_config",
     "load_dataset",

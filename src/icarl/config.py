@@ -5,7 +5,10 @@ method, the seed and where to write. Presets: ``icarl/configs/*.toml`` (``--conf
 from __future__ import annotations
 
 import dataclasses
+import errno
 import math
+import os
+import stat
 import sys
 import types
 import typing
@@ -93,7 +96,7 @@ class LearnerConfig:
     sync_batchnorm: bool = False  # DDP on GPUs: BatchNorm over the global batch (docs/distributed.md)
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     eval_batch_size: int = 1024
-    workers: int = 2  # decoding processes of the streaming path (DataLoader num_workers; 0: in process)
+    workers: int = 2  # decoding processes of sources read from files (DataLoader num_workers; 0: in process)
     seed: int = 1993
     progress: bool = True
 
@@ -135,6 +138,12 @@ class LearnerConfig:
         if self.memory_size < 0:
             raise ConfigError(f"learner.memory_size is {self.memory_size}; use 0 or more")
         check_ranges("learner.", self, LEARNER_RANGES)
+        kind = str(self.device).split(":")[0]
+        if kind in NO_DEVICES:  # torch knows them, but they hold no data or cannot train here
+            raise ConfigError(
+                f"learner.device is {self.device!r}, on which icarl cannot train or predict; "
+                "use auto, cpu, cuda, cuda:N, mps or xpu"
+            )
         if self.classifier == "nme" and self.memory_size == 0:
             raise ConfigError(
                 "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
@@ -184,9 +193,12 @@ class DataConfig:
                 f"data.checksum is {self.checksum!r}; use published, off, or the md5 (32 hex digits) "
                 "or sha256 (64) of your copy"
             )
-        check_ranges("data.", self, DATA_RANGES)
         if self.classes_per_step < 1:
             raise ConfigError(f"data.classes_per_step is {self.classes_per_step}; it must be at least 1")
+        check_ranges("data.", self, DATA_RANGES)
+        named = self.class_order in ("seed", "identity") or self.class_order.startswith("seed:")
+        if not named and os.path.exists(self.class_order):  # a file: regular and bounded
+            regular_text(self.class_order, "data.class_order file", ORDER_MAX_BYTES, read=False)
         return self
 
 
@@ -231,6 +243,16 @@ class RunConfig:
 
 SEED_MAX = 2**32 - 1  # numpy's and every generator's common range
 INF = float("inf")
+# Upper bounds of the values that size memory or processes (a model file or checkpoint carries
+# its config too): generous for real use, far below what would exhaust a machine.
+MAX_IMAGE_SIDE = 2048  # pixels of an image side (data.image_size, a model's image_shape)
+MAX_CLASSES = 100_000  # classes a head, a step or a stream may have (as ICARL_MAX_CLASSES)
+MAX_BATCH = 65_536
+# torch device types that exist but on which nothing can be learned or predicted (``meta``
+# holds no data; the others need backends icarl does not drive)
+NO_DEVICES = ("meta", "lazy", "xla", "vulkan", "mkldnn", "opengl", "opencl", "ideep", "ve", "fpga", "ort")
+CONFIG_MAX_BYTES = 1 << 20  # a TOML config file
+ORDER_MAX_BYTES = 16 << 20  # a class-order file (one label a line)
 # key -> (lowest, highest, whether the lowest is allowed); every value must be finite
 LEARNER_RANGES: dict[str, tuple[float, float, bool]] = {
     "lr": (0.0, INF, False),
@@ -239,14 +261,19 @@ LEARNER_RANGES: dict[str, tuple[float, float, bool]] = {
     "weight_decay": (0.0, INF, True),
     "temperature": (0.0, INF, False),
     "kd_lambda": (0.0, INF, True),
-    "crop_pad": (0, INF, True),
-    "workers": (0, INF, True),
-    "head_size": (0, INF, True),
+    "crop_pad": (0, 64, True),
+    "workers": (0, 64, True),
+    "head_size": (0, MAX_CLASSES, True),
     "seed": (0, SEED_MAX, True),
+    "epochs": (1, 1_000_000, True),
+    "batch_size": (0, MAX_BATCH, True),
+    "eval_batch_size": (1, MAX_BATCH, True),
+    "memory_size": (0, 10_000_000, True),
 }
 DATA_RANGES: dict[str, tuple[float, float, bool]] = {
-    "first_step": (0, INF, True),
-    "image_size": (0, INF, True),
+    "first_step": (0, MAX_CLASSES, True),
+    "classes_per_step": (1, MAX_CLASSES, True),
+    "image_size": (0, MAX_IMAGE_SIDE, True),
     "memory_budget": (0.0, INF, True),
 }
 RUN_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -387,7 +414,9 @@ def read_toml(spec: str) -> dict[str, Any]:
             )
         return tomllib.loads(res.read_text())
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(regular_text(path, "config file", CONFIG_MAX_BYTES))
+    except RecursionError:
+        raise ConfigError(f"config file {spec} nests tables or arrays too deeply; flatten it") from None
     except FileNotFoundError:
         raise ConfigError(f"config file {spec} does not exist; check the path") from None
     except tomllib.TOMLDecodeError as e:
@@ -400,6 +429,29 @@ def read_toml(spec: str) -> dict[str, Any]:
         raise ConfigError(f"config file {spec} is a folder; pass a .toml file or a preset name") from None
     except OSError as e:
         raise ConfigError(f"config file {spec} cannot be read ({e.strerror}); check the path") from None
+
+
+def regular_text(path: str | Path, what: str, max_bytes: int, read: bool = True) -> str:
+    """The UTF-8 text of ``path``, a regular file of at most ``max_bytes`` (a FIFO or a device
+    is refused by ``stat`` before it is opened; the descriptor is checked again). ``read``
+    False: the checks only."""
+    st = os.stat(path)
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{what} {path} is not a regular file (a FIFO, device or socket); pass a file")
+    if st.st_size > max_bytes:
+        raise ConfigError(f"{what} {path} has {st.st_size} bytes, more than {max_bytes}; pass the right file")
+    if not read:
+        return ""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise ConfigError(f"{what} {path} is not a regular file (a FIFO, device or socket); pass a file")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ConfigError(f"{what} {path} has more than {max_bytes} bytes; pass the right file")
+    return data.decode("utf-8")
 
 
 def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | None = None) -> RunConfig:

@@ -7,3 +7,7 @@ class IcarlError(ValueError):
 
 class NotFittedError(IcarlError):
     """A learner was asked to predict, score or extract features before it learned anything."""
+
+
+class DataError(IcarlError):
+    """Bad or unreadable data; the message names the problem and the fix."""

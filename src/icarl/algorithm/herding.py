@@ -7,6 +7,9 @@ distinct indices. Algorithm 5 (ReduceExemplarSet) is then a truncation of that l
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -109,3 +112,20 @@ def herding_order_bruteforce(features: Tensor, m: int) -> Tensor:
 def random_order(n: int, m: int, generator: torch.Generator | None = None) -> Tensor:
     """Ablation: ``m`` distinct items in random order."""
     return torch.randperm(n, generator=generator)[:m]
+
+
+def herding(features: Any, m: int, rule: str = "exact") -> np.ndarray:
+    """Algorithm 4 on features you already have: the indices of ``m`` exemplars of one class,
+    in selection order (keep the first ``k`` of them to shrink the set, Algorithm 5).
+
+    ``features``: (n, d) array or tensor (normalised here). ``rule``: ``"exact"`` (exactly ``m``
+    distinct items, :func:`herding_order`) or ``"authors"`` (the authors' loop, which may
+    return fewer: :func:`herding_order_authors`). Returns an int64 numpy array.
+    """
+    f = torch.as_tensor(np.asarray(features), dtype=torch.float32)
+    if f.ndim != 2:
+        raise ValueError(f"features must be (n, d); got shape {tuple(f.shape)}")
+    if rule not in ("exact", "authors"):
+        raise ValueError(f"rule is {rule!r}; use 'exact' or 'authors'")
+    order = herding_order(f, m) if rule == "exact" else herding_order_authors(f, m)
+    return order.numpy().astype(np.int64)

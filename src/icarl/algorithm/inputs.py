@@ -7,6 +7,11 @@ decides once it has one, else the shape is refused as ambiguous. Floats become u
 ``round(255 x)``: exemplars are kept as uint8 either way.
 
 Labels: integers, or strings (class names). String labels become the class names.
+
+Or an image source read in batches: any ``torch.utils.data.Dataset`` of ``(image, label)``
+(:class:`~icarl.data.source.UserSource`), a split of a dataset (``step.train``). Everything
+becomes an :class:`~icarl.data.source.ImageSource` here, at the learner's door; past it the
+learner sees sources only.
 """
 
 from __future__ import annotations
@@ -18,21 +23,51 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.streaming import ImageSource
-from ..data.streamload import UserSource
+from ..data.source import ImageSource, TensorSource, UserSource, unlabelled
 from ..errors import IcarlError
 
 CHANNELS = (1, 2, 3, 4)
 
 
-def as_source(x: Any) -> ImageSource | None:
-    """``x`` as an image source when it is a ``torch.utils.data.Dataset`` (the streaming
-    path: read in batches), None for arrays."""
+def is_source(x: Any) -> bool:
+    """Whether ``x`` is read as a source (a ``torch.utils.data.Dataset``), not as arrays."""
+    return isinstance(x, torch.utils.data.Dataset) and not isinstance(x, Tensor)
+
+
+def as_source(x: Any, image_shape: tuple[int, int, int] | None = None) -> ImageSource:
+    """``x`` as an image source: a source itself, a user's ``Dataset`` as a :class:`UserSource`,
+    arrays (checked, see :func:`check_images`) as an unlabelled :class:`TensorSource`."""
     if isinstance(x, ImageSource):
         return x
-    if isinstance(x, torch.utils.data.Dataset) and not isinstance(x, Tensor):
+    if is_source(x):
         return UserSource(x)
-    return None
+    return unlabelled(check_images(x, image_shape))
+
+
+def labelled_source(
+    x: Any,
+    y: Any,
+    *,
+    image_shape: tuple[int, int, int] | None,
+    class_names: dict[int, str],
+    classes: list[int],
+    kind: str,
+    learning: bool,
+) -> tuple[ImageSource, dict[int, str], str]:
+    """``(x, y)`` as a labelled image source, the class names it brings (label -> name, not yet
+    applied) and the learner's label kind afterwards ("int", or "str" once taught names).
+
+    A source carries its own integer labels (``y`` is not read). Arrays take ``y``: when
+    ``learning``, new class names get new labels (:func:`encode_labels`); else every label
+    must be a class the learner knows (:func:`known_labels`)."""
+    if is_source(x):
+        source = as_source(x)
+        return source, (source_names(source, kind) if learning else {}), kind
+    images = check_images(x, image_shape)
+    if not learning:
+        return TensorSource(images, known_labels(y, len(images), class_names)), {}, kind
+    labels, names = encode_labels(y, len(images), class_names, classes, kind)
+    return TensorSource(images, labels), names, "str" if is_text(y) else kind
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -18,22 +18,23 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import distributed
 from ..config import LearnerConfig, resolve_batch_size
-from ..data.streaming import ImageSource
+from ..data.reading import BatchReader, label_lut, read_shard
+from ..data.source import ImageSource, TensorSource, concat
 from ..errors import IcarlError, NotFittedError
 from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
-from ..train import TrainHooks, TrainState, distributed, train
+from ..train import TrainHooks, TrainState, train
 from ..train.amp import resolve_device
 from ..train.loop import LogHook, LossFn, StateHook
-from ..train.stream import SourceReader, read_shard, take, training_reader
 from .herding import herding_order, herding_order_authors, random_order
-from .inputs import as_source, check_images, encode_labels, known_labels, positions, source_names
+from .inputs import as_source, labelled_source, positions
 from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, per_class_budget
-from .nme import class_means, nme_distances
+from .nme import ClassSums, nme_distances
 from .preprocess import first_step_mean, prepare
 from .sklearn_api import EstimatorAPI
 from .state import LearnerState
@@ -58,7 +59,6 @@ class ICaRL(EstimatorAPI, LearnerState):
     """
 
     method = "icarl"
-    streams = True  # whether partial_fit takes image sources (the streaming path)
 
     def __init__(
         self,
@@ -151,12 +151,8 @@ class ICaRL(EstimatorAPI, LearnerState):
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
         net, bs = self.inference_network(), self.config.eval_batch_size
-        source = as_source(x)
-        if source is not None:
-            chunks = read_shard(source, bs, self.config.workers)
-        else:
-            x = distributed.local_shard(check_images(x, self.image_shape_))  # DDP: this rank's share
-            chunks = (x[i : i + bs] for i in range(0, x.shape[0], bs))
+        source = as_source(x, self.image_shape_)
+        chunks = read_shard(source, bs, self.config.workers)  # DDP: this rank's share
         out = [self.batch_features(xb, flip, net) for xb in chunks]
         f = torch.cat(out) if out else torch.empty(0, net.feature_dim)
         return distributed.all_gather_cat(f)  # DDP: every rank's rows, in the original order
@@ -202,10 +198,9 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     def score(self, x: Any, y: Any = None, classifier: str | None = None) -> float:
         """Accuracy (a fraction) of :meth:`predict` on ``(x, y)`` (``y`` of a source: its labels)."""
-        source = as_source(x)
-        f = self.features(x)
-        truth = source.labels if source is not None else known_labels(y, f.shape[0], self.class_names_)
-        return float((self.labels_of(self.scores(f, classifier)) == truth).float().mean())
+        source, _, _ = self._labelled_source(x, y, learning=False)
+        predicted = self.labels_of(self.scores(self.features(source), classifier))
+        return float((predicted == source.labels.cpu()).float().mean())
 
     def decision_scores(self, x: Any, classifier: str | None = None) -> Tensor:
         """(B, t) scores, higher is better: ``-||phi(x) - mu_y||^2`` or sigmoid outputs."""
@@ -224,13 +219,34 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     def _update_means(self) -> None:
         """``mu_y`` from the exemplars, averaged with their flipped copies when flips are on."""
-        ex_x, ex_y = self.memory_.as_tensors()
-        if ex_x.shape[0] == 0:
+        exemplars = self._exemplars()
+        if len(exemplars) == 0:
             self.means_ = None
             return
         with phase("means"):
-            flipped = self.features(ex_x, flip=True) if self.config.flip else None
-            self.means_ = class_means(self.features(ex_x), ex_y, len(self.classes_), flipped)
+            self.means_ = self.class_means(exemplars)
+
+    @torch.no_grad()
+    def class_means(self, source: ImageSource) -> Tensor:
+        """``mu_y`` (t, d) of the items of ``source`` (labelled with seen classes) under the
+        current network: the mean of their L2-normalised features, averaged with the flipped
+        images' when flips are on, re-normalised. The exemplar means of Algorithm 1; over all
+        training data, iNCM's true means (evaluation, ``methods/incm.py``). Read in chunks of
+        ``MEANS_CHUNK`` feature batches, so large sources never hold all their features at once
+        (the sums run in item order: the same means as at once)."""
+        lut, flip = label_lut(self._classes), self.config.flip
+        sums = ClassSums(len(self._classes), self.feature_dim, flipped=flip)
+        chunk = MEANS_CHUNK * self.config.eval_batch_size  # whole batches: the batches of features()
+        for start in range(0, len(source), chunk):
+            part = source.subset(torch.arange(start, min(start + chunk, len(source))))
+            flipped = self.features(part, flip=True) if flip else None
+            sums.add(self.features(part), lut[part.labels.cpu()], flipped)
+        return sums.means()
+
+    def _exemplars(self) -> TensorSource:
+        """The exemplar sets ``P_y``, class by class, as a source (uint8 in RAM; original labels)."""
+        x, y = self.memory_.as_tensors()
+        return TensorSource(x, torch.tensor(self._classes, dtype=torch.long)[y], name="exemplars")
 
     # ------------------------------------------------------------ Algorithm 2
     def partial_fit(
@@ -244,37 +260,25 @@ class ICaRL(EstimatorAPI, LearnerState):
     ) -> ICaRL:
         """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
 
-        ``x``: images in any accepted form with labels ``y``, or a ``torch.utils.data.Dataset``
-        of ``(image, label)`` (an image source), read in batches: the streaming path. ``resume`` /
-        ``on_train_state`` continue an interrupted step and receive its training state after every
-        epoch (checkpoints, :mod:`icarl.files.checkpoint`); ``on_epoch_log`` each epoch's loss and lr."""
-        source = as_source(x)
-        if source is not None and not self.streams:
-            raise IcarlError(
-                f"{self.method} keeps every training image in memory; use data.storage = 'memory'"
-            )
-        if source is not None:
-            x, y, names = source, source.labels, source_names(source, self.label_kind_)
-            shape = source.image_shape
-        else:
-            x = check_images(x, self.image_shape_)
-            y, names = encode_labels(y, x.shape[0], self.class_names_, self._classes, self.label_kind_)
-            shape = (int(x.shape[1]), int(x.shape[2]), int(x.shape[3]))
-        new = [int(c) for c in torch.unique(y)]
-        t = self._check_step(shape, new)
+        ``x``: images in any accepted form with labels ``y``, or an image source with its own
+        labels (``step.train``, any ``torch.utils.data.Dataset`` of ``(image, label)``), read in
+        batches. ``resume`` / ``on_train_state`` continue an interrupted step and receive its
+        training state after every epoch (checkpoints, :mod:`icarl.files.checkpoint`);
+        ``on_epoch_log`` each epoch's loss and lr."""
+        source, names, kind = self._labelled_source(x, y, learning=True)  # past here: sources only
+        new = [int(c) for c in torch.unique(source.labels)]
+        t = self._check_step(source.image_shape, new)
         self.class_names_.update(names)
-        if names and source is None:
-            self.label_kind_ = "str"
+        self.label_kind_ = kind
         if self.net_ is None:
-            self._init_network(x, shape)
+            self._init_network(source)
         n_old, self.classes_ = len(self._classes), self._classes + new
         hooks = TrainHooks(resume=resume, on_epoch=on_train_state, on_log=on_epoch_log)
-        self._update_representation(x, self.output_index(y), n_old, hooks)
+        self._update_representation(source, n_old, hooks)
         m = per_class_budget(self.config.memory_size, t)
         self._reduce_exemplar_sets(m)
         for c in new:
-            items = x.of_classes([c]) if source is not None else x[y == c]
-            self._construct_exemplar_set(items, self._classes.index(c), m)
+            self._construct_exemplar_set(source.of_classes([c]), self._classes.index(c), m)
         self._update_means()
         distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -299,14 +303,27 @@ class ICaRL(EstimatorAPI, LearnerState):
             )
         return t
 
-    def _init_network(self, x: Tensor | ImageSource, shape: tuple[int, int, int]) -> None:
-        self.config = cfg = resolve_batch_size(self.config, len(x))  # batch_size 0: auto
-        self.image_shape_ = shape
+    def _labelled_source(self, x: Any, y: Any, learning: bool) -> tuple[ImageSource, dict[int, str], str]:
+        """The learner's door: ``(x, y)`` in any accepted form as an image source, with the class
+        names it brings and the label kind (see :func:`icarl.algorithm.inputs.labelled_source`)."""
+        return labelled_source(
+            x,
+            y,
+            image_shape=self.image_shape_,
+            class_names=self.class_names_,
+            classes=self._classes,
+            kind=self.label_kind_,
+            learning=learning,
+        )
+
+    def _init_network(self, source: ImageSource) -> None:
+        self.config = cfg = resolve_batch_size(self.config, len(source))  # batch_size 0: auto
+        self.image_shape_ = source.image_shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.net_ = self._new_network(0, fresh=True)
         self.rng_ = torch.Generator().manual_seed(cfg.seed + 1)
-        self.pixel_mean_ = first_step_mean(x, cfg)  # DEVIATION there: the first step's data
+        self.pixel_mean_ = first_step_mean(source, cfg)  # DEVIATION there: the first step's data
 
     def _new_network(self, num_outputs: int, fresh: bool = False) -> IncrementalNet:
         """The network; ``fresh`` (the first step) also loads ``init_weights``."""
@@ -327,13 +344,13 @@ class ICaRL(EstimatorAPI, LearnerState):
         return self.rng_
 
     # ------------------------------------------------------------ Algorithm 3
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
+    def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
         """UpdateRepresentation: new data plus exemplars; classification + distillation."""
         cfg, net = self.config, self.network()
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
         with phase("data"):
-            train_x, train_y = self._train_data(x, y, with_exemplars=True)
+            reader = self._reader(source, with_exemplars=True)
         t, kd = len(self.classes_), cfg.distillation == "kd"
 
         def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
@@ -345,26 +362,18 @@ class ICaRL(EstimatorAPI, LearnerState):
                 )
             return icarl_bce(logits, labels, old)
 
-        self._train(net, train_x, train_y, loss_fn, hooks, f"classes {n_old + 1}-{t}")
+        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{t}")
 
-    def _train_data(
-        self, x: Tensor | ImageSource, y: Tensor, with_exemplars: bool
-    ) -> tuple[Tensor | SourceReader, Tensor | None]:
-        """The step's training data on the device (in memory) or as a reader (streaming),
-        followed by the exemplars when ``with_exemplars``."""
-        ex_x, ex_y = self.memory_.as_tensors() if with_exemplars else ExemplarMemory(0).as_tensors()
-        if isinstance(x, Tensor):
-            return torch.cat([x.cpu(), ex_x]).to(self.device), torch.cat([y.cpu(), ex_y]).to(self.device)
-        return training_reader(x, (ex_x, ex_y), self._classes, self.device, self.config.workers), None
+    def _reader(self, source: ImageSource, with_exemplars: bool) -> BatchReader:
+        """The step's training data, followed by the exemplars when ``with_exemplars``, read in
+        batches onto the training device with labels as output indices. In memory both are one
+        tensor there (each batch a gather: the fast path); read from files, decoding workers
+        read each batch (:mod:`icarl.data.reading`)."""
+        parts = [source, self._exemplars()] if with_exemplars else [source]
+        return BatchReader(concat(parts), label_lut(self._classes), self.device, self.config.workers)
 
     def _train(
-        self,
-        net: nn.Module,
-        x: Tensor | SourceReader,
-        y: Tensor | None,
-        loss_fn: LossFn,
-        hooks: TrainHooks,
-        desc: str,
+        self, net: nn.Module, reader: BatchReader, loss_fn: LossFn, hooks: TrainHooks, desc: str
     ) -> None:
         """The one training loop, with this learner's augmentation and generator."""
 
@@ -376,8 +385,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         with phase("train"):
             train(
                 net,
-                x,
-                y,
+                reader,
                 cfg=self.config,
                 prepare=prepare,
                 loss_fn=loss_fn,
@@ -387,26 +395,28 @@ class ICaRL(EstimatorAPI, LearnerState):
             )
 
     # ------------------------------------------------------------ Algorithm 4
-    def _construct_exemplar_set(self, x_class: Tensor | ImageSource, y: int, m: int) -> None:
+    def _construct_exemplar_set(self, items: ImageSource, y: int, m: int) -> None:
         """ConstructExemplarSet: the ``m`` herding-ordered exemplars of a new class ``y``."""
         if m == 0:
             return
-        n = len(x_class)
+        n = len(items)
         m = min(m, n)
         if self.config.selection.startswith("herding"):
             authors = self.config.selection == "herding-authors"  # repeats, a cap: maybe < m
             with phase("herding"):
-                f = self.features(x_class)
+                f = self.features(items)
                 order = herding_order_authors(f, m) if authors else herding_order(f, m)
         else:
             order = random_order(n, m, self.rng_)
-        images = x_class[order.cpu()] if isinstance(x_class, Tensor) else take(x_class, order)
-        self.memory_.add(y, images)  # uint8 in RAM either way
+        self.memory_.add(y, items.take(order))  # uint8 in RAM, whatever the source
 
     # ------------------------------------------------------------ Algorithm 5
     def _reduce_exemplar_sets(self, m: int) -> None:
         """ReduceExemplarSet for every old class: keep the first ``m`` of its ordered set."""
         self.memory_.reduce(m)
+
+
+MEANS_CHUNK = 16  # feature batches per chunk of class_means (a bound on the features held)
 
 
 def _weights_key(net: nn.Module) -> tuple[tuple[int, int], ...]:

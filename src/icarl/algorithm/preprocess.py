@@ -10,10 +10,10 @@ import torch
 from torch import Tensor
 
 from ..config import LearnerConfig
-from ..data.augment import channel_mean, mean_image, pixel_sum, random_crop_flip, to_float
-from ..data.streaming import ImageSource
+from ..data.augment import channel_mean, random_crop_flip, to_float
+from ..data.reading import pixel_mean
+from ..data.source import ImageSource
 from ..errors import IcarlError
-from ..train.stream import pixel_mean_of
 
 BatchTransform = Callable[[Tensor], Tensor]
 
@@ -80,19 +80,17 @@ def _layout(out: Tensor, cfg: LearnerConfig) -> Tensor:
     return out.contiguous(memory_format=torch.channels_last) if cfg.channels_last else out.contiguous()
 
 
-def first_step_mean(x: Tensor | ImageSource, cfg: LearnerConfig) -> Tensor | None:
+def first_step_mean(source: ImageSource, cfg: LearnerConfig) -> Tensor | None:
     """The mean that :func:`prepare` subtracts, per ``cfg.normalize``: the mean image (C, H, W)
     in [0, 1], its mean colour (C, 1, 1), or None.
 
-    float64 sums of the uint8 pixels, in chunks (no float copy of the step), exact, so the
-    in-memory and the streaming path (running sums) give the same mean.
+    float64 running sums of the uint8 pixels, one batch at a time (no float copy of the step),
+    exact, so images in memory or read from files, in one process or several, give the same
+    mean to the last bit.
     """
     if cfg.normalize == "none":
         return None
     # DEVIATION: the authors subtract the mean of the whole training set; an incremental
     # learner only has the first step's data, so the mean comes from there.
-    if isinstance(x, Tensor):
-        mean = mean_image(pixel_sum(x), x.shape[0])
-    else:
-        mean = pixel_mean_of(x, cfg.eval_batch_size, cfg.workers)
+    mean = pixel_mean(source, batch_size=cfg.eval_batch_size, workers=cfg.workers)
     return channel_mean(mean) if cfg.normalize == "channel_mean" else mean

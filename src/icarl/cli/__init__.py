@@ -11,14 +11,29 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import threads
+from ..distributed import session
 from ..tools.funnel import guarded
-from ..train.distributed import session
 from ..version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, predict, report, rerun, run, serve
+from . import (
+    compare,
+    export,
+    export_images,
+    info,
+    learn,
+    listing,
+    pack,
+    paper,
+    predict,
+    report,
+    rerun,
+    run,
+    serve,
+)
 
 COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "compare": compare,
+    "paper": paper,
     "report": report,
     "rerun": rerun,
     "learn": learn,
@@ -32,7 +47,7 @@ COMMANDS: dict[str, ModuleType] = {
 }
 
 
-COMPUTES = ("run", "compare", "learn", "predict", "rerun")  # the commands that take --threads
+COMPUTES = ("run", "compare", "paper", "learn", "predict", "rerun")  # the commands that take --threads
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .. import methods
+from .. import distributed, methods
 from ..config import ConfigError, RunConfig, to_dict
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate
@@ -17,7 +17,6 @@ from ..experiment.loggers import LogOptions
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
 from ..files.checkpoint import CHECKPOINT_NAME, RESULTS_NAME, load_checkpoint
 from ..files.lock import LOCK_NAME
-from ..train import distributed
 from .grid import resume_grid, run_grid, wants_grid
 from .guard import hold
 from .run import add_run_options, config_from_args

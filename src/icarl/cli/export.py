@@ -12,9 +12,12 @@ inference-only model file (``--no-exemplars`` alone adds the ``icarl`` format).
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .. import deploy
 from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
+from ..experiment import preflight
+from .helptext import add_trust_backbone
 
 HELP = "write a saved model as a self-contained program (.pt2, ONNX) that classifies uint8 images"
 
@@ -36,6 +39,7 @@ def build(p: argparse.ArgumentParser) -> None:
         help="also write OUT.icarl, an inference-only model file without the exemplar images",
     )
     p.add_argument("--force", action="store_true", help="replace files already at OUT")
+    add_trust_backbone(p)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,10 +47,13 @@ def main(args: argparse.Namespace) -> int:
     if args.no_exemplars and "icarl" not in formats:
         formats.append("icarl")
     formats = check_formats(formats)
+    for path in outputs(args.out, formats).values():  # never onto the model it reads
+        preflight.check_not_input(path, {"the model": args.model}, "OUT")
     existing = [str(p) for p in outputs(args.out, formats).values() if p.exists()]
     if existing and not args.force:
         raise ExportError(f"{', '.join(existing)} already exist; choose another OUT or pass --force")
-    learner = deploy.load(args.model, device="cpu")
+    preflight.check_writable(Path(args.out), "OUT")  # a read-only folder: one line, nothing written
+    learner = deploy.load(args.model, device="cpu", trust_backbone=args.trust_backbone)
     files = export(learner, args.out, formats, args.classifier, exemplars=not args.no_exemplars)
     for kind, path in files.items():
         print(f"{kind}: {path}")

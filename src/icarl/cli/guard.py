@@ -10,9 +10,10 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from .. import distributed
+from ..files.atomic import LinkError
 from ..files.checkpoint import CHECKPOINT_NAME, Checkpoint, CheckpointError
 from ..files.lock import RunLockedError, locked_folder
-from ..train import distributed
 
 RESTART_ENV = "TORCHELASTIC_RESTART_COUNT"
 
@@ -25,7 +26,7 @@ def hold(folder: Path, what: str = "run folder") -> Iterator[None]:
         if distributed.is_main():
             try:
                 stack.enter_context(locked_folder(folder, what))
-            except RunLockedError as e:
+            except (RunLockedError, LinkError) as e:
                 problem = str(e)
         problem = distributed.broadcast_object(problem)
         if problem:

@@ -7,7 +7,7 @@ from typing import Any
 
 from .. import methods
 from ..config import load_config, preset_names, to_dict
-from ..data import sources
+from ..data import registry as formats
 from ..nets import registry
 
 DEFAULT_PRESET = "digits"
@@ -16,7 +16,7 @@ DEFAULT_PRESET = "digits"
 def choices(key: str) -> list[str]:
     """The names a configuration key takes (empty for free values)."""
     table = {
-        "data.dataset": sources.available,
+        "data.dataset": formats.available,
         "method": methods.available,
         "learner.backbone": registry.available,
         "config": preset_names,
@@ -51,3 +51,15 @@ def flag_help(key: str) -> str:
 
 def config_help() -> str:
     return f"preset name or TOML file; presets: {', '.join(preset_names())} (default: {DEFAULT_PRESET})"
+
+
+TRUST_BACKBONE_HELP = (
+    "allow a model file or checkpoint whose backbone is an import path (package.module:factory) to "
+    "import that module and call the factory, which runs its code: only for files you trust"
+)
+
+
+def add_trust_backbone(p: Any) -> None:
+    """``--trust-backbone``: the consent a command that loads a model file or checkpoint needs
+    before it imports the backbone module the file names (:func:`icarl.nets.adapt.check_consent`)."""
+    p.add_argument("--trust-backbone", action="store_true", help=TRUST_BACKBONE_HELP)

@@ -7,11 +7,12 @@ skipped (iCaRL adds classes, it does not re-learn old ones) and their test image
 count in the accuracy "on all classes of NEW_DATA". Images are converted to the
 model's channels and resized to its image shape.
 
-The model file is never changed unless ``--out`` names it. Without ``--out`` the new
-model goes next to the old one as ``<stem>.step<N><suffix>`` (N = steps learned);
-if that file exists, the command stops and asks for ``--out``. Another existing file
-named by ``--out`` is replaced only with ``--force``; the target is checked writable
-before training.
+The model file is never changed unless ``--in-place`` says so (then it is replaced
+atomically once the step has been learned; ``--out MODEL`` alone is refused). Without
+``--out`` the new model goes next to the old one as ``<stem>.step<N><suffix>`` (N = steps
+learned); if that file exists, the command stops and asks for ``--out``. Another existing
+file named by ``--out`` is replaced only with ``--force``; the target is checked writable
+before training, and is never the data it reads.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import deploy
-from ..data import load_dataset, sources
+from .. import deploy, distributed
+from ..data import load_dataset, registry
 from ..errors import IcarlError
 from ..experiment import preflight
-from ..train import distributed
+from ..files.atomic import same_file
+from .helptext import add_trust_backbone
 
 HELP = "add the classes of new data to a saved model (one iCaRL step)"
 
@@ -39,7 +41,7 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset",
         default="imagefolder",
-        help=f"source of --data, one of: {', '.join(sources.available())} (default: %(default)s)",
+        help=f"source of --data, one of: {', '.join(registry.available())} (default: %(default)s)",
     )
     p.add_argument("--out", help="where to write the new model (default: MODEL's stem + .stepN)")
     p.add_argument("--allow-known", action="store_true", help="skip classes the model already knows")
@@ -61,6 +63,10 @@ def build(p: argparse.ArgumentParser) -> None:
         help="write the new model without its exemplar images (inference only: it cannot learn again)",
     )
     p.add_argument("--force", action="store_true", help="replace an existing --out file (other than MODEL)")
+    p.add_argument(
+        "--in-place", action="store_true", help="replace MODEL itself by the new model (once it is learned)"
+    )
+    add_trust_backbone(p)
 
 
 def default_out(model: Path, steps: int) -> Path:
@@ -75,11 +81,25 @@ def _pct(acc: dict[str, Any]) -> str:
     return f"NME {one(acc.get('nme'))}  CNN {one(acc.get('cnn'))}"
 
 
+def _explicit_out(args: argparse.Namespace, model: Path) -> Path | None:
+    """``--out`` or ``--in-place`` (MODEL itself); ``--out MODEL`` alone is refused."""
+    if args.in_place:
+        if args.out and not same_file(args.out, model):
+            raise IcarlError(f"--in-place writes {model}; drop --out {args.out} or --in-place")
+        return model
+    if args.out and same_file(args.out, model):
+        raise IcarlError(
+            f"--out {args.out} is the model this command reads; pass --in-place to replace it once "
+            "the step is learned, or choose another --out"
+        )
+    return Path(args.out) if args.out else None
+
+
 def main(args: argparse.Namespace) -> int:
     model = Path(args.model)
-    learner = deploy.load(model, device=args.device)
+    out = _explicit_out(args, model)
+    learner = deploy.load(model, device=args.device, trust_backbone=args.trust_backbone)
     learner.check_can_learn(str(model))
-    out = Path(args.out) if args.out else None
     if out is None and default_out(model, len(learner.history_) + 1).exists():
         raise IcarlError(
             f"{default_out(model, len(learner.history_) + 1)} exists; choose where to write with --out"
@@ -87,8 +107,8 @@ def main(args: argparse.Namespace) -> int:
     if not 0.0 <= args.test_fraction < 1.0:
         raise IcarlError(f"--test-fraction is {args.test_fraction}; use a value in [0, 1)")
     target = out or default_out(model, len(learner.history_) + 1)
-    replaces_model = out is not None and out.resolve() == model.resolve()  # asked for by name
-    preflight.check_output_file(target, "--out", args.force or replaces_model)
+    preflight.check_not_input(target, {"the data (--data)": args.data}, "--out")
+    preflight.check_output_file(target, "--out", args.force or args.in_place)
     c, h, w = learner.image_shape_ or (3, 0, 0)
     options = {"channels": c, "test_fraction": args.test_fraction}
     if h and h == w:

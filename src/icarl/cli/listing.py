@@ -10,7 +10,7 @@ from importlib import resources
 
 from .. import methods
 from ..config import preset_names
-from ..data import sources
+from ..data import registry as formats
 from ..nets import registry
 
 HELP = "list the datasets, methods, backbones and presets, with one line on each"
@@ -37,7 +37,7 @@ def preset_descriptions() -> dict[str, str]:
 
 
 def everything() -> dict[str, dict[str, str]]:
-    datasets = {k: first_sentence(v) for k, v in sources.descriptions().items()}
+    datasets = {k: first_sentence(v) for k, v in formats.descriptions().items()}
     return {
         "datasets": datasets,
         "methods": methods.descriptions(),

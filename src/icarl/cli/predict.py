@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 from typing import Any
 
 from .. import deploy
-from ..data.inputs import read_inputs
+from ..deploy.inputs import read_inputs
 from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
+from ..files.plain import file_kind
+from .helptext import add_trust_backbone
 
 HELP = "classify images with a saved model: top-k class names and scores"
 
@@ -37,6 +41,7 @@ def build(p: argparse.ArgumentParser) -> None:
         "--labels-from-folders", action="store_true", help="true class = parent folder name; print accuracy"
     )
     p.add_argument("--device", help="cpu, cuda, ... (default: the model's setting)")
+    add_trust_backbone(p)
 
 
 def accuracy(predicted: list[list[str]], folders: list[str], known: set[str]) -> dict[str, Any]:
@@ -54,13 +59,28 @@ def accuracy(predicted: list[list[str]], folders: list[str], known: set[str]) ->
     }
 
 
+def _checked(paths: list[str]) -> list[str]:
+    """The inputs given, each an existing file or folder: a FIFO, device or socket is refused by
+    its type before anything opens it (reading one would block or never end)."""
+    for spec in paths:
+        try:
+            mode = os.stat(spec).st_mode
+        except FileNotFoundError:
+            continue  # named by read_inputs
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise IcarlError(f"input {spec} is {file_kind(mode)}, not a file or folder; pass image files")
+    return paths
+
+
 def main(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise IcarlError(f"--top-k is {args.top_k}; use 1 or more")
-    learner = deploy.load(args.model, device=args.device)
+    learner = deploy.load(args.model, device=args.device, trust_backbone=args.trust_backbone)
     if learner.image_shape_ is None:
         raise IcarlError(f"{args.model} has learned nothing yet; train it with icarl run first")
-    inputs = read_inputs(args.inputs, learner.image_shape_)
+    inputs = read_inputs(_checked(args.inputs), learner.image_shape_)
+    if inputs.x.shape[0] == 0:
+        raise IcarlError(f"{', '.join(args.inputs)} hold no images (an empty x?); pass images to classify")
     args.classifier = args.classifier or learner.config.classifier
     labels, values = deploy.top_k(learner, inputs.x, args.top_k, args.classifier)
     names = learner.named_classes()

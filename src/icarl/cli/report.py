@@ -57,8 +57,8 @@ def main(args: argparse.Namespace) -> int:
 def _cells(run_dir: Path) -> list[grid.Cell]:
     """The cells of a grid folder: from ``grid.json``, else its ``seed-S`` / ``order-K``
     folders (under ``A`` and ``B`` for an A/B); none for a run or compare folder."""
-    if (run_dir / grid.GRID_NAME).is_file():
+    if (run_dir / grid.GRID_NAME).exists():  # a FIFO is named there, not read
         return grid.cells_of(grid.read_manifest(run_dir))
-    if (run_dir / "results.json").is_file() or (run_dir / "compare.json").is_file():
+    if (run_dir / "results.json").exists() or (run_dir / "compare.json").exists():
         return []
     return grid.discover(run_dir)

@@ -21,6 +21,7 @@ from .. import threads
 from ..config import ConfigError, RunConfig, from_table
 from ..experiment.report import read_results
 from ..experiment.results import CLASSIFIERS
+from ..nets.adapt import check_consent
 from ..version import versions
 from .run import new_run
 
@@ -49,11 +50,7 @@ def recorded_config(results: dict[str, Any], args: argparse.Namespace) -> RunCon
             f"the run trained a backbone passed as a Python object ({spec}); repeat it from Python "
             "with the same module (icarl.ICaRL(backbone=...))"
         )
-    if ":" in spec and not args.trust_backbone:
-        raise ConfigError(
-            f"the record names the backbone {spec}, which rerun would import and call; "
-            "pass --trust-backbone if you trust that code"
-        )
+    check_consent(spec, "the run's results.json", args.trust_backbone)  # an import path needs consent
     if args.data:
         cfg = replace(cfg, data=replace(cfg.data, path=args.data))
     if args.quiet:

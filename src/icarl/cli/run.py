@@ -10,22 +10,21 @@ from typing import Any
 
 import torch
 
-from .. import deploy, methods, threads
+from .. import deploy, distributed, methods, threads
 from ..algorithm import ICaRL
 from ..config import ConfigError, RunConfig, from_table, load_config, parse_override, to_dict
-from ..data import Dataset
+from ..data import Dataset, ImageSource
 from ..data.loading import run_data
-from ..data.streamset import SourceDataset
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.grid import GRID_NAME
 from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
-from ..train import distributed
+from ..nets.adapt import check_consent
 from .grid import resume_grid, run_grid, wants_grid
 from .guard import check_world_size, hold, restarted
-from .helptext import config_help, flag_help
+from .helptext import add_trust_backbone, config_help, flag_help
 from .tracking import add_log_options, log_options
 
 HELP = "train a method over a class-incremental stream"
@@ -127,6 +126,7 @@ def build(p: argparse.ArgumentParser) -> None:
         help="with --save: an inference-only model file, without the exemplar images (it predicts, "
         "cannot learn)",
     )
+    add_trust_backbone(p)  # --resume: a checkpoint's import-path backbone
     p.add_argument(
         "--allow-world-size-change",
         action="store_true",
@@ -150,9 +150,17 @@ def _with_checkpoint_every(cfg: RunConfig, args: argparse.Namespace) -> RunConfi
     return cfg
 
 
-def _check_save(args: argparse.Namespace, run_dir: Path) -> None:
-    """``--save``: a file, outside the run folder, not replaced without --force, writable."""
+def _check_save(args: argparse.Namespace, run_dir: Path, cfg: RunConfig) -> None:
+    """``--save``: a file, outside the run folder, none of the run's inputs, not replaced
+    without --force, writable."""
     if args.save:
+        inputs = {
+            "the --config file": args.config,
+            "the data (data.path)": cfg.data.path,
+            "the class order file": cfg.data.class_order,
+            "learner.init_weights": cfg.learner.init_weights,
+        }
+        preflight.check_not_input(Path(args.save), inputs, "--save")
         preflight.check_output_file(Path(args.save), "--save", args.force, run_dir)
 
 
@@ -193,7 +201,7 @@ def new_run(
     cfg = replace(cfg, out=str(out))  # the run folder, as results.json records it
     distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
     _check_out(out, args.force)
-    _check_save(args, out)
+    _check_save(args, out, cfg)
     preflight.check_learner(cfg.learner)
     preflight.check_writable(out, "--out")
     with hold(out):  # RUN/.lock: a second run into this folder is refused
@@ -238,16 +246,18 @@ def _resume(args: argparse.Namespace) -> int:
         cfg = _resume_config(args, ck, run_dir)
         _resume_threads(args, ck)
         check_world_size(ck, distributed.world(), args.allow_world_size_change, run_dir)
-        _check_save(args, run_dir)
+        _check_save(args, run_dir, cfg)
+        _check_consent(args, cfg, run_dir)
         preflight.check_learner(cfg.learner)
         distributed.check_agreement("checkpoint", {"ck": ck.describe(), "config": ck.config})
         learner = methods.create(cfg.method, cfg.learner)
         if ck.finished:
             print(f"run {run_dir} is already finished; nothing to train")
-            results = _finish_again(ck, run_dir, log_options(args).figures)
+            learner.load_state_dict(ck.learner)  # the checkpoint after the last step: the final learner
+            results = _finish_again(ck, run_dir, log_options(args).figures, learner)
             _print_summary(results, run_dir, None)
-            if args.save:  # the checkpoint after the last step holds the final learner
-                _save_model(args.save, learner.load_state_dict(ck.learner), results, not args.no_exemplars)
+            if args.save:
+                _save_model(args.save, learner, results, not args.no_exemplars)
             return 0
         data, storage = run_data(cfg.data)
         _check_data(data)
@@ -270,6 +280,14 @@ def _resume(args: argparse.Namespace) -> int:
         if args.save:
             _save_model(args.save, learner, results, not args.no_exemplars)
     return 0
+
+
+def _check_consent(args: argparse.Namespace, cfg: RunConfig, run_dir: Path) -> None:
+    """The checkpoint's backbone: an import path is imported only with --trust-backbone, or
+    when the command line names that same backbone (a torchrun restart repeats the command)."""
+    spec = cfg.learner.backbone
+    trusted = bool(args.trust_backbone) or args.backbone == spec
+    check_consent(spec, f"the checkpoint in {run_dir}", trusted)
 
 
 def _resume_config(args: argparse.Namespace, ck: Checkpoint, run_dir: Path) -> RunConfig:
@@ -317,18 +335,21 @@ def _resume_threads(args: argparse.Namespace, ck: Checkpoint) -> None:
         ck.results.setdefault("resumed", []).append(step)
 
 
-def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...]) -> dict[str, Any]:
-    """A finished run given to --resume: results.json, figures and report.html rebuilt
-    where missing (a run killed while it wrote its report)."""
+def _finish_again(ck: Checkpoint, run_dir: Path, formats: tuple[str, ...], learner: ICaRL) -> dict[str, Any]:
+    """A finished run given to --resume: what a kill between the last checkpoint and the end of
+    its report left missing is written again as the uninterrupted run wrote it. Without
+    results.json, the whole end of the run (run-level metrics and classifier from the final
+    learner, which the last checkpoint holds; metrics.csv, exemplars.png, results.json, the
+    figures, report.html); with it, the report (report.html is written last)."""
     if not (run_dir / RESULTS_NAME).exists():
-        return runner.finish(ck.results, run_dir, formats=formats)
+        return runner.finish(ck.results, run_dir, learner, formats=formats)
     results = runner.finish(ck.results, None)
     if distributed.is_main() and any(not (run_dir / n).exists() for n in report.REPORT_FILES):
         print(f"report: {report.build(run_dir, formats)} (rebuilt)")
     return results
 
 
-def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -> None:
+def _check_data(data: Dataset[ImageSource], fingerprint: str | None = None) -> None:
     """The data a rerun expects (``fingerprint``); torchrun: every rank read the same data (a
     partial copy on one node is named)."""
     if fingerprint is not None and data.fingerprint() != fingerprint:
@@ -340,7 +361,7 @@ def _check_data(data: Dataset | SourceDataset, fingerprint: str | None = None) -
         distributed.check_agreement("data (fingerprint)", data.fingerprint())
 
 
-def _print_header(cfg: RunConfig, data: Dataset | SourceDataset, out: Path, storage: str) -> None:
+def _print_header(cfg: RunConfig, data: Dataset[ImageSource], out: Path, storage: str) -> None:
     """What the run will learn (the classes of its stream, checked first: a class split that
     does not fit fails before anything is printed), the storage, the folder, the table head."""
     stream = runner.make_stream(cfg, data)
@@ -375,19 +396,19 @@ def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) ->
     print(f"{wall}results: {out / 'results.json'}")
 
 
-def rank_memory(cfg: RunConfig, data: Dataset | SourceDataset) -> str:
-    """What each rank holds of the data: all of it in memory, or exemplars and batch buffers."""
+def rank_memory(cfg: RunConfig, data: Dataset[ImageSource]) -> str:
+    """What each rank holds of the images: the decoded data when they are held in memory, at
+    most K exemplars, and its batch buffers (the decoding workers' when read from files)."""
     c, h, w = data.image_shape
     image = c * h * w
-    if isinstance(data, Dataset):
-        return f"each rank holds the decoded dataset: {data.decoded_nbytes / 2**30:.2f} GiB"
     lc = cfg.learner
+    held = data.train.held_nbytes + data.test.held_nbytes
     exemplars = lc.memory_size * image
     buffers = (2 * max(lc.workers, 1) + 1) * max(lc.batch_size, lc.eval_batch_size) * image
     return (
-        f"each rank holds about {(exemplars + buffers) / 2**30:.2f} GiB of images: at most K = "
-        f"{lc.memory_size} exemplars ({exemplars / 2**30:.2f} GiB) and its decoding buffers "
-        f"({buffers / 2**30:.2f} GiB), whatever the dataset's size"
+        f"each rank holds about {(held + exemplars + buffers) / 2**30:.2f} GiB of images: the "
+        f"decoded data held in memory ({held / 2**30:.2f} GiB), at most K = {lc.memory_size} "
+        f"exemplars ({exemplars / 2**30:.2f} GiB) and its batch buffers ({buffers / 2**30:.2f} GiB)"
     )
 
 

@@ -1,25 +1,27 @@
-"""Data: in-memory datasets, sources, class orders, the incremental stream, augmentation."""
+"""Data: image sources (in memory or read from files), the data formats and their registry,
+class orders, the class-incremental stream, batched augmentation."""
 
-from .dataset import DataError, Dataset, Split
+from ..errors import DataError
+from . import formats as _formats  # noqa: F401  (each format registers itself)
+from .dataset import Dataset
 from .orders import resolve_order
-from .sources import available, load_dataset, register
+from .registry import available, load_dataset, open_dataset, register
+from .source import ImageSource, TensorSource
 from .stream import ClassIncrementalStream, Step
+
+Split = TensorSource  # an in-memory split (uint8 images ``x``, labels ``y``): its name before issue 24
 
 __all__ = [
     "ClassIncrementalStream",
     "DataError",
     "Dataset",
+    "ImageSource",
     "Split",
     "Step",
+    "TensorSource",
     "available",
     "load_dataset",
+    "open_dataset",
     "register",
     "resolve_order",
 ]
-
-# each module registers its sources
-from . import cifar as _cifar  # noqa: F401
-from . import images as _images  # noqa: F401
-from . import mnist as _mnist  # noqa: F401
-from . import npz as _npz  # noqa: F401
-from . import tinyimagenet as _tinyimagenet  # noqa: F401

@@ -45,7 +45,7 @@ def to_float(
 
 def pixel_sum(x: Tensor, chunk: int = 4096) -> Tensor:
     """The float64 sum of uint8 images over the batch, (C, H, W): exact (integer sums below
-    2**53), so any chunking or order, in memory or streamed, gives the same number."""
+    2**53), so any chunking or order, in memory or read from files, gives the same number."""
     total = torch.zeros(x.shape[1:], dtype=torch.float64)
     for i in range(0, x.shape[0], chunk):
         total += x[i : i + chunk].to(torch.float64).sum(0).cpu()

@@ -24,8 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import distributed
 from ..files.atomic import atomic_write
-from .dataset import Dataset, Split
+from .dataset import Dataset
+from .source import TensorSource
 
 CACHE_VERSION = 1
 
@@ -65,7 +67,7 @@ def entry_path(cache_dir: Path, name: str, key: str) -> Path:
     return cache_dir / f"{name}-{key}.npz"
 
 
-def read_entry(path: Path) -> Dataset | None:
+def read_entry(path: Path) -> Dataset[TensorSource] | None:
     """The cached dataset, or None when the entry is missing or unreadable (then rebuilt)."""
     if not path.is_file():
         return None
@@ -74,8 +76,8 @@ def read_entry(path: Path) -> Dataset | None:
             arrays = {k: f[k] for k in f.files}
         return Dataset(
             str(arrays["name"]),
-            Split(torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["y_train"])),
-            Split(torch.from_numpy(arrays["x_test"]), torch.from_numpy(arrays["y_test"])),
+            TensorSource(torch.from_numpy(arrays["x_train"]), torch.from_numpy(arrays["y_train"])),
+            TensorSource(torch.from_numpy(arrays["x_test"]), torch.from_numpy(arrays["y_test"])),
             tuple(str(n) for n in arrays["class_names"].tolist()),
         )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
@@ -83,7 +85,7 @@ def read_entry(path: Path) -> Dataset | None:
         return None
 
 
-def write_entry(path: Path, data: Dataset) -> None:
+def write_entry(path: Path, data: Dataset[TensorSource]) -> None:
     """Atomically write ``data`` to ``path`` (a temporary file in the same folder, then rename)."""
     buf = io.BytesIO()
     np.savez(
@@ -100,8 +102,12 @@ def write_entry(path: Path, data: Dataset) -> None:
 
 
 def cached_load(
-    loader: Callable[..., Dataset], name: str, path: Path, cache_dir: Path, options: dict[str, Any]
-) -> Dataset:
+    loader: Callable[..., Dataset[TensorSource]],
+    name: str,
+    path: Path,
+    cache_dir: Path,
+    options: dict[str, Any],
+) -> Dataset[TensorSource]:
     """``loader(path, **options)``, through the cache in ``cache_dir``."""
     if not path.exists():  # let the loader raise its own clear error
         return loader(path, **options)
@@ -110,7 +116,7 @@ def cached_load(
     if cached is not None:
         return cached
     data = loader(path, **options).validate()
-    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 alone writes the entry
+    if not distributed.is_main():  # torchrun: rank 0 alone writes the entry
         return data
     try:
         write_entry(entry, data)

@@ -1,53 +1,36 @@
-"""In-memory datasets: uint8 image tensors, integer labels, class names.
+"""A labelled image dataset: a train and a test :class:`~icarl.data.source.ImageSource` and
+the class names.
 
-Every loader returns a :class:`Dataset`. Images are ``uint8`` tensors shaped
-``(N, C, H, W)``; labels are ``int64`` tensors shaped ``(N,)`` with values in
-``[0, len(class_names))``. Nothing here decodes files: sources do that.
+:func:`~icarl.data.registry.load_dataset` decodes a dataset into memory: its splits are
+:class:`~icarl.data.source.TensorSource` (``data.train.x`` uint8 (N, C, H, W), ``data.train.y``
+int64 (N,) with values in ``[0, len(class_names))``). :func:`~icarl.data.registry.open_dataset`
+lists the files of a dataset larger than memory without decoding them: its splits are sources
+read in batches. Everything downstream (the stream of steps, the learner, the evaluation)
+takes either.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import IcarlError
-from ..files.checkpoint import data_fingerprint
-from ..files.limits import exceeds, refusal
+from ..errors import DataError
+from .source import ImageSource, check_class_count
 
-
-class DataError(IcarlError):
-    """Bad or unreadable data; the message names the problem and the fix."""
+S = TypeVar("S", bound=ImageSource, covariant=True)  # the type of the splits
 
 
 @dataclass(frozen=True)
-class Split:
-    """One split of a dataset: images ``x`` (uint8, N×C×H×W) and labels ``y`` (int64, N)."""
-
-    x: Tensor
-    y: Tensor
-
-    def __len__(self) -> int:
-        return int(self.y.shape[0])
-
-    def subset(self, mask_or_index: Tensor) -> Split:
-        return Split(self.x[mask_or_index], self.y[mask_or_index])
-
-    def of_classes(self, classes: list[int] | Tensor) -> Split:
-        """The items whose label is in ``classes``, in their original order."""
-        wanted = torch.as_tensor(classes, dtype=torch.long)
-        return self.subset(torch.isin(self.y, wanted))
-
-
-@dataclass(frozen=True)
-class Dataset:
+class Dataset(Generic[S]):
     """A labelled image dataset with a train and a test split."""
 
     name: str
-    train: Split
-    test: Split
+    train: S
+    test: S
     class_names: tuple[str, ...]
 
     @property
@@ -56,89 +39,38 @@ class Dataset:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        c, h, w = self.train.x.shape[1:]
-        return int(c), int(h), int(w)
+        return self.train.image_shape
 
     @property
     def decoded_nbytes(self) -> int:
-        return int(self.train.x.numel() + self.test.x.numel())
+        return int(self.train.decoded_nbytes + self.test.decoded_nbytes)
 
     def fingerprint(self) -> str:
-        """SHA-256 over the bytes, shapes and dtypes of the images and labels (its identity)."""
-        return data_fingerprint(self.train.x, self.train.y, self.test.x, self.test.y)
+        """SHA-256 of what identifies the data (what ``icarl rerun`` and ``--resume`` compare):
+        every byte of images held in memory; for sources read from files, the names, the image
+        shape and each split's size and labels (nothing is decoded)."""
+        h = hashlib.sha256(self.train.identity_head(self.name, self.class_names))
+        for split in (self.train, self.test):
+            for part in split.identity():
+                h.update(part)
+        return h.hexdigest()
 
-    def validate(self) -> Dataset:
-        """Check shapes, dtypes and labels; raise :class:`DataError` naming the problem."""
+    def validate(self) -> Dataset[S]:
+        """Check the images, labels and shapes; raise :class:`DataError` naming the problem."""
         check_class_count(self.num_classes, self.name)
-        for split_name, split in (("train", self.train), ("test", self.test)):
-            x, y = split.x, split.y
-            if x.dtype != torch.uint8:
-                raise DataError(
-                    f"{self.name} {split_name} images have dtype {x.dtype}; "
-                    "expected uint8 (convert pixels to 0-255 integers)"
-                )
-            if x.ndim != 4:
-                raise DataError(
-                    f"{self.name} {split_name} images have shape {tuple(x.shape)}; expected (N, C, H, W)"
-                )
-            if y.ndim != 1 or y.shape[0] != x.shape[0]:
-                raise DataError(
-                    f"{self.name} {split_name} has {x.shape[0]} images but labels of shape "
-                    f"{tuple(y.shape)}; give one integer label per image"
-                )
-            if y.dtype != torch.long:
-                raise DataError(f"{self.name} {split_name} labels have dtype {y.dtype}; expected int64")
-            if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
-                raise DataError(
-                    f"{self.name} {split_name} labels range {int(y.min())}..{int(y.max())} but there "
-                    f"are {self.num_classes} class names; labels must lie in 0..{self.num_classes - 1}"
-                )
-        if self.train.x.shape[1:] != self.test.x.shape[1:]:
+        self.train.check(f"{self.name} train", self.num_classes)
+        self.test.check(f"{self.name} test", self.num_classes)
+        if self.train.image_shape != self.test.image_shape:
             raise DataError(
-                f"{self.name} train images are {tuple(self.train.x.shape[1:])} but test images are "
-                f"{tuple(self.test.x.shape[1:])}; resize both to one shape"
+                f"{self.name} train images are {self.train.image_shape} but test images are "
+                f"{self.test.image_shape}; pass image_size (--image-size) to resize both to one shape"
             )
         return self
 
 
-def check_class_count(count: int, where: str) -> int:
-    """``count`` classes, or :class:`DataError` when above ``ICARL_MAX_CLASSES``."""
-    if exceeds("ICARL_MAX_CLASSES", count):
-        raise DataError(refusal(where, f"{count} classes", "ICARL_MAX_CLASSES"))
-    return count
-
-
-def names_from_labels(labels: list[np.ndarray], where: str) -> tuple[str, ...]:
-    """Class names "0".."top" for integer labels used as class indices: refused when the top
-    label exceeds ``ICARL_MAX_CLASSES`` or the labels are too sparse to be indices (more than
-    twice as many classes as distinct values, plus 100), before any name is built."""
-    values = [y for y in labels if y.size]
-    if not values:
-        return ()
-    top = max(int(y.max()) for y in values)
-    check_class_count(top + 1, f"{where} (labels up to {top})")
-    distinct = len(np.unique(np.concatenate([y.reshape(-1) for y in values])))
-    if top + 1 > 2 * distinct + 100:
-        raise DataError(
-            f"{where}: {distinct} distinct labels run up to {top}, too sparse to be class indices; "
-            f"renumber them 0..{distinct - 1} (np.unique(y, return_inverse=True)) or save class_names"
-        )
-    return tuple(str(i) for i in range(top + 1))
-
-
-def resize_images(x: Tensor, size: int | None) -> Tensor:
-    """uint8 (N, C, H, W) -> (N, C, size, size), antialiased bilinear; unchanged if ``size`` is
-    None or already the size. For sources that hold raw pixels (decoded files use Pillow)."""
-    if not size or tuple(x.shape[2:]) == (size, size):
-        return x
-    out = []
-    for i in range(0, x.shape[0], 4096):
-        xb = x[i : i + 4096].float()
-        xb = torch.nn.functional.interpolate(
-            xb, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-        )
-        out.append(xb.round_().clamp_(0, 255).to(torch.uint8))
-    return torch.cat(out) if out else x.new_empty((0, x.shape[1], size, size))
+def of_sources(train: ImageSource, test: ImageSource) -> Dataset[ImageSource]:
+    """The dataset of two sources read from files (its name and class names are theirs)."""
+    return Dataset(train.name, train, test, tuple(train.class_names))
 
 
 def stratified_split(y: Tensor, num_classes: int, test_fraction: float, seed: int) -> Tensor:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DataError
+from ..errors import DataError
 
 # The CIFAR-100 class order of the authors' Theano pipeline (iCaRL, "seed 1993"), as copied
 # from the original implementation by several ports (e.g. Douillard's inclearn, Avalanche's

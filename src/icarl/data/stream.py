@@ -1,25 +1,32 @@
-"""The class-incremental stream: classes split into steps in a seeded order."""
+"""The class-incremental stream: classes split into steps in a seeded order.
+
+"Stream" means this protocol only; images read from files in batches are "sources"
+(:mod:`icarl.data.source`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from .dataset import DataError, Dataset, Split
+from ..errors import DataError
+from .dataset import Dataset
 from .orders import resolve_order
-from .streamset import SourceDataset, SourceSplit
+from .source import ImageSource
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step: the training data of its new classes, the test data of all seen ones."""
+    """One step: the training data of its new classes, the test data of all seen ones (image
+    sources: ``learner.partial_fit(step.train)``; in memory, ``step.train.x`` and ``.y`` are
+    the tensors)."""
 
     index: int
     classes: tuple[int, ...]  # new classes, in arrival order (original labels)
     seen_classes: tuple[int, ...]  # every class so far, in arrival order
-    train: Split | SourceSplit
-    test_seen: Split | SourceSplit
-    test_new: Split | SourceSplit
+    train: ImageSource
+    test_seen: ImageSource
+    test_new: ImageSource
 
 
 def split_into_steps(
@@ -54,12 +61,12 @@ class ClassIncrementalStream:
     """Iterate over the steps of a class-incremental protocol.
 
     >>> stream = ClassIncrementalStream(data, classes_per_step=2, order="seed:1993")
-    >>> for step in stream: learner.partial_fit(step.train.x, step.train.y)
+    >>> for step in stream: learner.partial_fit(step.train)
     """
 
     def __init__(
         self,
-        data: Dataset | SourceDataset,
+        data: Dataset[ImageSource],
         *,
         classes_per_step: int,
         first_step: int = 0,
@@ -67,6 +74,7 @@ class ClassIncrementalStream:
         seed: int = 0,
         classes: Sequence[int] | None = None,
     ) -> None:
+        data.validate()  # a user's Dataset: labels and shapes checked, one line each
         self.data = data
         full = resolve_order(order, data.num_classes, seed)
         if classes is not None:

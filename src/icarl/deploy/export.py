@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import io
 import json
 import logging
 import warnings
@@ -29,7 +30,7 @@ from torch.nn import functional as F
 
 from ..algorithm import ICaRL
 from ..algorithm.nme import nme_distances
-from ..files.atomic import atomic_write
+from ..files.atomic import atomic_write, place, scratch_dir
 from ..nets import IncrementalNet
 from .learn import SCORE_MEANING, DeployError
 
@@ -155,13 +156,20 @@ def trace(module: nn.Module, example: Tensor) -> torch.export.ExportedProgram:
 
 
 def export_pt2(ep: torch.export.ExportedProgram, path: Path) -> None:
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    torch.export.save(ep, str(tmp))
-    tmp.replace(path)
+    buf = io.BytesIO()
+    torch.export.save(ep, buf)
+    atomic_write(path, buf.getvalue(), then="export again")
 
 
 def export_onnx(ep: torch.export.ExportedProgram, path: Path) -> None:
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    """``torch.onnx.export`` writes by name: into a private folder, then renamed to ``path``."""
+    with scratch_dir(path.parent) as scratch:
+        tmp = scratch / path.name
+        _onnx_to(ep, tmp)
+        place(tmp, path)
+
+
+def _onnx_to(ep: torch.export.ExportedProgram, tmp: Path) -> None:
     registry = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = registry.level
     registry.setLevel(logging.ERROR)  # "torchvision is not installed" notes: not ours to show
@@ -179,7 +187,6 @@ def export_onnx(ep: torch.export.ExportedProgram, path: Path) -> None:
             verbose=False,
         )
     registry.setLevel(level)
-    tmp.replace(path)
 
 
 def export(

@@ -25,10 +25,11 @@ import torch
 from torch import Tensor
 
 from ..algorithm import ICaRL
-from ..data.dataset import Dataset, Split
-from ..data.inputs import conform_dataset
+from ..data.dataset import Dataset
+from ..data.source import TensorSource
 from ..errors import IcarlError, NotFittedError
 from ..train.loop import LogHook
+from .inputs import conform_dataset
 
 SCORE_MEANING = {
     "nme": "cosine similarity between the image's normalised feature and the class mean (-1..1)",
@@ -54,7 +55,7 @@ class StepPlan:
     names: dict[int, str]  # new model label -> name
 
 
-def plan_step(learner: ICaRL, data: Dataset, allow_known: bool) -> StepPlan:
+def plan_step(learner: ICaRL, data: Dataset[TensorSource], allow_known: bool) -> StepPlan:
     """Match ``data``'s classes to the model's by name; refuse known ones unless allowed."""
     by_name = {name: label for label, name in learner.named_classes().items()}
     present = sorted(set(data.train.y.tolist()) | set(data.test.y.tolist()))
@@ -77,16 +78,16 @@ def plan_step(learner: ICaRL, data: Dataset, allow_known: bool) -> StepPlan:
     return StepPlan(new=new, known=known, names={new[d]: data.class_names[d] for d in new})
 
 
-def _relabel(split: Split, mapping: dict[int, int]) -> Split:
+def _relabel(split: TensorSource, mapping: dict[int, int]) -> TensorSource:
     """Keep the items whose label is in ``mapping`` and relabel them."""
     if not mapping:
-        return Split(split.x[:0], split.y[:0])
+        return TensorSource(split.x[:0], split.y[:0])
     src = torch.tensor(list(mapping))
     keep = torch.isin(split.y, src)
     size = max([int(split.y.max()) if len(split.y) else 0, *mapping]) + 1
     lut = torch.full((size,), -1, dtype=torch.long)
     lut[src] = torch.tensor(list(mapping.values()))
-    return Split(split.x[keep], lut[split.y[keep]])
+    return TensorSource(split.x[keep], lut[split.y[keep]])
 
 
 @dataclass
@@ -99,7 +100,7 @@ class StepReport:
     n_test_all: int = 0
 
 
-def _accuracy(learner: ICaRL, split: Split) -> dict[str, float | None]:
+def _accuracy(learner: ICaRL, split: TensorSource) -> dict[str, float | None]:
     if not len(split):
         return {}
     nme = learner.score(split.x, split.y, "nme") if learner.means_ is not None else None
@@ -108,7 +109,7 @@ def _accuracy(learner: ICaRL, split: Split) -> dict[str, float | None]:
 
 def learn_step(
     learner: ICaRL,
-    data: Dataset,
+    data: Dataset[TensorSource],
     *,
     allow_known: bool = False,
     source: str = "",

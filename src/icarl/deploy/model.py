@@ -15,7 +15,7 @@ from ..algorithm import ICaRL
 from ..config import ConfigError, LearnerConfig, from_table
 from ..errors import IcarlError
 from ..files.model import ModelFileError, read_model
-from ..nets.adapt import OBJECT_PREFIX
+from ..nets.adapt import OBJECT_PREFIX, check_consent
 from .learn import set_class_names
 
 
@@ -25,15 +25,28 @@ def load(
     *,
     backbone: nn.Module | None = None,
     batch_transform: Callable[[Tensor], Tensor] | None = None,
+    trust_backbone: bool = False,
 ) -> ICaRL:
     """Load a learner saved by :meth:`ICaRL.save`, as the method that saved it.
 
     ``device`` overrides the saved setting; without it, a model saved with a CUDA
     device loads on the CPU where CUDA is not available. A model whose backbone was passed
     as an object needs ``backbone``: a module of the same architecture (its weights are
-    replaced by the saved ones). ``batch_transform`` is handed to the learner for more steps."""
+    replaced by the saved ones). ``batch_transform`` is handed to the learner for more steps.
+
+    A model whose backbone is an import path (``package.module:factory``) is refused unless
+    ``backbone`` gives a module of that architecture or ``trust_backbone=True`` allows
+    importing the module the file names (which runs its code): loading a file never runs
+    code the user did not ask for."""
     state = read_model(path)
-    return from_state(state, device, str(path), backbone=backbone, batch_transform=batch_transform)
+    return from_state(
+        state,
+        device,
+        str(path),
+        backbone=backbone,
+        batch_transform=batch_transform,
+        trust_backbone=trust_backbone,
+    )
 
 
 def from_state(
@@ -43,8 +56,10 @@ def from_state(
     *,
     backbone: nn.Module | None = None,
     batch_transform: Callable[[Tensor], Tensor] | None = None,
+    trust_backbone: bool = False,
 ) -> ICaRL:
-    """The learner a model file's ``state`` describes (its method, config and learned state)."""
+    """The learner a model file's ``state`` describes (its method, config and learned state);
+    ``backbone`` and ``trust_backbone`` as in :func:`load`."""
     saved = dict(state["config"])
     if device is None and str(saved.get("device", "")).startswith("cuda") and not torch.cuda.is_available():
         device = "cpu"
@@ -61,6 +76,11 @@ def from_state(
             f"{where} was trained with a backbone passed as an object ({spec[len(OBJECT_PREFIX) :]}); "
             "load it with icarl.load(path, backbone=<a module of the same architecture>)"
         )
+    if backbone is None:  # before anything is built: a file's import path only with consent
+        try:
+            check_consent(spec, where, trust_backbone)
+        except ConfigError as e:  # a malformed or standard-library spec: named with the file
+            raise ModelFileError(f"{where}: {e}") from None
     # the saved config is already the method's resolved one
     learner = method.learner(config=cfg, batch_transform=batch_transform)
     learner.method = method.name

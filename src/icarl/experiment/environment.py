@@ -10,9 +10,8 @@ from typing import Any
 
 import torch
 
-from .. import threads
+from .. import distributed, threads
 from ..algorithm import ICaRL
-from ..train import distributed
 from ..train.amp import use_bf16
 
 

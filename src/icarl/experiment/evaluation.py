@@ -22,26 +22,21 @@ import torch
 from torch import Tensor
 
 from ..algorithm import ICaRL
-from ..algorithm.nme import class_means, l2_normalize, nme_distances
-from ..data import Split
-from ..data.streaming import ImageSource
-from ..data.streamload import load_batches
-from ..data.streamset import SourceSplit
-from ..train import distributed
-from ..train.stream import label_lut, shard_batches
+from ..algorithm.nme import nme_distances
+from ..data.source import ImageSource
 from . import metrics
 from .report import save_exemplar_grid
 from .results import CLASSIFIERS, write_metrics_csv
 
 
 def classifier_scores(
-    learner: ICaRL, x: Any, train: Split | SourceSplit | None = None, all_outputs: bool = False
+    learner: ICaRL, test: ImageSource, train: ImageSource | None = None, all_outputs: bool = False
 ) -> dict[str, Tensor]:
     """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
     classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given.
     ``all_outputs`` (``evaluation.score_all_outputs``): also a column for each head output of
     no seen class, ``(N, head size)``, as the authors' evaluation ranks them."""
-    f = learner.features(x)
+    f = learner.features(test)
     scores = _seen_scores(learner, f, train)
     return with_unseen_outputs(learner, f, scores) if all_outputs else scores
 
@@ -62,46 +57,19 @@ def with_unseen_outputs(learner: ICaRL, f: Tensor, scores: dict[str, Tensor]) ->
     return out
 
 
-def _seen_scores(learner: ICaRL, f: Tensor, train: Split | SourceSplit | None) -> dict[str, Tensor]:
+def _seen_scores(learner: ICaRL, f: Tensor, train: ImageSource | None) -> dict[str, Tensor]:
     scores = {"cnn": learner.scores(f, "cnn")}  # the learner's own classifiers (Algorithm 1 for nme)
     if learner.means_ is not None:
         scores["nme"] = learner.scores(f, "nme")
     if train is not None and len(train):  # iNCM: the true class means of all training data
-        if isinstance(train, SourceSplit):
-            mu = streamed_class_means(learner, train.x)
-        else:
-            flipped = learner.features(train.x, flip=True) if learner.config.flip else None
-            t = len(learner.classes_)
-            mu = class_means(learner.features(train.x), learner.output_index(train.y).cpu(), t, flipped)
-        scores["incm"] = -nme_distances(f, mu)
+        scores["incm"] = -nme_distances(f, learner.class_means(train))
     return scores
-
-
-def streamed_class_means(learner: ICaRL, source: ImageSource) -> Tensor:
-    """iNCM's ``mu_y`` over a streamed source: float64 running sums of the L2-normalised
-    features per class (and of the flipped images'), each rank over its share, then summed
-    over ranks; never all the features at once."""
-    t, cfg = len(learner.classes_), learner.config
-    flips = (False, True) if cfg.flip else (False,)
-    sums = {flag: torch.zeros(t, learner.feature_dim, dtype=torch.float64) for flag in flips}
-    counts = torch.zeros(t, dtype=torch.float64)
-    lut = label_lut(learner.classes_.tolist())
-    net = learner.inference_network()  # the network features() uses
-    batches = shard_batches(len(source), cfg.eval_batch_size)
-    for xb, yb in load_batches(source, batches, workers=cfg.workers):
-        idx = lut[yb]
-        counts.index_add_(0, idx, torch.ones(len(idx), dtype=torch.float64))
-        for flag in flips:
-            sums[flag].index_add_(0, idx, l2_normalize(learner.batch_features(xb, flag, net)).double())
-    counts = distributed.all_reduce_sum(counts).clamp_min(1)[:, None]
-    means = [distributed.all_reduce_sum(sums[flag]) / counts for flag in flips]
-    return l2_normalize(torch.stack(means).mean(0).float())
 
 
 def evaluate(
     learner: ICaRL,
-    test: Split | SourceSplit,
-    train: Split | SourceSplit | None,
+    test: ImageSource,
+    train: ImageSource | None,
     groups: Sequence[Sequence[int]],
     all_outputs: bool = False,
 ) -> dict[str, Any]:
@@ -111,8 +79,8 @@ def evaluate(
     :func:`classifier_scores`; ``unseen_share`` is then the share of test images each
     classifier gave to an output of no seen class (0 otherwise)."""
     t0 = time.perf_counter()
-    scores = classifier_scores(learner, test.x, train, all_outputs)
-    y = test.y.cpu()
+    scores = classifier_scores(learner, test, train, all_outputs)
+    y = test.labels.cpu()
     y_index = learner.output_index(y).cpu() if len(y) else y
     # an argmax on an output of no seen class (score_all_outputs) predicts label -1: wrong
     lut = torch.tensor([*learner.classes_.tolist(), *[-1] * (learner.network().num_outputs)])

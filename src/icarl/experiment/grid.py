@@ -27,6 +27,7 @@ from typing import Any
 
 from ..config import ConfigError, parse_override
 from ..data.orders import order_draw
+from ..files.plain import PlainFileError, check_regular
 from .results import write_json
 
 if sys.version_info >= (3, 11):
@@ -154,15 +155,25 @@ def read_manifest(out: Path) -> dict[str, Any]:
     """``OUT/grid.json``, checked; a one-line ``ConfigError`` for a damaged one."""
     path = out / GRID_NAME
     try:
+        check_regular(path, "grid manifest", "restore it or run the grid again")  # not a FIFO
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"{path} cannot be read ({e}); restore it or run the grid again") from None
+    except PlainFileError as e:
+        raise ConfigError(str(e)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        why = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise ConfigError(f"{path} cannot be read ({why}); restore it or run the grid again") from None
     ok = (
         isinstance(doc, dict)
         and doc.get("grid_version") == GRID_VERSION
-        and doc.get("kind") in ("run", "compare")
+        and doc.get("kind") in ("run", "compare", "paper")
         and isinstance(doc.get("argv"), list)
         and isinstance(doc.get("cells"), list)
+        and all(
+            isinstance(c, dict)
+            and isinstance(c.get("labels", {}), dict)
+            and isinstance(c.get("overrides", []), list)
+            for c in doc["cells"]
+        )
     )
     if not ok:
         raise ConfigError(f"{path} is not a grid manifest of this version; run the grid again")

@@ -22,8 +22,9 @@ from typing import Any, Protocol
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..config import ConfigError
-from ..train import distributed
+from ..files.atomic import open_replacing
 from ..train.loop import EpochLog, on_terminal
 from .results import CLASSIFIERS
 
@@ -75,7 +76,7 @@ class CSVLogger:
     flushed as it comes; ``prior`` rows (a resumed run's) are written first."""
 
     def __init__(self, path: Path, prior: Sequence[dict[str, Any]] = ()) -> None:
-        self._file = open(path, "w", newline="")  # noqa: SIM115 (closed by close())
+        self._file = open_replacing(path, newline="")  # a link there is replaced, never followed
         self._writer = csv.DictWriter(self._file, fieldnames=EPOCH_FIELDS)
         self._writer.writeheader()
         for row in prior:

@@ -9,19 +9,26 @@ import os
 import tempfile
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from ..config import ConfigError, LearnerConfig
-from ..nets import available
-from ..nets.adapt import OBJECT_PREFIX, factory_from_path
+from ..files.atomic import same_file
+from ..files.plain import check_regular
+from ..nets import available, build_backbone
+from ..nets.adapt import OBJECT_PREFIX, factory_from_path, is_import_path
 from ..train.amp import resolve_device
 
 
 def check_learner(cfg: LearnerConfig) -> None:
     """The device exists here and the backbone can be found (before any folder is made)."""
     resolve_device(cfg.device)
-    if cfg.init_weights and not Path(cfg.init_weights).is_file():
+    if cfg.init_weights and not Path(cfg.init_weights).exists():
         raise ConfigError(
             f"learner.init_weights {cfg.init_weights} does not exist; pass a file saved with torch.save"
         )
+    if cfg.init_weights:  # a FIFO or a device is refused here, before any folder is made
+        check_regular(cfg.init_weights, "learner.init_weights", "save model.state_dict() with torch.save")
     spec = cfg.backbone
     if spec.startswith(OBJECT_PREFIX):
         return
@@ -32,6 +39,18 @@ def check_learner(cfg: LearnerConfig) -> None:
             f"learner.backbone is {spec!r}; choose one of: {', '.join(available())}, "
             "or name a factory as package.module:function"
         )
+
+
+def check_backbone(cfg: LearnerConfig, image_shape: tuple[int, int, int], obj: nn.Module | None) -> None:
+    """Build a user's backbone once (import-path factory, module passed as an object, initial
+    weights) for images of ``image_shape``, so that a factory that fails or weights that do not
+    fit are one line before the run folder is written. Registry backbones without initial
+    weights are known to build and are skipped; the global generators are left as they were."""
+    if not (is_import_path(cfg.backbone) or cfg.backbone.startswith(OBJECT_PREFIX) or cfg.init_weights):
+        return
+    c, h, _ = image_shape
+    with torch.random.fork_rng(devices=[]):
+        build_backbone(cfg.backbone, c, h, obj, cfg.init_weights)
 
 
 def _existing_ancestor(path: Path) -> Path:
@@ -56,6 +75,16 @@ def check_writable(target: Path, option: str) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(name)
+
+
+def check_not_input(target: Path, inputs: dict[str, str | Path | None], option: str) -> None:
+    """``target`` is none of ``inputs`` (what -> path): no command replaces what it reads."""
+    for what, path in inputs.items():
+        if path and same_file(target, path):
+            raise ConfigError(
+                f"{option} {target} is {what}, which this command reads; choose another file "
+                "(the input is kept as it is)"
+            )
 
 
 def check_output_file(path: Path, option: str, force: bool, run_dir: Path | None = None) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
+from ..files.plain import PlainFileError, check_regular
 from .plots import accuracy_axes, accuracy_matrix_figure, pyplot, save_figure
 from .results import write_metrics_csv
 
@@ -227,16 +228,19 @@ def load_runs(run_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any] 
     """``{method: results}`` of a compare folder (``compare.json``) or a run folder."""
     run_dir = Path(run_dir)
     cmp_path = run_dir / "compare.json"
-    if cmp_path.is_file():
+    if cmp_path.exists():
         cmp = read_json(cmp_path, {"methods": list, "folders": dict})
         runs = {}
         for name in cmp["methods"]:
-            p = run_dir / str(cmp["folders"].get(name, name)) / "results.json"
-            if p.is_file():
+            folder = str(cmp["folders"].get(name, name))
+            if folder in ("", ".", "..") or Path(folder).name != folder:  # its files stay inside
+                raise ReportError(f"{cmp_path} names the folder {folder[:80]!r}, not one inside {run_dir}")
+            p = run_dir / folder / "results.json"
+            if p.exists():
                 runs[name] = read_results(p)
         return runs, cmp
     res_path = run_dir / "results.json"
-    if not res_path.is_file():
+    if not res_path.exists():
         raise ReportError(f"{run_dir} has no results.json or compare.json; pass a run or compare folder")
     res = read_results(res_path)
     if not res.get("steps"):
@@ -251,9 +255,14 @@ RESULTS_LAYOUT: dict[str, type] = {"method": str, "dataset": str, "class_order":
 def read_json(path: Path, layout: dict[str, type]) -> dict[str, Any]:
     """A JSON object with at least ``layout``'s keys and types; one-line ``ReportError`` else."""
     try:
+        check_regular(path, "results file", "restore it or run again")
         doc = json.loads(path.read_text(encoding="utf-8"))
+    except PlainFileError as e:
+        raise ReportError(str(e)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ReportError(f"{path} is not valid JSON ({e}); restore it or run again") from None
+    except RecursionError:
+        raise ReportError(f"{path} nests arrays or objects too deeply; restore it or run again") from None
     if not isinstance(doc, dict):
         raise ReportError(f"{path} holds {type(doc).__name__}, not a JSON object; restore it or run again")
     for key, tp in layout.items():

@@ -17,12 +17,11 @@ from typing import Any
 
 import torch
 
-from .. import methods, threads, timing
+from .. import distributed, methods, threads, timing
 from ..algorithm import ICaRL
 from ..config import ConfigError, EvaluationConfig, RunConfig, resolve_batch_size, to_dict
-from ..data import ClassIncrementalStream, Dataset, Step
+from ..data import ClassIncrementalStream, Dataset, ImageSource, Step
 from ..data.loading import run_data
-from ..data.streamset import SourceDataset
 from ..files.checkpoint import (
     CHECKPOINT_NAME,
     RESULTS_NAME,
@@ -33,13 +32,13 @@ from ..files.checkpoint import (
     save_checkpoint,
 )
 from ..timing import phase
-from ..train import TrainingDiverged, TrainState, distributed
+from ..train import TrainingDiverged, TrainState
 from ..train.determinism import set_deterministic
 from ..version import versions
 from . import evaluation
 from .environment import environment
 from .loggers import NO_LOGGERS, LogOptions, RunLog, open_run_log
-from .preflight import check_learner
+from .preflight import check_backbone, check_learner
 from .progress import with_step_bar
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
@@ -47,12 +46,12 @@ from .results import RESULTS_VERSION, summarize, write_json
 Reporter = Callable[[dict[str, Any]], None]
 
 
-def load_run_data(cfg: RunConfig) -> Dataset | SourceDataset:
-    """The run's data in memory or streamed (``data.storage``); download, cache, image_size."""
+def load_run_data(cfg: RunConfig) -> Dataset[ImageSource]:
+    """The run's data in memory or read from files (``data.storage``); download, cache, image_size."""
     return run_data(cfg.data)[0]
 
 
-def make_stream(cfg: RunConfig, data: Dataset | SourceDataset) -> ClassIncrementalStream:
+def make_stream(cfg: RunConfig, data: Dataset[ImageSource]) -> ClassIncrementalStream:
     return ClassIncrementalStream(
         data,
         classes_per_step=cfg.data.classes_per_step,
@@ -67,7 +66,7 @@ def run(
     cfg: RunConfig,
     out_dir: Path | None = None,
     report: Reporter | None = None,
-    data: Dataset | SourceDataset | None = None,
+    data: Dataset[ImageSource] | None = None,
     *,
     resume: Checkpoint | None = None,
     deterministic: bool = False,
@@ -99,6 +98,8 @@ def run(
     learner.config = resolve_batch_size(learner.config, stream.train_size(0))  # batch_size 0: auto
     cfg = replace(cfg, learner=learner.config)
     check_learner(cfg.learner)  # device and backbone, before the run folder is touched
+    if resume is None and learner.net_ is None:  # a resumed learner builds it before any write
+        check_backbone(cfg.learner, data.image_shape, learner.backbone_object)
     record, fingerprint = to_dict(cfg), data.fingerprint()
     saver = _saver(out_dir, record, data, fingerprint, len(stream), resume, deterministic)
     fresh = new_results(record, data, stream, fingerprint)
@@ -128,7 +129,7 @@ def _checked_step(
     stream: ClassIncrementalStream,
     index: int,
     hooks: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     cfg: RunConfig,
     saver: _Saver | None,
     deterministic: bool,
@@ -149,7 +150,7 @@ def _checked_step(
 def _saver(
     out_dir: Path | None,
     record: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     fingerprint: str,
     total: int,
     resume: Checkpoint | None,
@@ -217,7 +218,7 @@ def check_memory(learner: ICaRL, total: int) -> None:
 
 
 def new_results(
-    record: dict[str, Any], data: Dataset | SourceDataset, stream: ClassIncrementalStream, fingerprint: str
+    record: dict[str, Any], data: Dataset[ImageSource], stream: ClassIncrementalStream, fingerprint: str
 ) -> dict[str, Any]:
     return {
         "results_version": RESULTS_VERSION,
@@ -236,7 +237,7 @@ def train_step(
     learner: ICaRL,
     step: Step,
     hooks: dict[str, Any],
-    data: Dataset | SourceDataset,
+    data: Dataset[ImageSource],
     groups: list[tuple[int, ...]],
     ev_cfg: EvaluationConfig | None = None,
 ) -> dict[str, Any]:
@@ -244,7 +245,7 @@ def train_step(
     (NME, network outputs and, with ``evaluation.incm``, iNCM; the metrics of
     :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
-    learner.partial_fit(step.train.x, step.train.y, **hooks)
+    learner.partial_fit(step.train, **hooks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     ev_cfg = ev_cfg or EvaluationConfig()

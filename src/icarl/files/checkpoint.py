@@ -28,6 +28,7 @@ from torch import Tensor
 from ..errors import IcarlError
 from .atomic import atomic_write, temp_path
 from .layout import StateLayoutError, check_keys, check_learner_state
+from .plain import PlainFileError, load_torch
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULTS_NAME = "results.json"
@@ -113,13 +114,15 @@ def load_checkpoint(run_dir: str | Path) -> Checkpoint:
     path = run_dir / CHECKPOINT_NAME
     if not run_dir.is_dir():
         raise CheckpointError(f"run folder {run_dir} does not exist; pass the folder of an earlier run")
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(
             f"{run_dir} holds no {CHECKPOINT_NAME}; it is not a run folder, or its run stopped "
             "before the first checkpoint (start it again with --force)"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_torch(path, "checkpoint", "start the run again with --force")
+    except PlainFileError as e:
+        raise CheckpointError(str(e)) from None
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise CheckpointError(f"{path} is unreadable ({first}); start the run again with --force") from None

@@ -12,7 +12,9 @@ from typing import Any
 
 from torch import Tensor
 
+from ..config import MAX_IMAGE_SIDE
 from ..errors import IcarlError
+from .limits import limit, refusal
 
 # key -> the types its value may have (None: the key may hold None)
 LEARNER_KEYS: dict[str, tuple[type | None, ...]] = {
@@ -76,6 +78,15 @@ def check_learner_state(state: Any, where: str) -> None:
         _all(shape, int, "image_shape", where)
         if len(shape) != 3:
             raise StateLayoutError(f"{where}: image_shape is {list(shape)}, expected (C, H, W)")
+        c, h, w = shape
+        if not (1 <= c <= 4 and 1 <= h <= MAX_IMAGE_SIDE and 1 <= w <= MAX_IMAGE_SIDE):
+            raise StateLayoutError(
+                f"{where}: image_shape is {list(shape)}; a model takes 1 to 4 channels and sides of 1 "
+                f"to {MAX_IMAGE_SIDE} pixels (the file is damaged or not written by icarl)"
+            )
+    n = max(len(state["classes"]), len(state["class_names"]), state["num_outputs"])
+    if state["num_outputs"] < 0 or n > limit("ICARL_MAX_CLASSES"):
+        raise StateLayoutError(refusal(where, f"{n} classes or outputs", "ICARL_MAX_CLASSES"))
     if shape is not None and state["net"] is None:
         raise StateLayoutError(f"{where}: the network is missing (net is None); the file is damaged")
     _all((state["net"] or {}).values(), Tensor, "net", where)

@@ -12,6 +12,11 @@ variable                 default          bounds
 ``ICARL_MAX_BYTES``      8 GiB            uncompressed bytes read from one file or archive
 ``ICARL_MAX_RATIO``      200              uncompressed / compressed size of a member or stream
 ``ICARL_MAX_MEMBERS``    1,000,000        members of one archive
+``ICARL_MAX_ITEMS``      50,000,000       values in a model file, checkpoint or weights file
+                                          (a value shared by reference counted at every use;
+                                          a string counts one per 64 characters)
+``ICARL_MAX_DEPTH``      64               nesting depth of containers in such a file
+``ICARL_MAX_STRING``     1,048,576        characters of one string in such a file
 =======================  ===============  ==================================================
 
 The ratio applies to members and streams larger than :data:`RATIO_FREE_BYTES` (small ones
@@ -30,6 +35,9 @@ DEFAULTS: dict[str, int] = {
     "ICARL_MAX_BYTES": 8 << 30,
     "ICARL_MAX_RATIO": 200,
     "ICARL_MAX_MEMBERS": 1_000_000,
+    "ICARL_MAX_ITEMS": 50_000_000,
+    "ICARL_MAX_DEPTH": 64,
+    "ICARL_MAX_STRING": 1 << 20,
 }
 RATIO_FREE_BYTES = 16 << 20  # members below 16 MiB uncompressed are not ratio-checked
 

@@ -2,19 +2,25 @@
 
 The lock is ``fcntl.flock`` on that file, so the kernel releases it when the process ends,
 however it ends: a lock left by a killed run (its file still names the dead process) is
-simply taken over. A second run into a locked folder gets a one-line error naming the
-process that holds it. Where ``fcntl`` does not exist (Windows) the lock is the file alone
-(``O_EXCL``), taken over when the process it names is gone.
+simply taken over. The file is opened with ``O_NOFOLLOW`` and must be a plain file with one
+name: a ``.lock`` that is a symbolic link, a hard link or a special file is refused in one
+line, so that writing the process id never truncates another file. A second run into a
+locked folder gets a one-line error naming the process that holds it. Where ``fcntl``
+does not exist (Windows) the lock is the file alone (``O_EXCL``), taken over when the
+process it names is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import IcarlError
+from .atomic import CLOEXEC, NOFOLLOW, LinkError
 
 try:
     import fcntl
@@ -29,11 +35,37 @@ class RunLockedError(IcarlError):
 
 
 def _holder(path: Path) -> str:
+    """The process id the lock file names (at most 32 bytes read, no link followed)."""
     try:
-        pid = path.read_text().strip()
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return "another process"
+    try:
+        pid = os.read(fd, 32).decode("ascii", "replace").strip()
     except OSError:
         pid = ""
-    return f"process {pid}" if pid else "another process"
+    finally:
+        os.close(fd)
+    return f"process {pid}" if pid.isdigit() else "another process"
+
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor: a plain file with one name, opened without following a link."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | NOFOLLOW | CLOEXEC | getattr(os, "O_NONBLOCK", 0), 0o644)
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            raise
+        raise LinkError(
+            f"{path} is a symbolic link, not a lock file icarl made; icarl never writes through a "
+            "link; remove it and run again"
+        ) from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+        os.close(fd)
+        what = "a special file" if not stat.S_ISREG(st.st_mode) else "a hard link to another file"
+        raise LinkError(f"{path} is {what}, not a lock file icarl made; remove it and run again")
+    return fd
 
 
 def _alive(pid_text: str) -> bool:
@@ -56,7 +88,7 @@ def _take(path: Path, what: str) -> int:
         except FileExistsError:
             raise RunLockedError(_busy(path, what)) from None
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -21,6 +21,7 @@ from ..errors import IcarlError
 from ..version import versions
 from .atomic import atomic_write
 from .layout import StateLayoutError, check_learner_state
+from .plain import PlainFileError, load_torch, open_regular
 
 
 class ModelFileError(IcarlError):
@@ -49,35 +50,35 @@ def write_model(path: str | Path, state: dict[str, Any]) -> Path:
 
 
 def read_model(path: str | Path) -> dict[str, Any]:
+    """A model file's state, read within the bounds of :mod:`icarl.files.plain` (a special file,
+    a compressed member, an expanded tensor or a self-nested structure is refused)."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"model file {path} does not exist; check the path")
-    with open(path, "rb") as f:
-        magic = f.read(4)
-    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
-        raise ModelFileError(
-            f"{path} is not an icarl model file (not a torch archive); pass a file written by "
-            "learner.save or icarl run --save"
-        )
+    fix = "pass a file written by learner.save or icarl run --save"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        f, _ = open_regular(path, "model file", fix)
+        with f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+            raise ModelFileError(f"{path} is not an icarl model file (not a torch archive); {fix}")
+        state = load_torch(path, "model file", fix)
+    except PlainFileError as e:
+        raise ModelFileError(str(e)) from None
     except pickle.UnpicklingError:
         raise ModelFileError(
             f"{path} holds objects other than tensors and plain containers, which icarl refuses "
-            "to unpickle; pass a file written by learner.save or icarl run --save"
+            f"to unpickle; {fix}"
         ) from None
+    except ModelFileError:
+        raise
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ModelFileError(
-            f"{path} is damaged or not an icarl model ({first[:120]}); pass a file written by "
-            "learner.save or icarl run --save"
-        ) from None
+        raise ModelFileError(f"{path} is damaged or not an icarl model ({first[:120]}); {fix}") from None
     if not isinstance(state, dict) or "format_version" not in state:
         raise ModelFileError(f"{path} is not an icarl model file; pass a file written by learner.save")
     try:
         check_learner_state(state, str(path))
     except StateLayoutError as e:
-        raise ModelFileError(f"{e}; pass a file written by learner.save or icarl run --save") from None
+        raise ModelFileError(f"{e}; {fix}") from None
     return state
 
 

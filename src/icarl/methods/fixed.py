@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..algorithm import ICaRL
 from ..algorithm.losses import icarl_bce
+from ..data.source import ImageSource
 from ..nets import IncrementalNet
 from ..train import TrainHooks
 
@@ -46,9 +47,9 @@ class FixedRepresentation(ICaRL):
 
     method = "fixed"
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
+    def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
         if n_old == 0:
-            super()._update_representation(x, y, n_old, hooks)
+            super()._update_representation(source, n_old, hooks)
             return
         net = self.network()
         net.grow(max(self.config.head_size, len(self.classes_)), generator=self._generator())
@@ -59,8 +60,7 @@ class FixedRepresentation(ICaRL):
             return icarl_bce(logits, labels)
 
         desc = f"classes {n_old + 1}-{len(self.classes_)} (head only)"
-        train_x, train_y = self._train_data(x, y, with_exemplars=False)
-        self._train(rows, train_x, train_y, loss_fn, hooks, desc)
+        self._train(rows, self._reader(source, with_exemplars=False), loss_fn, hooks, desc)
         with torch.no_grad():
             net.head.weight[n_old:] = rows.head.weight
             net.head.bias[n_old:] = rows.head.bias

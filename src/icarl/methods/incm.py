@@ -6,9 +6,7 @@ class-incremental learner (it keeps the whole training set).
 
 from __future__ import annotations
 
-from torch import Tensor
-
-from ..algorithm.nme import class_means
+from ..data.source import ImageSource
 from ..train import TrainHooks
 from .joint import KeepsSeenData
 
@@ -18,11 +16,9 @@ class NearestClassMean(KeepsSeenData):
 
     method = "incm"
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
-        self.seen_.add(x, y)
-        super()._update_representation(x, y, n_old, hooks)
+    def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
+        self._keep(source)
+        super()._update_representation(source, n_old, hooks)
 
     def _update_means(self) -> None:
-        x, y = self.seen_.x, self.seen_.y
-        flipped = self.features(x, flip=True) if self.config.flip else None
-        self.means_ = class_means(self.features(x), y, len(self.classes_), flipped)
+        self.means_ = self.class_means(self.seen_.source(self._classes))  # as the evaluation's iNCM

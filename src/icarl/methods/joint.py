@@ -3,7 +3,8 @@
 The network is warm-started from the previous step (not retrained from scratch) and
 trained without distillation; it classifies with its own outputs. It keeps no exemplar
 memory: the whole past training set stands in for it, which is exactly what a
-class-incremental learner may not do.
+class-incremental learner may not do. That set is held in memory, decoded, whatever
+``data.storage`` says (images read from files are decoded once, when their step comes).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from torch import Tensor
 from typing_extensions import Self
 
 from ..algorithm import ICaRL
+from ..data.source import ImageSource, TensorSource
 from ..train import TrainHooks
 
 
 class SeenData:
-    """All training images seen so far (uint8, CPU) and their internal labels."""
+    """All training images seen so far (uint8, CPU) and their internal labels (output indices)."""
 
     def __init__(self) -> None:
         self.x = torch.empty(0, dtype=torch.uint8)
@@ -33,11 +35,13 @@ class SeenData:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def source(self, classes: list[int]) -> TensorSource:
+        """The images as a source, labelled with the original labels (``classes[y]``)."""
+        return TensorSource(self.x, torch.tensor(classes, dtype=torch.long)[self.y], name="seen")
+
 
 class KeepsSeenData(ICaRL):
     """A learner that keeps every training image it saw in ``seen_`` (saved with its state)."""
-
-    streams = False  # it holds all training data in memory by definition
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -53,12 +57,16 @@ class KeepsSeenData(ICaRL):
             self.seen_.x, self.seen_.y = state["seen"]["x"], state["seen"]["y"]
         return self
 
+    def _keep(self, source: ImageSource) -> None:
+        """Add the step's images (read whole, in memory from here on) to ``seen_``."""
+        self.seen_.add(source.take(torch.arange(len(source))), self.output_index(source.labels))
+
 
 class JointTraining(KeepsSeenData):
     """``partial_fit`` trains on the new classes plus all earlier training data."""
 
     method = "joint"
 
-    def _update_representation(self, x: Tensor, y: Tensor, n_old: int, hooks: TrainHooks) -> None:
-        self.seen_.add(x, y)
-        super()._update_representation(self.seen_.x, self.seen_.y, n_old, hooks)
+    def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
+        self._keep(source)
+        super()._update_representation(self.seen_.source(self._classes), n_old, hooks)

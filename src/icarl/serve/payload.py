@@ -1,6 +1,6 @@
 """Request bodies to images: PNG / JPEG bytes, uint8 arrays as ``.npy`` or JSON, each checked
 against the server's :class:`Limits` before anything of that size is allocated, and conformed
-to the model's (C, H, W) as ``icarl predict`` does (:func:`icarl.data.inputs.conform_images`).
+to the model's (C, H, W) as ``icarl predict`` does (:func:`icarl.deploy.inputs.conform_images`).
 
 Array layouts (``.npy`` or JSON): one image ``(H, W)`` or ``(H, W, C)``; a batch ``(N, H, W)``,
 ``(N, H, W, C)`` or ``(N, C, H, W)``; ``C`` is 1 or 3 (a 3-D array whose last axis is 1 or 3 is
@@ -19,8 +19,8 @@ import torch
 from torch import Tensor
 
 from ..data import DataError
-from ..data.images import decode_image
-from ..data.inputs import InputError, conform_images
+from ..data.formats.images import decode_image
+from ..deploy.inputs import InputError, conform_images
 from ..errors import IcarlError
 
 IMAGE_FORMATS = ("PNG", "JPEG")  # what Pillow must recognise in an image part or body

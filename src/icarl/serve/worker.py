@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data import Dataset, Split
+from ..data import Dataset, TensorSource
 from ..deploy import learn_step, load, with_overrides
 from ..errors import IcarlError
 from ..train.loop import EpochLog
@@ -52,12 +52,12 @@ def die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="icarl-parent-watch", daemon=True).start()
 
 
-def dataset(classes: list[tuple[str, np.ndarray]], name: str) -> Dataset:
+def dataset(classes: list[tuple[str, np.ndarray]], name: str) -> Dataset[TensorSource]:
     """The new classes as a dataset: every image for training (no held-out test split)."""
     x = torch.cat([torch.from_numpy(arr) for _, arr in classes])
     y = torch.cat([torch.full((len(arr),), i, dtype=torch.long) for i, (_, arr) in enumerate(classes)])
-    empty = Split(x[:0], y[:0])
-    return Dataset(name, Split(x, y), empty, tuple(n for n, _ in classes))
+    names = tuple(n for n, _ in classes)
+    return Dataset(name, TensorSource(x, y, names, name), TensorSource(x[:0], y[:0], names, name), names)
 
 
 def learn_process(conn: Connection, spec: dict[str, Any]) -> None:

@@ -14,8 +14,8 @@ import os
 import sys
 from collections.abc import Callable
 
+from .. import distributed
 from ..errors import IcarlError
-from ..train import distributed
 
 USAGE_ERROR = 2
 BROKEN_PIPE = 141

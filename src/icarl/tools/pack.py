@@ -7,7 +7,7 @@ Loads NAME through the normal loader (and its cache), encodes every image as JPE
 ``--quality`` with 4:4:4 chroma (full colour: at 32x32, 4:2:0 halves the colour detail and
 raises the pixel error by half) and optimised Huffman tables, writes OUT atomically, then
 reads OUT back and prints its size and the mean absolute pixel error against the source
-(the JPEG loss). Format: :mod:`icarl.data.packed`. ``python -m icarl.tools.pack`` is the same command.
+(the JPEG loss). Format: :mod:`icarl.data.formats.packed`. ``python -m icarl.tools.pack`` is the same command.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import torch
 
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
+from ..data.formats.packed import encode_jpegs
 from ..data.loading import dataset_from_config
-from ..data.packed import encode_jpegs
 from ..errors import IcarlError
-from ..files.atomic import atomic_write
+from ..files.atomic import atomic_write, same_file
 from .funnel import guarded
 
 DEFAULT_QUALITY = 90
@@ -79,6 +79,10 @@ def build(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``icarl pack``: user errors raise :class:`IcarlError` (one line from the CLI)."""
     out = Path(args.out)
+    if args.data and same_file(out, args.data):
+        raise IcarlError(
+            f"{out} is the data this command reads (--data); choose another OUT (the data are kept)"
+        )
     if out.exists() and not args.force:
         raise IcarlError(f"{out} exists; pass --force to replace it")
     # the loader, cache policy and resizing of `icarl run`

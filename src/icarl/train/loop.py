@@ -1,15 +1,15 @@
 """The one training loop every learner uses.
 
-A learner hands :func:`train` its network, its data, a ``prepare`` function that turns a
-uint8 batch into the network's float input (augmentation, normalisation) and a ``loss`` of
-``(inputs, logits, labels)``. The loop owns the optimiser, the schedule, mixed precision,
-progress and the divergence check. Nothing else.
+A learner hands :func:`train` its network, its data as a :class:`BatchReader`, a ``prepare``
+function that turns a uint8 batch into the network's float input (augmentation,
+normalisation) and a ``loss`` of ``(inputs, logits, labels)``. The loop owns the optimiser,
+the schedule, mixed precision, progress and the divergence check. Nothing else.
 
-The data are either uint8 images and labels on the training device (the in-memory path:
-every rank indexes the global batch, prepares it and keeps its slice) or a
-:class:`BatchReader` (the streaming path: each rank reads only its slice of each global
-batch, and ``prepare(xb, part)`` draws the augmentation of the whole global batch and
-applies that slice of it). Both see the same batches and the same random numbers.
+The loop draws each epoch's shuffled global batches from the learner's generator; the reader
+hands each rank its slice of each (gathered on the training device when the images are held
+in memory, decoded by workers when they are read from files), and ``prepare(xb, part)``
+draws the augmentation of the whole global batch and applies that slice of it. So every
+source and every number of processes sees the same batches and the same random numbers.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .. import threads
+from .. import distributed, threads
 from ..config import LearnerConfig
+from ..data.reading import Part
 from ..errors import IcarlError
-from . import distributed
 from .amp import autocast, compiled
 from .momentum import Velocity, load_velocity, store_velocity
 
 LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
-Part = tuple[int, int, int]  # (start, stop, size of the global batch) of this rank's slice
 
 
 class Prepare(Protocol):
@@ -42,14 +41,15 @@ class Prepare(Protocol):
 
 
 class BatchReader(Protocol):
-    """Training data read in batches (the streaming path)."""
+    """Training data read in batches (:class:`icarl.data.reading.BatchReader`)."""
 
     device: torch.device
 
     def __len__(self) -> int: ...
 
-    def read(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor]]:
-        """This rank's slice of each global index batch: uint8 images and labels on ``device``."""
+    def read(self, index_batches: list[Tensor]) -> Iterator[tuple[Tensor, Tensor, Part]]:
+        """This rank's slice of each global index batch: uint8 images and output indices on
+        ``device``, and the slice's place in the global batch."""
         ...
 
 
@@ -91,18 +91,14 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     ]
 
 
-def batches(
-    n: int, batch_size: int, generator: torch.Generator, device: torch.device | None = None
-) -> Iterator[Tensor]:
+def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
     """Shuffled index batches; the last partial batch is dropped (as the authors do),
     unless the data are smaller than one batch.
 
-    The permutation is drawn on the CPU generator (device-independent results) and
-    moved to ``device`` once per epoch, not once per batch.
+    The permutation is drawn on the CPU generator (device-independent results); a reader of
+    images held on the training device moves the indices there once per epoch.
     """
     perm = torch.randperm(n, generator=generator)
-    if device is not None and device.type != "cpu":
-        perm = perm.pin_memory().to(device, non_blocking=True)
     if n < batch_size:
         yield perm
         return
@@ -128,8 +124,7 @@ class TrainHooks:
 
 def train(
     net: nn.Module,
-    x: Tensor | BatchReader,
-    y: Tensor | None,
+    reader: BatchReader,
     *,
     cfg: LearnerConfig,
     prepare: Prepare,
@@ -159,7 +154,7 @@ def train(
     for epoch in range(first_epoch, cfg.epochs):
         threads.adjust()  # the command's policy: fixed (nothing), --threads auto, or a replay
         n_threads = torch.get_num_threads()
-        mean_loss = _epoch(model, x, y, cfg, prepare, loss_fn, generator, opt)
+        mean_loss = _epoch(model, reader, cfg, prepare, loss_fn, generator, opt)
         distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
@@ -190,8 +185,7 @@ def train(
 
 def _epoch(
     model: nn.Module,
-    x: Tensor | BatchReader,
-    y: Tensor | None,
+    reader: BatchReader,
     cfg: LearnerConfig,
     prepare: Prepare,
     loss_fn: LossFn,
@@ -199,10 +193,10 @@ def _epoch(
     opt: torch.optim.Optimizer,
 ) -> float:
     """One pass over shuffled batches; the mean loss over every rank's items."""
-    device = x.device
+    device = reader.device
     # the loss is summed on the device; the one host sync per epoch is float(total)
     total, count = torch.zeros((), device=device), 0
-    for inputs, labels, scale in _local_batches(x, y, cfg.batch_size, generator, prepare):
+    for inputs, labels, scale in _local_batches(reader, cfg.batch_size, generator, prepare):
         with autocast(cfg, device):
             logits = model(inputs)
             loss = loss_fn(inputs, logits, labels)
@@ -216,25 +210,15 @@ def _epoch(
 
 
 def _local_batches(
-    x: Tensor | BatchReader, y: Tensor | None, batch_size: int, generator: torch.Generator, prepare: Prepare
+    reader: BatchReader, batch_size: int, generator: torch.Generator, prepare: Prepare
 ) -> Iterator[tuple[Tensor, Tensor, float]]:
-    """(inputs, labels, loss scale) of this rank's slice of each global batch."""
-    if isinstance(x, Tensor):
-        assert y is not None  # internal: in-memory data come with their labels
-        for idx in batches(x.shape[0], batch_size, generator, x.device):
-            # DDP: every rank draws the same global batch (and augmentation), then keeps its slice
-            yield distributed.local_batch(prepare(x[idx]), y[idx])
-        return
-    index_batches = list(batches(len(x), batch_size, generator))  # the same draws as in memory
-    world, rank = distributed.world(), distributed.rank()
-    for idx, (xb, labels) in zip(index_batches, x.read(index_batches), strict=True):
-        start, stop = distributed.shard_bounds(len(idx), rank, world)
-        if stop == start:
-            raise distributed.DistributedError(
-                f"a batch of {len(idx)} images cannot be split over {world} processes; "
-                "raise learner.batch_size or use fewer processes"
-            )
-        yield prepare(xb, (start, stop, len(idx))), labels, (stop - start) * world / len(idx)
+    """(inputs, labels, loss scale) of this rank's slice of each global batch.
+
+    DDP: every rank draws the same global batches (and augmentation), and reads and prepares
+    only its slice; the loss scale makes DDP's gradient average that of the global batch
+    (:func:`icarl.distributed.local_part`)."""
+    for xb, labels, (start, stop, n) in reader.read(list(batches(len(reader), batch_size, generator))):
+        yield prepare(xb, (start, stop, n)), labels, distributed.local_part(n)[2]
 
 
 def on_terminal() -> bool:

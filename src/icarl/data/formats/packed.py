@@ -4,7 +4,7 @@ Keys, per split ``train`` and ``test``: ``x_<split>_jpeg`` (1-D uint8, the JPEG 
 after another), ``x_<split>_offsets`` (integers, N + 1: image ``i`` is
 ``jpeg[offsets[i]:offsets[i + 1]]``; starts at 0, never decreases, ends at the byte count)
 and ``y_<split>`` (N integer labels); optional ``class_names``. ``--dataset npz`` reads it
-(see :mod:`icarl.data.npz`); ``python -m icarl.tools.pack`` writes it. Images decode to
+(see :mod:`icarl.data.formats.npz`); ``python -m icarl.tools.pack`` writes it. Images decode to
 greyscale (1 channel) or RGB (3 channels), all of one size and mode.
 
 Why: 55,000 Tiny-ImageNet images at 32x32 are 169 MB as raw pixels and 47 MiB here (JPEG
@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from ..files.limits import exceeds, refusal
-from .dataset import DataError
+from ...errors import DataError
+from ...files.limits import exceeds, refusal
+from ..source import ImageSource, check_class_count, names_from_labels
 from .guards import bomb_refusal, check_pixels, follow_pixel_limit
+from .images import decode_image, resize_images
+from .npzfile import read_npz
 
 SPLITS = ("train", "test")
 MODES = {"L": 1, "RGB": 3}  # Pillow mode -> channels
@@ -212,3 +218,120 @@ def read_packed(arrays: dict[str, np.ndarray], where: str, workers: int = 0) -> 
             f"{out['x_test'].shape[1:]} (C, H, W); pack both splits at one size and mode; {FIX}"
         )
     return out
+
+
+# ------------------------------------------------------------------ read on demand
+class PackedSource(ImageSource):
+    """One split of a JPEG-packed npz (this module's layout, as ``python -m icarl.tools.pack``
+    writes it with ``np.savez``): labels and offsets are read at once (small); the JPEG bytes
+    array, a stored zip member, is memory-mapped by its data offset in each process, so an
+    item reads only its own bytes. A compressed member (``np.savez_compressed``) is refused.
+    ``size`` resizes as the in-memory npz loader does (antialiased bilinear)."""
+
+    def __init__(self, path: Path, split: str, size: int | None = None) -> None:
+        path = Path(path)
+        jpeg, off_key, y_key = packed_keys(split)
+        small = _small_arrays(path, (off_key, y_key, *[packed_keys(s)[2] for s in SPLITS]))
+        where = str(path)
+        if jpeg not in small["__files__"] or y_key not in small:
+            raise DataError(f"{path} is not a JPEG-packed npz (no {jpeg}); pack it with icarl.tools.pack")
+        y = small[y_key]
+        if y.ndim != 1 or y.dtype.kind not in "iu":
+            raise DataError(f"{path} '{y_key}' is {y.dtype} {y.shape}; expected one integer label per image")
+        self.labels = torch.from_numpy(y.astype(np.int64))
+        self.path, self.split, self.size, self.name = path, split, size, path.stem
+        self._start, self._nbytes = _stored_member(path, f"{jpeg}.npy")
+        self._map: tuple[int, np.ndarray] | None = None
+        if off_key not in small:
+            raise DataError(f"{path} has no {off_key}; {FIX}")
+        self.offsets = check_offsets(small[off_key], self._nbytes, len(self), split, where)
+        self.class_names = _packed_names(small)
+        if not len(self) or self._nbytes == 0:
+            raise DataError(f"{path} has no {split} images; {FIX}")
+        self.channels = _mode_channels(self._bytes(0), f"0 of {path} {split}")
+        first = self._image(0)
+        self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+
+    @property
+    def data(self) -> np.ndarray:
+        """The concatenated JPEG bytes, memory-mapped in this process."""
+        if self._map is None or self._map[0] != os.getpid():
+            mapped = np.memmap(self.path, np.uint8, "r", self._start, (self._nbytes,))
+            self._map = (os.getpid(), mapped)
+        return self._map[1]
+
+    def _bytes(self, i: int) -> bytes:
+        return bytes(self.data[self.offsets[i] : self.offsets[i + 1]])
+
+    def _image(self, i: int) -> Tensor:
+        img = decode_image(self._bytes(i), self.channels, None, f"{i} of {self.path} {self.split}")
+        return resize_images(img[None], self.size)[0] if self.size else img
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self._checked(self._image(i), f"{i} of {self.path} {self.split}"), int(self.labels[i])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_map": None}  # each process maps the file itself
+
+
+def _mode_channels(data: bytes, where: str) -> int:
+    """1 for a greyscale image, else 3, read from the header of ``data`` (nothing decoded)."""
+    follow_pixel_limit()
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return 1 if im.mode == "L" else 3
+    except Image.DecompressionBombError as e:
+        raise bomb_refusal(f"image {where}", e) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"image {where} is not a readable image ({e}); {FIX}") from None
+
+
+def _small_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The arrays ``keys`` (those present) and ``class_names`` of the npz, plus its member names."""
+    arrays, names = read_npz(path, (*keys, "class_names"))
+    out: dict[str, Any] = dict(arrays)
+    out["__files__"] = names
+    return out
+
+
+def _packed_names(small: dict[str, Any]) -> tuple[str, ...]:
+    """``class_names``, else "0".."top" over both splits' labels (as the in-memory loader names them)."""
+    if "class_names" in small:
+        check_class_count(small["class_names"].size, "the npz 'class_names'")
+        return tuple(str(n) for n in small["class_names"].reshape(-1).tolist())
+    ys = [small[packed_keys(s)[2]] for s in SPLITS if packed_keys(s)[2] in small]
+    return names_from_labels(ys, "the npz labels")
+
+
+def _stored_member(path: Path, member: str) -> tuple[int, int]:
+    """(file offset of the data, element count) of a 1-D uint8 array stored uncompressed in the npz."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise DataError(
+                f"{path} holds {member} compressed (np.savez_compressed); reading it in batches needs "
+                "it stored: write it with np.savez or python -m icarl.tools.pack"
+            )
+        with z.open(member) as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
+            shape, _, dtype = (read_header or np.lib.format.read_array_header_2_0)(f)
+            header = f.tell()
+    if dtype != np.uint8 or len(shape) != 1:
+        raise DataError(f"{path} '{member[:-4]}' is {dtype} {shape}; expected 1-D uint8; {FIX}")
+    if header + int(shape[0]) != info.file_size:
+        raise DataError(
+            f"{path} '{member[:-4]}' declares {int(shape[0])} bytes but its member holds "
+            f"{info.file_size - header}; the file is damaged, {FIX}"
+        )
+    with open(path, "rb") as raw:
+        raw.seek(info.header_offset)
+        local = raw.read(30)
+        end = raw.seek(0, os.SEEK_END)
+    if local[:4] != b"PK\x03\x04":
+        raise DataError(f"{path} is damaged at {member} (no zip local header); {FIX}")
+    name_len, extra_len = np.frombuffer(local[26:30], dtype="<u2")
+    start = info.header_offset + 30 + int(name_len) + int(extra_len) + header
+    if start + int(shape[0]) > end:
+        raise DataError(f"{path} ends inside {member} (truncated): {FIX}")
+    return start, int(shape[0])

@@ -17,9 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..files.limits import exceeds, ratio_exceeded, refusal
-from .dataset import DataError, Dataset, Split, resize_images
-from .sources import register
+from ...errors import DataError
+from ...files.limits import exceeds, ratio_exceeded, refusal
+from ..dataset import Dataset
+from ..registry import register
+from ..source import TensorSource
+from .images import resize_images
 
 # IDX type codes -> numpy dtypes (big-endian)
 IDX_TYPES: dict[int, str] = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -107,7 +110,9 @@ def find_idx(root: Path, stem: str) -> Path:
     raise DataError(f"{root} has no {stem}[.gz]; pass the folder holding the four IDX files")
 
 
-def load_idx_dataset(name: str, path: str | Path | None, names: tuple[str, ...], size: int | None) -> Dataset:
+def load_idx_dataset(
+    name: str, path: str | Path | None, names: tuple[str, ...], size: int | None
+) -> Dataset[TensorSource]:
     if path is None:
         raise DataError(
             f"the {name} dataset needs --data PATH (a folder with the four IDX files), or --download"
@@ -124,17 +129,21 @@ def load_idx_dataset(name: str, path: str | Path | None, names: tuple[str, ...],
         if y.ndim != 1 or y.shape[0] != x.shape[0]:
             raise DataError(f"{name} has {x.shape[0]} {split} images but {y.shape} labels; files mismatch")
         xt = torch.from_numpy(x.copy())[:, None]
-        splits.append(Split(resize_images(xt, size), torch.from_numpy(y.astype(np.int64))))
+        splits.append(TensorSource(resize_images(xt, size), torch.from_numpy(y.astype(np.int64))))
     return Dataset(name, splits[0], splits[1], names)
 
 
-@register("mnist")
-def load_mnist(path: str | Path | None, image_size: int | None = None, **_: Any) -> Dataset:
+def load_mnist(path: str | Path | None, image_size: int | None = None, **_: Any) -> Dataset[TensorSource]:
     """MNIST: 60,000 train / 10,000 test 28×28 greyscale digits."""
     return load_idx_dataset("mnist", path, tuple(str(i) for i in range(10)), image_size)
 
 
-@register("fashion-mnist")
-def load_fashion_mnist(path: str | Path | None, image_size: int | None = None, **_: Any) -> Dataset:
+def load_fashion_mnist(
+    path: str | Path | None, image_size: int | None = None, **_: Any
+) -> Dataset[TensorSource]:
     """Fashion-MNIST: the MNIST format, ten kinds of clothing."""
     return load_idx_dataset("fashion-mnist", path, FASHION_NAMES, image_size)
+
+
+register("mnist", load=load_mnist)
+register("fashion-mnist", load=load_fashion_mnist)

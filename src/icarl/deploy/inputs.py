@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.dataset import Dataset
+from ..data.formats.guards import LINK_FIX
+from ..data.formats.images import IMAGE_SUFFIXES, decode_image
+from ..data.formats.npzfile import read_npz
+from ..data.source import TensorSource
 from ..errors import IcarlError
-from .dataset import Dataset, Split
-from .guards import LINK_FIX
-from .images import IMAGE_SUFFIXES, decode_image
-from .npzfile import read_npz
 
 
 class InputError(IcarlError):
@@ -46,9 +47,9 @@ def conform_images(x: Tensor, shape: tuple[int, int, int], where: str) -> Tensor
     return x
 
 
-def conform_dataset(data: Dataset, shape: tuple[int, int, int]) -> Dataset:
-    train = Split(conform_images(data.train.x, shape, f"{data.name} train"), data.train.y)
-    test = Split(conform_images(data.test.x, shape, f"{data.name} test"), data.test.y)
+def conform_dataset(data: Dataset[TensorSource], shape: tuple[int, int, int]) -> Dataset[TensorSource]:
+    train = TensorSource(conform_images(data.train.x, shape, f"{data.name} train"), data.train.y)
+    test = TensorSource(conform_images(data.test.x, shape, f"{data.name} test"), data.test.y)
     return Dataset(data.name, train, test, data.class_names)
 
 

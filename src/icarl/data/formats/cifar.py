@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import IcarlError
-from ..files.safeio import restricted_loads
-from .dataset import DataError, Dataset, Split, resize_images
+from ...errors import DataError, IcarlError
+from ...files.safeio import restricted_loads
+from ..dataset import Dataset
+from ..registry import register
+from ..source import TensorSource
 from .files import FileTree, file_digest, find_root, open_tree
-from .sources import register
+from .images import resize_images
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _check_archive(path: Path, layout: CifarLayout, checksum: str) -> None:
 
 def load_cifar(
     layout: CifarLayout, path: str | Path | None, image_size: int | None, checksum: str
-) -> Dataset:
+) -> Dataset[TensorSource]:
     if path is None:
         raise DataError(
             f"the {layout.name} dataset needs --data PATH ({layout.archive} or its extracted folder), "
@@ -140,31 +142,33 @@ def load_cifar(
             parts = [_read_batch(tree, root + f, f"{layout.name} {f}", layout) for f in files]
             x = torch.from_numpy(np.concatenate([a for a, _ in parts]))
             y = torch.from_numpy(np.concatenate([b for _, b in parts]))
-            splits.append(Split(resize_images(x, image_size), y))
+            splits.append(TensorSource(resize_images(x, image_size), y))
     finally:
         tree.close()
     return Dataset(layout.name, splits[0], splits[1], names)
 
 
-@register("cifar10")
 def load_cifar10(
     path: str | Path | None,
     image_size: int | None = None,
     verify: bool = True,
     checksum: str = "published",
     **_: Any,
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """CIFAR-10 from ``cifar-10-python.tar.gz`` or its folder ``cifar-10-batches-py``."""
     return load_cifar(CIFAR10, path, image_size, checksum if verify else "off")
 
 
-@register("cifar100")
 def load_cifar100(
     path: str | Path | None,
     image_size: int | None = None,
     verify: bool = True,
     checksum: str = "published",
     **_: Any,
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """CIFAR-100 (fine labels) from ``cifar-100-python.tar.gz`` or its folder ``cifar-100-python``."""
     return load_cifar(CIFAR100, path, image_size, checksum if verify else "off")
+
+
+register("cifar10", load=load_cifar10)
+register("cifar100", load=load_cifar100)

@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from ..errors import IcarlError
-from ..files.safeio import SafeArchive
-from .dataset import DataError
+from ...errors import DataError, IcarlError
+from ...files.safeio import SafeArchive
 from .guards import read_confined, refuse_link
 
 
@@ -29,7 +28,7 @@ class FileTree(Protocol):
 class FolderTree:
     """The regular files under a folder: a symbolic link in it is refused (as an archive's
     links are), and so is a name with ``..`` or an absolute path
-    (:func:`~icarl.data.guards.read_confined`)."""
+    (:func:`~icarl.data.formats.guards.read_confined`)."""
 
     def __init__(self, root: Path) -> None:
         self.path = root

@@ -1,8 +1,9 @@
 """Anyone's own data as one ``.npz``: ``x`` and ``y``, optionally ``x_test``/``y_test``
 and ``class_names``. Read with ``allow_pickle=False``.
 
-Or JPEG-packed (see :mod:`icarl.data.packed`): ``x_train_jpeg``/``x_train_offsets``/``y_train``
-and the same for ``test``, decoded here with Pillow.
+Or JPEG-packed (see :mod:`icarl.data.formats.packed`): ``x_train_jpeg``/``x_train_offsets``/
+``y_train`` and the same for ``test``, decoded here with Pillow, or opened and read in batches
+(:class:`~icarl.data.formats.packed.PackedSource`: each item reads only its own bytes).
 
 Images are uint8 (or integers in 0..255), shaped (N, H, W), (N, H, W, C) or
 (N, C, H, W) with C in {1, 3}. Without test arrays a seeded per-class split is made.
@@ -10,6 +11,7 @@ Images are uint8 (or integers in 0..255), shaped (N, H, W), (N, H, W, C) or
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +19,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .dataset import (
-    DataError,
-    Dataset,
-    Split,
-    check_class_count,
-    names_from_labels,
-    resize_images,
-    stratified_split,
-)
+from ...errors import DataError
+from ..dataset import Dataset, of_sources, stratified_split
+from ..registry import ReadWhole, register
+from ..source import ImageSource, TensorSource, check_class_count, names_from_labels
+from .images import resize_images
 from .npzfile import read_npz
-from .packed import is_packed, read_packed
-from .sources import register
+from .packed import PackedSource, is_packed, read_packed
 
 
 def to_nchw(x: np.ndarray, key: str) -> Tensor:
@@ -63,7 +60,6 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     return read_npz(path)[0]  # sizes checked against the file; object (pickled) arrays refused
 
 
-@register("npz")
 def load_npz(
     path: str | Path | None,
     image_size: int | None = None,
@@ -71,7 +67,7 @@ def load_npz(
     split_seed: int = 0,
     workers: int = 0,
     **_: Any,
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """``x``/``y`` (and optional ``x_test``/``y_test``, ``class_names``) from one .npz file,
     or a JPEG-packed one (decoded with ``workers`` threads; 0 = up to 8)."""
     if path is None:
@@ -105,5 +101,35 @@ def load_npz(
         test = stratified_split(y, len(names), test_fraction, split_seed)
         x, xt, y, yt = x[~test], x[test], y[~test], y[test]
     return Dataset(
-        p.stem, Split(resize_images(x, image_size), y), Split(resize_images(xt, image_size), yt), names
+        p.stem,
+        TensorSource(resize_images(x, image_size), y),
+        TensorSource(resize_images(xt, image_size), yt),
+        names,
     )
+
+
+def open_npz(path: str | Path | None, image_size: int | None = None, **_: Any) -> Dataset[ImageSource]:
+    """A JPEG-packed npz read by offsets, each item decoding only its own bytes (the items,
+    labels and class names of :func:`load_npz`); a plain npz can only be read whole."""
+    p = Path(path or "")
+    if not p.is_file():
+        raise DataError(f"npz file {p} does not exist; check the path")
+    if _plain_npz(p):
+        raise ReadWhole(
+            f"{p} is not a JPEG-packed npz (no x_train_jpeg); pack it with icarl.tools.pack",
+            why="numpy reads a plain npz whole; pack it (icarl.tools.pack) to stream it",
+        )
+    return of_sources(PackedSource(p, "train", image_size), PackedSource(p, "test", image_size))
+
+
+def _plain_npz(path: Path) -> bool:
+    """Whether ``path`` is an npz of plain arrays (not JPEG-packed): those are read whole.
+    False when it cannot be read (the packed reader then says why)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return not is_packed([n.removesuffix(".npy") for n in z.namelist()])
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+register("npz", load=load_npz, open=open_npz)

@@ -19,11 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .dataset import DataError, Dataset, Split, check_class_count
+from ...errors import DataError
+from ..dataset import Dataset, of_sources
+from ..registry import register
+from ..source import ImageSource, TensorSource, check_class_count
 from .files import FileTree, find_root, open_tree
 from .guards import relative_name
-from .images import IMAGE_SUFFIXES, decode_image
-from .sources import register
+from .images import IMAGE_SUFFIXES, FileSource, decode_image
 
 
 def _lines(tree: FileTree, name: str) -> list[str]:
@@ -126,13 +128,12 @@ def decode_all(tree: FileTree, files: Sequence[str], size: int | None, workers: 
     return torch.stack(images)
 
 
-@register("tinyimagenet", cache=True)
 def load_tinyimagenet(
     path: str | Path | None,
     image_size: int | None = None,
     workers: int = 0,
     **_: Any,
-) -> Dataset:
+) -> Dataset[TensorSource]:
     """Tiny-ImageNet (200 classes, or any subset archive in the same layout), 64×64 RGB."""
     if path is None:
         raise DataError("the tinyimagenet dataset needs --data PATH (the zip or its extracted folder)")
@@ -148,7 +149,31 @@ def load_tinyimagenet(
     train_labels, val_labels, class_names = listing.train_labels, listing.val_labels, listing.class_names
     return Dataset(
         "tinyimagenet",
-        Split(x, torch.tensor(train_labels, dtype=torch.long)),
-        Split(xt, torch.tensor(val_labels, dtype=torch.long)),
+        TensorSource(x, torch.tensor(train_labels, dtype=torch.long)),
+        TensorSource(xt, torch.tensor(val_labels, dtype=torch.long)),
         class_names,
     )
+
+
+def open_tinyimagenet(
+    path: str | Path | None, image_size: int | None = None, **_: Any
+) -> Dataset[ImageSource]:
+    """Tiny-ImageNet's files as sources read on demand: the items, order and labels of
+    :func:`load_tinyimagenet`."""
+    tree = open_tree(path or "", "tinyimagenet")
+    try:
+        found = list_files(tree)
+    finally:
+        tree.close()
+    opts = {"channels": 3, "size": image_size}
+    y, yt = (
+        torch.tensor(found.train_labels, dtype=torch.long),
+        torch.tensor(found.val_labels, dtype=torch.long),
+    )
+    return of_sources(
+        FileSource(Path(path or ""), found.train_files, y, found.class_names, "tinyimagenet", **opts),
+        FileSource(Path(path or ""), found.val_files, yt, found.class_names, "tinyimagenet", **opts),
+    )
+
+
+register("tinyimagenet", load=load_tinyimagenet, open=open_tinyimagenet, cache=True)

@@ -18,8 +18,8 @@ from typing import IO, Any, cast
 
 import numpy as np
 
-from ..files.limits import exceeds, limit, ratio_exceeded, refusal
-from .dataset import DataError
+from ...errors import DataError
+from ...files.limits import exceeds, limit, ratio_exceeded, refusal
 
 
 def _header(f: IO[bytes], where: str) -> tuple[tuple[int, ...], bool, np.dtype[Any], int]:

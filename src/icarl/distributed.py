@@ -30,8 +30,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from ..data.streamload import shard_bounds
-from ..errors import IcarlError
+from .errors import IcarlError
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 1800.0
@@ -140,29 +139,28 @@ def is_main() -> bool:
 
 
 # ------------------------------------------------------------------ sharding
-def local_batch(inputs: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, float]:
-    """This rank's slice of a global batch and the factor for its mean loss.
+def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Contiguous, balanced ``[start, stop)`` of ``range(n)`` for ``rank``; concatenating
+    the shards of ranks 0..world-1 gives ``range(n)`` back in order."""
+    return n * rank // world, n * (rank + 1) // world
+
+
+def local_part(n: int) -> tuple[int, int, float]:
+    """This rank's contiguous slice ``[start, stop)`` of a global batch of ``n`` and the factor
+    for its mean loss.
 
     DDP averages gradients over ranks; scaling each rank's mean loss by
     ``n_local * world / n_global`` makes that average the gradient of the global
     batch's mean loss exactly, even when the batch does not split evenly.
     """
-    n, w = labels.shape[0], world()
-    if w == 1:
-        return inputs, labels, 1.0
+    w = world()
     start, stop = shard_bounds(n, rank(), w)
     if stop == start:
         raise DistributedError(
             f"a batch of {n} images cannot be split over {w} processes; "
             "raise learner.batch_size or use fewer processes"
         )
-    return inputs[start:stop], labels[start:stop], (stop - start) * w / n
-
-
-def local_shard(x: Tensor) -> Tensor:
-    """This rank's contiguous share of ``x`` along dim 0 (all of it in one process)."""
-    start, stop = shard_bounds(x.shape[0], rank(), world())
-    return x[start:stop]
+    return start, stop, (stop - start) * w / n
 
 
 # ------------------------------------------------------------------ collectives

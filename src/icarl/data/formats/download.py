@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .dataset import DataError
+from ...errors import DataError
 from .files import file_digest
 
 

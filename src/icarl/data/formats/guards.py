@@ -13,8 +13,9 @@ from typing import Any
 
 from PIL import Image
 
-from ..files.limits import exceeds, limit, refusal
-from .dataset import DataError, check_class_count
+from ...errors import DataError
+from ...files.limits import exceeds, limit, refusal
+from ..source import check_class_count
 
 # Pillow warns (on stderr) above its own limit; ICARL_MAX_PIXELS, below it, refuses first
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
