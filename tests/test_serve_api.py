@@ -18,7 +18,7 @@ from serve_helpers import call, digits, make_model, multipart, png, post_images
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
-pytest.importorskip("multipart")
+pytest.importorskip("python_multipart")
 
 import icarl
 from icarl.deploy import top_k

@@ -24,7 +24,7 @@ from serve_helpers import digits, make_model, png
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
-pytest.importorskip("multipart")
+pytest.importorskip("python_multipart")
 pytest.importorskip("websockets")
 
 from icarl.serve import Options, open_service

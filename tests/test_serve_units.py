@@ -221,7 +221,7 @@ def test_host_names() -> None:
 
 # ------------------------------------------------------------ command line
 def test_the_cli_does_not_import_the_http_stack() -> None:
-    stack = "('starlette', 'uvicorn', 'multipart')"
+    stack = "('starlette', 'uvicorn', 'multipart', 'python_multipart')"
     code = f"import sys, icarl.cli; print(sorted(m for m in {stack} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

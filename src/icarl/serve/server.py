@@ -15,7 +15,7 @@ from ..errors import IcarlError
 from .app import build_app
 from .service import Service
 
-NEEDS = ("starlette", "uvicorn", "multipart")  # the serve extra's packages (multipart: python-multipart)
+NEEDS = ("starlette", "uvicorn", "python_multipart")  # the serve extra's packages (import names)
 
 
 def missing() -> list[str]:
