@@ -31,7 +31,7 @@ from icarl import distributed, methods
 from icarl.config import load_config
 from icarl.data.reading import tensor_reader
 from icarl.experiment import runner
-from icarl.experiment.results import TABLE_HEADER
+from icarl.experiment.results import table_header
 
 EPOCHS = 3
 
@@ -281,7 +281,7 @@ def test_torchrun_cli(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count(TABLE_HEADER) == 1  # rank 1's stdout is silenced
+    assert proc.stdout.count(table_header()) == 1  # rank 1's stdout is silenced
     names = sorted(p.name for p in out.iterdir())
     assert "results.json" in names and not [n for n in names if n.endswith(".tmp")], names
     before = torch.get_num_threads()

@@ -5,7 +5,8 @@ to names (``class_names_``); new data arrive with their own labels and names, an
 ``plan_step`` matches them by name: known names keep the model's label, new names
 get fresh labels after the model's largest one.
 
-Scores (see :func:`scores`):
+Scores (see :func:`scores`) are the learner's ``decision_scores``, one definition per
+classifier rule (:mod:`icarl.algorithm.classifiers`):
 
 - ``nme`` (Algorithm 1): the cosine similarity ``phi(x) . mu_y`` between the
   L2-normalised feature and the class mean, in [-1, 1]; ranking by it is exactly
@@ -18,22 +19,16 @@ Neither is a calibrated probability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
-from ..algorithm import ICaRL
+from ..algorithm import ICaRL, classifiers
 from ..data.dataset import Dataset
 from ..data.source import TensorSource
 from ..errors import IcarlError, NotFittedError
 from .inputs import conform_dataset
-
-SCORE_MEANING = {
-    "nme": "cosine similarity between the image's normalised feature and the class mean (-1..1)",
-    "cnn": "sigmoid output of the class's output unit (0..1, independent per class)",
-}
 
 
 class DeployError(IcarlError):
@@ -100,10 +95,17 @@ class StepReport:
 
 
 def _accuracy(learner: ICaRL, split: TensorSource) -> dict[str, float | None]:
+    """Each predicting rule's accuracy on ``split`` (None where the learner lacks what it needs:
+    NME without exemplars), from one feature pass."""
     if not len(split):
         return {}
-    nme = learner.score(split.x, split.y, "nme") if learner.means_ is not None else None
-    return {"nme": nme, "cnn": learner.score(split.x, split.y, "cnn")}
+    f, y = learner.features(split.x), split.y.cpu()
+    inputs = learner.score_inputs()
+    out: dict[str, float | None] = {}
+    for rule in classifiers.predicting():
+        s = rule.scores(f, inputs)
+        out[rule.name] = None if s is None else float((learner.labels_of(s) == y).float().mean())
+    return out
 
 
 def learn_step(
@@ -135,22 +137,13 @@ def learn_step(
     return report
 
 
-def with_overrides(learner: ICaRL, **changes: Any) -> ICaRL:
-    """Change training settings (epochs, lr, ...) of a loaded learner for its next step."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if changes:
-        learner.config = replace(learner.config, **changes).check()
-    return learner
-
-
 # ----------------------------------------------------------------- prediction
 def scores(learner: ICaRL, x: Tensor, classifier: str) -> Tensor:
     """(N, t) scores, higher is better; see the module docstring for their meaning."""
-    if classifier == "nme":
-        if learner.means_ is None:
-            raise DeployError("this model keeps no exemplars, so it has no NME; use --classifier cnn")
-        return 1.0 + learner.decision_scores(x, "nme") / 2.0  # 1 - ||f - mu||^2 / 2 = cos
-    return learner.decision_scores(x, "cnn")
+    try:
+        return learner.decision_scores(x, classifier)
+    except IcarlError as e:  # a rule the model lacks what for (NME without exemplars)
+        raise DeployError(str(e)) from None
 
 
 def top_k(learner: ICaRL, x: Tensor, k: int, classifier: str) -> tuple[Tensor, Tensor]:
