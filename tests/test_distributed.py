@@ -27,7 +27,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from icarl import distributed, methods
+from icarl import distributed
 from icarl.config import load_config
 from icarl.data.reading import tensor_reader
 from icarl.experiment import runner
@@ -77,19 +77,15 @@ def _free_port() -> int:
 
 
 def _run_capturing_learner(cfg: Any, out: Path) -> tuple[dict[str, Any], Any]:
-    """runner.run, keeping the learner it creates (to inspect memory and weights)."""
+    """runner.run, keeping the learner it creates (to inspect memory and weights): a callback
+    hears it at the end of the run."""
     made: list[Any] = []
-    create = methods.create
 
-    def capture(name: str, lcfg: Any) -> Any:
-        made.append(create(name, lcfg))
-        return made[-1]
+    class Keep:
+        def on_run_end(self, run: Any) -> None:
+            made.append(run.learner)
 
-    methods.create = capture  # type: ignore[assignment]
-    try:
-        results = runner.run(cfg, out)
-    finally:
-        methods.create = create  # type: ignore[assignment]
+    results = runner.run(cfg, out, callbacks=[Keep()])
     return results, made[0]
 
 

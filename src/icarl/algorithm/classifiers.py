@@ -130,8 +130,9 @@ def _incm(f: Tensor, s: ScoreInputs) -> Tensor | None:
 
 def _zero_mean(f: Tensor, s: ScoreInputs, extra: int) -> Tensor:
     """An unseen class has a zero mean in the authors' ``class_means`` array: its distance is
-    ``||phi/|phi| - 0||^2 = 1``, the score ``1 - 1/2`` (ranked as the authors rank it)."""
-    return cosine_scores(f, torch.zeros(extra, f.shape[1]))
+    ``||phi/|phi| - 0||^2 = 1``, the score ``1 - 1/2`` (ranked as the authors rank it; exactly
+    0.5, not the rounding of a computed norm)."""
+    return torch.full((len(f), extra), 0.5)
 
 
 def _cnn(f: Tensor, s: ScoreInputs) -> Tensor:

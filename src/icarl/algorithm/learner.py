@@ -362,31 +362,35 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     # ------------------------------------------------------------ Algorithm 3
     def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
-        """UpdateRepresentation: new data plus exemplars; classification + distillation."""
+        """UpdateRepresentation: new data plus exemplars, trained on :meth:`representation_loss`."""
         cfg, net = self.config, self.network()
+        # the network before this step, frozen (eval mode, BatchNorm folded): distillation's teacher
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
+        previous = PreviousNetwork(old_net, n_old)
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
         with phase("data"):
             reader = self._reader(source, with_exemplars=True)
-        t, kd = len(self.classes_), cfg.distillation == "kd"
 
         def loss_fn(batch: Batch) -> Tensor:
-            # the previous network runs on the same augmented batch (authors' code), not on
-            # targets stored once before training
-            old = _old_logits(old_net, batch.inputs, n_old)
-            if kd:
-                return kd_softmax(
-                    batch.logits[:, :t],
-                    batch.labels,
-                    old,
-                    temperature=cfg.temperature,
-                    ce_weight=cfg.kd_lambda,
-                )
-            # the sigmoid BCE over every output unit, unseen classes with target 0 (the
-            # authors' code; the lr of 2.0 assumes that average over batch x outputs)
-            return icarl_bce(batch.logits, batch.labels, old)
+            return self.representation_loss(batch, previous)
 
-        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{t}")
+        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{len(self.classes_)}")
+
+    def representation_loss(self, batch: Batch, previous: PreviousNetwork) -> Tensor:
+        """Algorithm 3's loss on one batch: classification of the new classes plus distillation
+        towards ``previous``, the network of the step before, run on the same augmented batch
+        (the authors' code; not targets stored once before training). ``batch`` holds the
+        inputs, features, logits (every output) and labels. A method with another loss (LUCIR's
+        feature distillation, PODNet's pooled features) overrides this; see
+        docs/architecture.md, "Add a method"."""
+        cfg, t = self.config, len(self._classes)
+        old = previous.logits(batch.inputs)
+        if cfg.distillation == "kd":
+            logits = batch.logits[:, :t]
+            return kd_softmax(logits, batch.labels, old, temperature=cfg.temperature, ce_weight=cfg.kd_lambda)
+        # the sigmoid BCE over every output unit, unseen classes with target 0 (the authors'
+        # code; the lr of 2.0 assumes that average over batch x outputs)
+        return icarl_bce(batch.logits, batch.labels, old)
 
     def _reader(self, source: ImageSource, with_exemplars: bool) -> BatchReader:
         """The step's training data, followed by the exemplars when ``with_exemplars``, read in
@@ -457,9 +461,30 @@ def _weights_key(net: nn.Module) -> tuple[tuple[int, int], ...]:
     return tuple((id(t), t._version) for t in (*net.parameters(), *net.buffers()))
 
 
-def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:
-    if old_net is None:
-        return None
-    with torch.no_grad(), phase("previous"):
-        out: Tensor = old_net(inputs)[:, :n_old].float()
-        return out
+class PreviousNetwork:
+    """The frozen network of the step before (None at the first step, or without distillation)
+    with its ``n_old`` outputs, run on a training batch once, without gradients: its logits
+    (distillation targets) and its features (for methods that distil features)."""
+
+    def __init__(self, net: IncrementalNet | None, n_old: int) -> None:
+        self.net, self.n_old = net, n_old
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None  # (inputs, features, logits)
+
+    def _run(self, inputs: Tensor) -> tuple[Tensor, Tensor] | None:
+        if self.net is None:
+            return None
+        if self._last is None or self._last[0] is not inputs:  # once per batch, however many ask
+            with torch.no_grad(), phase("previous"):
+                f = self.net.forward_features(inputs)
+                self._last = (inputs, f, self.net.forward_head(f)[:, : self.n_old].float())
+        return self._last[1], self._last[2]
+
+    def logits(self, inputs: Tensor) -> Tensor | None:
+        """``(B, n_old)`` float32 outputs of the old classes, or None without a previous network."""
+        out = self._run(inputs)
+        return None if out is None else out[1]
+
+    def features(self, inputs: Tensor) -> Tensor | None:
+        """``(B, d)`` features ``phi_old(x)``, or None without a previous network."""
+        out = self._run(inputs)
+        return None if out is None else out[0]

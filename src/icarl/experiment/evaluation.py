@@ -46,9 +46,18 @@ def classifier_scores(
         s = classifiers.CLASSIFIERS.get(name).scores(f, inputs)
         if s is not None:
             scores[name] = s
+    return with_unseen_outputs(learner, f, scores) if all_outputs else scores
+
+
+def with_unseen_outputs(learner: ICaRL, f: Tensor, scores: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The authors' CIFAR-100 scoring: every output of the head competes. Each rule scores
+    the outputs of no seen class its own way (:attr:`ClassifierRule.unseen`): an unseen class
+    has a zero mean in the authors' ``class_means`` array, so NME and iNCM give it the score
+    of distance 1 (cosine score 0.5); CNN its output."""
     extra = learner.network().num_outputs - len(learner.classes_)
-    if not all_outputs or extra <= 0:
+    if extra <= 0:
         return scores
+    inputs = learner.score_inputs()
     unseen = {k: classifiers.CLASSIFIERS.get(k).unseen(f, inputs, extra) for k in scores}
     return {k: torch.cat([s, unseen[k]], 1) for k, s in scores.items()}
 

@@ -375,7 +375,7 @@ def _hooks(calls: CallbackList, index: int, training: dict[str, Any] | None) -> 
     resume = None
     if training is not None and int(training["step"]) == index:
         resume = TrainState.from_dict(training)
-    return TrainHooks(resume, tuple(calls.callbacks))
+    return TrainHooks(resume, (calls,))  # the run's list itself: it orders the events it raises
 
 
 def _nondeterministic(e: RuntimeError) -> str:

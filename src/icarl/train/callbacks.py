@@ -105,7 +105,10 @@ class Callback:
 
 
 class CallbackList:
-    """Calls each hook on every callback that has it, in list order."""
+    """Calls each hook on every callback that has it, in list order. An event raised while
+    another is being delivered (the runner's checkpoints announce ``on_checkpoint`` from
+    ``on_epoch_end``) waits until the first has reached every callback: each callback hears
+    the events in the order they happened."""
 
     def __init__(self, callbacks: Iterable[Any] = ()) -> None:
         self.callbacks = list(callbacks)
@@ -115,12 +118,22 @@ class CallbackList:
                     f"callback {cb!r} has none of the hooks {', '.join(HOOKS)}; give it one "
                     "(see icarl.train.callbacks)"
                 )
+        self._queue: list[tuple[str, Any]] | None = None  # events raised during a delivery
 
     def emit(self, hook: str, event: Any) -> None:
-        for cb in self.callbacks:
-            fn = getattr(cb, hook, None)
-            if fn is not None:
-                fn(event)
+        if self._queue is not None:
+            self._queue.append((hook, event))
+            return
+        self._queue = [(hook, event)]
+        try:
+            while self._queue:
+                name, ev = self._queue.pop(0)
+                for cb in self.callbacks:
+                    fn = getattr(cb, name, None)
+                    if fn is not None:
+                        fn(ev)
+        finally:
+            self._queue = None
 
     def on_run_start(self, run: RunInfo) -> None:
         self.emit("on_run_start", run)
