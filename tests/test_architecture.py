@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "icarl"
 
 # bottom to top; a module may import its own layer and the layers below it
 LAYERS = [
-    ("version", "errors", "config", "timing", "threads", "distributed"),
+    ("version", "errors", "config", "registry", "timing", "threads", "distributed"),
     ("files",),
     ("nets",),
     ("data",),

@@ -171,15 +171,22 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_step_bar_reports_every_step_and_shows_accuracy(capsys, monkeypatch):
+    from icarl.config import RunConfig
     from icarl.experiment import progress
-    from icarl.experiment.progress import StepBar, with_step_bar
+    from icarl.experiment.progress import StepProgress
+    from icarl.train.callbacks import RunInfo
 
     monkeypatch.setattr(progress, "on_terminal", lambda: True)  # bars are drawn on a terminal only
     seen = []
-    bar = with_step_bar(seen.append, 2, enabled=True, desc="icarl")
-    assert isinstance(bar, StepBar)
+    run = RunInfo(RunConfig(), None, None, 2, {"steps": []})
+    bar = StepProgress(seen.append, enabled=True, desc="icarl")
+    bar.on_run_start(run)
     for i in range(2):
-        bar({"step": i, "seen_classes": 2 * (i + 1), "classifier": "nme", "accuracy": {"nme": 0.5}})
+        run.record = {"step": i, "seen_classes": 2 * (i + 1), "classifier": "nme", "accuracy": {"nme": 0.5}}
+        bar.on_step_end(run)
     assert [r["step"] for r in seen] == [0, 1]
     assert bar.bar.n == 2 and "acc=50.0%" in capsys.readouterr().err
-    assert with_step_bar(seen.append, 2, enabled=False) == seen.append  # --quiet: no bar
+    quiet = StepProgress(seen.append, enabled=False)  # --quiet: no bar, the rows still reported
+    quiet.on_run_start(run)
+    quiet.on_step_end(run)
+    assert quiet.bar is None and len(seen) == 3

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from .. import deploy
+from ..algorithm import classifiers
 from ..deploy.export import FORMATS, ExportError, check_formats, export, outputs
 from ..experiment import preflight
 from .helptext import add_trust_backbone
@@ -31,7 +32,9 @@ def build(p: argparse.ArgumentParser) -> None:
         help=f"comma-separated formats, of {', '.join(FORMATS)} (default: %(default)s)",
     )
     p.add_argument(
-        "--classifier", choices=("nme", "cnn"), help="what the program computes (default: the model's own)"
+        "--classifier",
+        choices=[r.name for r in classifiers.predicting()],
+        help="what the program computes (default: the model's own)",
     )
     p.add_argument(
         "--no-exemplars",

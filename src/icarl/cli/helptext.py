@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from .. import methods
-from ..config import load_config, preset_names, to_dict
+from ..config import RunConfig, from_table, preset_names, read_toml, to_dict
 from ..data import registry as formats
 from ..nets import registry
 
@@ -25,9 +25,15 @@ def choices(key: str) -> list[str]:
 
 
 @cache
+def _preset() -> dict[str, Any]:
+    """The default preset as a plain dict, read once per process (not once per flag); its
+    values are shown, not run, so they are not checked here (a run checks its own)."""
+    return to_dict(from_table(RunConfig, read_toml(DEFAULT_PRESET), ""))
+
+
 def preset_default(key: str) -> Any:
     """``key``'s value in the default preset (``digits``), or ``None`` where it has none."""
-    node: Any = to_dict(load_config(DEFAULT_PRESET, []))
+    node: Any = _preset()
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             return None

@@ -22,8 +22,8 @@ import stat
 from typing import Any
 
 from .. import deploy
+from ..algorithm import classifiers
 from ..deploy.inputs import read_inputs
-from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
 from ..files.plain import file_kind
 from .helptext import add_trust_backbone
@@ -35,7 +35,11 @@ def build(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or .npz files")
     p.add_argument("--top-k", type=int, default=1, help="how many classes to show per image (default 1)")
-    p.add_argument("--classifier", choices=("nme", "cnn"), help="default: the model's own (nme for iCaRL)")
+    p.add_argument(
+        "--classifier",
+        choices=[r.name for r in classifiers.predicting()],
+        help="default: the model's own (nme for iCaRL)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument(
         "--labels-from-folders", action="store_true", help="true class = parent folder name; print accuracy"
@@ -103,7 +107,7 @@ def main(args: argparse.Namespace) -> int:
         doc = {
             "model": str(args.model),
             "classifier": args.classifier,
-            "score": SCORE_MEANING[args.classifier],
+            "score": classifiers.rule(args.classifier).meaning,
             "predictions": rows,
         }
         if acc is not None:

@@ -81,11 +81,8 @@ def from_state(
             check_consent(spec, where, trust_backbone)
         except ConfigError as e:  # a malformed or standard-library spec: named with the file
             raise ModelFileError(f"{where}: {e}") from None
-    # the saved config is already the method's resolved one
-    learner = method.learner(config=cfg, batch_transform=batch_transform)
-    learner.method = method.name
-    learner.backbone_object = backbone
-    try:
+    try:  # the saved config is the method's resolved one: building through the method keeps it
+        learner = method.create(cfg, backbone=backbone, batch_transform=batch_transform)
         return learner.load_state_dict(state)
     except IcarlError as e:
         raise ModelFileError(f"{where}: {e}") from None

@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..algorithm.classifiers import names as classifier_names
 from ..files.atomic import atomic_write
 from . import stats
 from .grid import REPLICATES, SAFE, Cell
-from .plots import LABELS, band_figure, sweep_figure
+from .plots import band_figure, sweep_figure
 from .report import ReportError, load_runs
-from .results import CLASSIFIERS, write_json
+from .results import label as label_of
+from .results import write_json
 
 AGGREGATE_VERSION = 2
 AGGREGATE_NAME = "aggregate.json"
@@ -43,7 +45,7 @@ def aggregate(runs: Sequence[dict[str, dict[str, Any]]]) -> dict[str, Any]:
             continue
         results = [r[method] for r in runs]
         entry: dict[str, Any] = {"classifier": results[0].get("classifier") or "cnn"}
-        for k in CLASSIFIERS:
+        for k in classifier_names():
             curves = [[s["accuracy"].get(k) for s in res["steps"]] for res in results]
             if any(v is None for c in curves for v in c) or len({len(c) for c in curves}) != 1:
                 continue
@@ -64,7 +66,7 @@ def paired_ab(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if method not in b:
             continue
         out[method] = {}
-        for k in CLASSIFIERS:
+        for k in classifier_names():
             if k in a[method] and k in b[method]:
                 out[method][k] = {
                     m: stats.paired(a[method][k][m]["values"], b[method][k][m]["values"])
@@ -78,10 +80,10 @@ def rows(methods: dict[str, Any], group: str = "") -> list[dict[str, Any]]:
     out = []
     for name, entry in methods.items():
         own = entry["classifier"]
-        for k in [own] + [c for c in CLASSIFIERS if c != own]:
+        for k in [own] + [c for c in classifier_names() if c != own]:
             if k not in entry:
                 continue
-            e, label = entry[k], name if k == own else f"{name} [{LABELS[k]}]"
+            e, label = entry[k], name if k == own else f"{name} [{label_of(k)}]"
             avg, fin = e["average_incremental_accuracy"], e["final_accuracy"]
             out.append(
                 {
@@ -119,7 +121,7 @@ def format_ab(ab: dict[str, Any]) -> str:
         for k, m in by_k.items():
             for metric, p in m.items():
                 name = "average incremental" if metric.startswith("average") else "final"
-                lines.append(f"  {method} {LABELS[k]} {name}: {stats.verdict(p)}")
+                lines.append(f"  {method} {label_of(k)} {name}: {stats.verdict(p)}")
     return "\n".join(lines)
 
 
@@ -195,7 +197,7 @@ def _sweep_points(record: dict[str, Any], key: str) -> dict[str, list[tuple[Any,
             if own not in entry:
                 continue
             avg = entry[own]["average_incremental_accuracy"]
-            name = f"{method} [{LABELS[own]}]" + (f" ({others})" if others else "")
+            name = f"{method} [{label_of(own)}]" + (f" ({others})" if others else "")
             lines.setdefault(name, []).append((labels.get(key), avg["mean"], avg["sd"]))
     return lines
 

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..config import ConfigError
 from ..files.atomic import atomic_write
+from .results import label
 
 FORMATS = ("png", "svg", "pdf")
-LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
 
 
 def parse_formats(spec: str | None) -> tuple[str, ...]:
@@ -90,7 +90,7 @@ def accuracy_matrix_figure(
         ax.set_yticks(range(n), [str(s + 1) for s in range(n)], fontsize=7)
         ax.set_xlabel("classes of step j", fontsize=8)
         ax.set_ylabel("after step s", fontsize=8)
-        ax.set_title(f"{name} ({LABELS.get(main, main)})", fontsize=10)
+        ax.set_title(f"{name} ({label(main)})", fontsize=10)
         if n <= 12:
             for s in range(n):
                 for j in range(n):

@@ -23,13 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from ..algorithm import classifiers
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
 from ..files.plain import PlainFileError, check_regular
 from .plots import accuracy_axes, accuracy_matrix_figure, pyplot, save_figure
-from .results import write_metrics_csv
-
-LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
+from .results import label, write_metrics_csv
 
 
 class ReportError(IcarlError):
@@ -49,7 +48,7 @@ def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) ->
     for name, res in runs.items():
         main = res.get("classifier") or "cnn"
         extra = all_classifiers and (len(runs) == 1 or name == "icarl")
-        kinds = [main] + [k for k in LABELS if k != main] if extra else [main]
+        kinds = [main] + [k for k in classifiers.names() if k != main] if extra else [main]
         for k in kinds:
             accs = [s["accuracy"].get(k) for s in res["steps"]]
             if any(a is None for a in accs):
@@ -72,7 +71,7 @@ def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) ->
 def _kind_label(method: str, kind: str) -> str:
     if method == "icarl" and kind == "cnn":
         return "CNN = hybrid1"
-    return LABELS[kind]
+    return label(kind)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -174,7 +173,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path, formats: Seque
         last = res["steps"][-1]
         cm = np.asarray(last["confusion"], dtype=float)
         im = ax.imshow(cm, cmap="viridis", norm=norm)
-        ax.set_title(f"{name} ({LABELS.get(last.get('classifier', 'cnn'), '?')})", fontsize=10)
+        ax.set_title(f"{name} ({label(last.get('classifier', 'cnn'))})", fontsize=10)
         ax.set_xlabel("predicted class (arrival order)", fontsize=8)
         ax.set_ylabel("true class (arrival order)", fontsize=8)
         names = res.get("class_names") or []
@@ -332,7 +331,7 @@ def _html(title: str, runs: dict[str, Any], rows: list[dict[str, Any]], figures:
         return "-" if v is None else f"{100 * v:.1f}"
 
     bias = "".join(
-        f"<tr><td>{html.escape(b['method'])}</td><td>{LABELS.get(b['classifier'], '?')}</td>"
+        f"<tr><td>{html.escape(b['method'])}</td><td>{label(b['classifier'])}</td>"
         f"<td>{pct(b['share_newest'])} ({pct(b['test_share_newest'])})</td>"
         f"<td>{pct(b['share_first'])} ({pct(b['test_share_first'])})</td>"
         f"<td>{pct(b['forgetting'])}</td><td>{pct(b['backward_transfer'])}</td></tr>"

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from ..data import Dataset, TensorSource
-from ..deploy import learn_step, load, with_overrides
+from ..deploy import learn_step, load
 from ..errors import IcarlError
-from ..train.loop import EpochLog
+from ..train.callbacks import EpochEnd
 from .unknown import CALIBRATION_KEY, calibrate
 
 PR_SET_PDEATHSIG = 1
@@ -84,19 +84,20 @@ def _learn(conn: Connection, spec: dict[str, Any]) -> dict[str, Any]:
     conn.send({"state": "loading"})
     learner = load(spec["model"], device=spec.get("device"))
     learner.check_can_learn(f"version {spec['from_version']}")
-    with_overrides(learner, progress=False, **spec["overrides"])
+    learner.set_params(progress=False, **spec["overrides"])  # checked as the constructor checks them
     epochs = learner.config.epochs
     conn.send({"state": "training", "epoch": 0, "epochs": epochs})
 
-    def on_epoch(log: EpochLog) -> None:
-        conn.send({"state": "training", "epoch": log.epoch, "epochs": epochs, "loss": round(log.loss, 6)})
+    class Progress:  # a callback (icarl.train.callbacks): each epoch's end to the parent
+        def on_epoch_end(self, e: EpochEnd) -> None:
+            conn.send({"state": "training", "epoch": e.epoch, "epochs": epochs, "loss": round(e.loss, 6)})
 
     t0 = time.perf_counter()
     report = learn_step(
         learner,
         dataset(spec["classes"], f"learn job {spec['job']}"),
         source=f"icarl serve: learn job {spec['job']} on version {spec['from_version']}",
-        on_epoch_log=on_epoch,
+        callbacks=[Progress()],
     )
     train_seconds = time.perf_counter() - t0
     conn.send({"state": "saving"})
