@@ -102,8 +102,7 @@ def accuracy_matrix_figure(
         ticks = range(0, n, max(1, math.ceil(n / 12)))  # at most 12 labels an axis
         ax.set_xticks(ticks, [str(j + 1) for j in ticks], fontsize=TICK_FONT)
         ax.set_yticks(ticks, [str(s + 1) for s in ticks], fontsize=TICK_FONT)
-        ax.set_xlabel("classes of step j", fontsize=TICK_FONT)
-        ax.set_ylabel("after step s", fontsize=TICK_FONT)
+        label_axes(ax, "classes of step j", "after step s")
         ax.set_title(f"{name} ({LABELS.get(main, main)})", fontsize=10)
         if n <= 8:  # the values in the cells while they fit at a readable size
             for s in range(n):
@@ -111,9 +110,18 @@ def accuracy_matrix_figure(
                     if not np.isnan(a[s, j]):
                         colour = "black" if a[s, j] > 60 else "white"
                         ax.text(j, s, f"{a[s, j]:.0f}", ha="center", va="center", fontsize=8.5, color=colour)
-    fig.colorbar(im, ax=list(axes.flat), label="accuracy (%)", shrink=0.8)
     fig.suptitle("accuracy matrix: after step s (rows), on the classes of step j", fontsize=10)
+    fig.tight_layout(h_pad=2.5)
+    fig.colorbar(im, ax=list(axes.flat), label="accuracy (%)", shrink=0.8)
     return save_figure(fig, path, formats)
+
+
+def label_axes(ax: Any, xlabel: str, ylabel: str) -> None:
+    """Axis labels of a panel: the y label on the first column only, so that it does not run
+    into the panel on its left."""
+    ax.set_xlabel(xlabel, fontsize=TICK_FONT)
+    if ax.get_subplotspec().is_first_col():
+        ax.set_ylabel(ylabel, fontsize=TICK_FONT)
 
 
 def band_figure(rows: Sequence[dict[str, Any]], path: Path, title: str, formats: Sequence[str]) -> Path:

@@ -25,7 +25,16 @@ import numpy as np
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
 from ..files.plain import PlainFileError, check_regular
-from .plots import TICK_FONT, accuracy_axes, accuracy_matrix_figure, grid, loss_figure, pyplot, save_figure
+from .plots import (
+    TICK_FONT,
+    accuracy_axes,
+    accuracy_matrix_figure,
+    grid,
+    label_axes,
+    loss_figure,
+    pyplot,
+    save_figure,
+)
 from .report_page import CAPTIONS, Figure, exemplar_caption, page
 from .results import write_metrics_csv
 
@@ -172,8 +181,7 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path, formats: Seque
         cm = np.asarray(last["confusion"], dtype=float)
         im = ax.imshow(cm, cmap="viridis", norm=norm)
         ax.set_title(f"{name} ({LABELS.get(last.get('classifier', 'cnn'), '?')})", fontsize=10)
-        ax.set_xlabel("predicted class (arrival order)", fontsize=TICK_FONT)
-        ax.set_ylabel("true class (arrival order)", fontsize=TICK_FONT)
+        label_axes(ax, "predicted class (arrival order)", "true class (arrival order)")
         names = res.get("class_names") or []
         if len(cm) <= (20 if n == 1 else 12) and len(names) >= len(cm):  # names while they fit
             ticks = range(len(cm))
