@@ -3,7 +3,9 @@
 iCaRL's baselines and ablations are compositions of the same pieces. A :class:`Method`
 says which learner class runs and which :class:`~icarl.config.LearnerConfig` fields it
 overrides; :func:`resolve` applies them once, so the configuration a run records is the
-one its learner trains with. Register more with :func:`register`.
+one its learner trains with. Register more with :func:`register`; methods from other
+packages come in through :mod:`.plugins` (``--plugin MODULE``, entry points ``icarl.methods``).
+:func:`get` never imports anything.
 """
 
 from __future__ import annotations
@@ -55,7 +57,10 @@ def get(name: str) -> Method:
     try:
         return _METHODS[name]
     except KeyError:
-        raise ConfigError(f"unknown method {name!r}; choose one of: {', '.join(available())}") from None
+        raise ConfigError(
+            f"unknown method {name!r}; choose one of: {', '.join(available())} (a plugin's method: "
+            "pass --plugin MODULE; Python: import the module first)"
+        ) from None
 
 
 def create(name: str, cfg: LearnerConfig) -> ICaRL:
