@@ -98,15 +98,18 @@ def rows(methods: dict[str, Any], group: str = "") -> list[dict[str, Any]]:
 
 def format_table(table: Sequence[dict[str, Any]]) -> str:
     width = max(12, *(len(r["label"]) for r in table)) if table else 12
-    n = table[0]["average_n"] if table else 0
+    counts = {r["average_n"] for r in table}
+    n = f"over {counts.pop()} repetitions" if len(counts) == 1 else "over n repetitions (n per row)"
     lines = [
-        f"{'':<{width}}  over {n} repetitions: mean ± sd (se), %",
-        f"{'method':<{width}}  {'average incremental':>24}  {'final':>24}",
+        f"{'':<{width}}  {n}: mean ± sd (se), %",
+        f"{'method':<{width}}  {'average incremental':>24}  {'final':>24}" + ("" if not counts else "   n"),
     ]
     for r in table:
         avg = f"{100 * r['average_mean']:.2f} ± {100 * r['average_sd']:.2f} ({100 * r['average_se']:.2f})"
         fin = f"{100 * r['final_mean']:.2f} ± {100 * r['final_sd']:.2f} ({100 * r['final_se']:.2f})"
-        lines.append(f"{r['label']:<{width}}  {avg:>24}  {fin:>24}")
+        lines.append(
+            f"{r['label']:<{width}}  {avg:>24}  {fin:>24}" + (f"  {r['average_n']:>2}" if counts else "")
+        )
     return "\n".join(lines)
 
 
