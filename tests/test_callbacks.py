@@ -153,7 +153,8 @@ def test_a_run_checks_each_configuration_value_once(digits, monkeypatch) -> None
             return _orig(self)
 
         monkeypatch.setattr(cls, "check", counted)
-    unique = {"seed": 4242, "data": {"memory_budget": 0.4242}}  # values no other test checked
+    # values no other test checked (an equal value checked before counts as checked: a WeakSet)
+    unique = {"seed": 4242, "data": {"memory_budget": 0.4242}, "learner": {"temperature": 2.4242}}
     cfg = load_config("digits", [TINY, unique])
     runner.run(replace(cfg, checkpoint_every=3), None, data=digits)
     # the command line's value once (load_config), the runner's (another checkpoint_every) once,

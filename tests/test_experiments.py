@@ -121,9 +121,9 @@ def test_run_records_metrics_consistently(digits, tmp_path):
         assert s["phase_seconds"]["eval"] <= s["eval_seconds"] + 1e-3
     csv_lines = (tmp_path / "metrics.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].startswith("step,seen_classes,acc_nme")
-    for png in ("exemplars.png", "accuracy.png", "confusion.png", "accuracy_matrix.png"):
+    for png in ("exemplars.png", "accuracy.png", "confusion.png", "accuracy_matrix.png", "loss.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 5
 
 
 def test_incm_accuracy_in_runner_matches_incm_method(digits):
@@ -152,7 +152,7 @@ def test_compare_and_report_commands(tmp_path, capsys):
     assert orders[0] == orders[1] == cmp["class_order"]
     assert cmp["summary"]["finetune"]["classifier"] == "cnn"
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # accuracy, confusion, matrix, icarl's exemplars
+    assert page.count("data:image/png;base64,") == 5  # accuracy, confusion, matrix, loss, icarl's exemplars
     assert "finetune" in page and "icarl [CNN = hybrid1]" in page
     for f in ("report.html", "accuracy.png", "confusion.png"):
         (out / f).unlink()

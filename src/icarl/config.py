@@ -246,6 +246,11 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """A whole run: the method, the one seed, the data and stream, the learner and evaluation.
+
+    What ``icarl run`` resolves from a preset, a TOML file and the command line
+    (:func:`load_config`) and records in ``results.json``."""
+
     method: str = "icarl"
     seed: int = 1993
     out: str = "runs"

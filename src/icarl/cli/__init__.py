@@ -12,6 +12,7 @@ from types import ModuleType
 
 from .. import threads
 from ..distributed import session
+from ..methods import plugins
 from ..tools.funnel import guarded
 from ..version import __version__
 from . import (
@@ -48,6 +49,7 @@ COMMANDS: dict[str, ModuleType] = {
 
 
 COMPUTES = ("run", "compare", "paper", "learn", "predict", "rerun")  # the commands that take --threads
+PLUGGABLE = ("run", "compare", "rerun", "learn", "predict", "export", "list")  # ... that take --plugin
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +70,27 @@ def build_parser() -> argparse.ArgumentParser:
                 "per CPU this process may use); 'auto' gives up CPUs other processes keep busy, "
                 "between epochs, and records each epoch's count (icarl.threads)",
             )
+        if name in PLUGGABLE:
+            command.add_argument("--plugin", action="append", default=[], metavar="MODULE", help=PLUGIN_HELP)
     return parser
+
+
+PLUGIN_HELP = (
+    "import MODULE first: its methods (registered with icarl.methods.register, or its entry points "
+    "in the group icarl.methods) become usable; repeatable. Also what allows a model file, "
+    "checkpoint or results.json naming a plugin's method to import it"
+)
+
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    """``--plugin`` modules, then the methods named on the command line (``--method``,
+    ``--methods``) that an installed entry point provides: the user's choice, so imported."""
+    for module in getattr(args, "plugin", None) or []:
+        plugins.use_plugin(module)
+    named = [getattr(args, "method", None), *str(getattr(args, "methods", None) or "").split(",")]
+    for name in filter(None, (str(n).strip() for n in named if n)):
+        if name in plugins.installed():
+            plugins.for_user(name)
 
 
 def _threads(text: str) -> int | str:
@@ -87,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     def command() -> int:
+        _load_plugins(args)
         with (
             threads.for_command(getattr(args, "threads", None)),
             session(getattr(args, "dist_timeout", None)),

@@ -11,6 +11,7 @@ from importlib import resources
 from .. import methods
 from ..config import preset_names
 from ..data import registry as formats
+from ..methods import plugins
 from ..nets import registry
 
 HELP = "list the datasets, methods, backbones and presets, with one line on each"
@@ -40,9 +41,18 @@ def everything() -> dict[str, dict[str, str]]:
     datasets = {k: first_sentence(v) for k, v in formats.descriptions().items()}
     return {
         "datasets": datasets,
-        "methods": methods.descriptions(),
+        "methods": {**methods.descriptions(), **_installed_plugins()},
         "backbones": registry.descriptions(),
         "presets": preset_descriptions(),
+    }
+
+
+def _installed_plugins() -> dict[str, str]:
+    """The methods of installed entry points not loaded yet (named, not imported)."""
+    return {
+        name: f"plugin {ep.value} (not loaded; --method {name} or --plugin {ep.module} loads it)"
+        for name, ep in plugins.installed().items()
+        if name not in methods.available()
     }
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import methods
 from ..algorithm import ICaRL
 from ..config import ConfigError, LearnerConfig, from_table
 from ..errors import IcarlError
 from ..files.model import ModelFileError, read_model
+from ..methods import plugins
 from ..nets.adapt import OBJECT_PREFIX, check_consent
 from .learn import set_class_names
 
@@ -67,7 +67,7 @@ def from_state(
         saved["device"] = device
     try:
         cfg: LearnerConfig = from_table(LearnerConfig, saved, "config.")
-        method = methods.get(str(state.get("method", "icarl")))
+        method = plugins.for_file(str(state.get("method", "icarl")), where)  # never imports
     except ConfigError as e:
         raise ModelFileError(f"{where} cannot be rebuilt by this icarl: {e}") from None
     spec = cfg.backbone

@@ -135,4 +135,4 @@ def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) ->
     write_metrics_csv(results, out_dir / "metrics.csv")
     if len(learner.memory_):
         names = dict(zip(results["class_order"], results["class_names"], strict=True))
-        save_exemplar_grid(learner, out_dir / "exemplars.png", names)
+        save_exemplar_grid(learner, out_dir / "exemplars.png", names, order=results["class_order"])

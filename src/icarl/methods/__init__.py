@@ -3,7 +3,9 @@
 iCaRL's baselines and ablations are compositions of the same pieces. A :class:`Method`
 says which learner class runs and which :class:`~icarl.config.LearnerConfig` fields it
 overrides; :func:`resolve` applies them once, so the configuration a run records is the
-one its learner trains with. Register more with :func:`register`.
+one its learner trains with. Register more with :func:`register`; methods from other
+packages come in through :mod:`.plugins` (``--plugin MODULE``, entry points ``icarl.methods``).
+:func:`get` never imports anything.
 """
 
 from __future__ import annotations
@@ -62,7 +64,9 @@ class Method:
         return learner
 
 
-METHODS: Registry[Method] = Registry("method", ConfigError)
+METHODS: Registry[Method] = Registry(
+    "method", ConfigError, "a plugin's method: pass --plugin MODULE (Python: import the module first)"
+)
 NO_MEMORY = MappingProxyType({"memory_size": 0, "distillation": "none", "classifier": "cnn"})
 
 
