@@ -42,6 +42,11 @@ HEAVY: dict[str, tuple[str, ...]] = {
         "test_run_records_metrics_consistently",
     ),
     "test_export.py": ("test_exported_program_labels_as_icarl_predict_in_a_fresh_process",),
+    "test_frozen_backbone.py": (
+        "test_a_head_run_resumes_exactly_and_records_its_mode",
+        "test_head_mode_keeps_the_backbone_bit_identical_and_trains_the_head",
+        "test_pretrained_weights_under_a_frozen_backbone",
+    ),
     "test_grid.py": (
         "test_a_killed_compare_resumes_keeping_finished_methods",
         "test_ab_compare_pairs_orders_and_reports_the_difference",

@@ -41,7 +41,12 @@ class LearnerConfig:
     init_weights: str = ""  # initial backbone weights: a state dict file (read with weights_only=True)
     augment: str = "builtin"  # "builtin": crop/flip then batch_transform; "user": batch_transform only
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
-    epochs: int = 70
+    epochs: int = 70  # per step; 0: the network is never trained (as train = "none")
+    # what SGD trains at each step: "all" (the paper), "head" (the backbone frozen: no
+    # gradients, BatchNorm statistics fixed; only the head's rows learn, with iCaRL's loss),
+    # "none" (no SGD at all: herding and the class means on the fixed features of the
+    # backbone, e.g. pretrained through init_weights; NME classifies). Read at every step.
+    train: str = "all"
     lr: float = 2.0
     # None: 70% and 90% of epochs, to the nearest epoch, halves down (49, 63 of 70; 3, 4 of 5),
     # so the schedule scales with --epochs
@@ -104,6 +109,14 @@ class LearnerConfig:
     seed: int = 1993
     progress: bool = True
 
+    def trained(self) -> str:
+        """What each step's SGD trains: ``"none"`` when ``epochs`` is 0, else ``train``
+        (``"all"`` or ``"head"``)."""
+        return "none" if self.epochs == 0 else self.train
+
+    def _untrained(self) -> str:
+        return "epochs = 0" if self.epochs == 0 else "train = 'none'"
+
     def milestones(self) -> tuple[int, ...]:
         if self.lr_milestones is not None:
             return tuple(self.lr_milestones)
@@ -124,6 +137,7 @@ class LearnerConfig:
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
             "augment": ("builtin", "user"),
+            "train": ("all", "head", "none"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
@@ -133,9 +147,15 @@ class LearnerConfig:
         for key in ("resnet_last_relu", "momentum_carry"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"learner.{key} is {getattr(self, key)!r}; use true or false")
-        for key in ("epochs", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"learner.{key} is {getattr(self, key)}; it must be at least 1")
+        if self.eval_batch_size < 1:
+            raise ConfigError(f"learner.eval_batch_size is {self.eval_batch_size}; it must be at least 1")
+        if self.epochs < 0:
+            raise ConfigError(f"learner.epochs is {self.epochs}; use 1 or more, or 0 (never train the net)")
+        if self.classifier == "cnn" and self.trained() == "none":
+            raise ConfigError(
+                f"learner.classifier is 'cnn' but the network is never trained ({self._untrained()}); "
+                "use classifier='nme', or train='head' with epochs >= 1"
+            )
         if self.batch_size < 0:
             raise ConfigError(f"learner.batch_size is {self.batch_size}; use 1 or more, or 0 (auto)")
         if self.memory_size < 0:
@@ -300,7 +320,7 @@ LEARNER_RANGES: dict[str, tuple[float, float, bool]] = {
     "workers": (0, 64, True),
     "head_size": (0, MAX_CLASSES, True),
     "seed": (0, SEED_MAX, True),
-    "epochs": (1, 1_000_000, True),
+    "epochs": (0, 1_000_000, True),
     "batch_size": (0, MAX_BATCH, True),
     "eval_batch_size": (1, MAX_BATCH, True),
     "memory_size": (0, 10_000_000, True),

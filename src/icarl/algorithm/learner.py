@@ -362,12 +362,21 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     # ------------------------------------------------------------ Algorithm 3
     def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
-        """UpdateRepresentation: new data plus exemplars, trained on :meth:`representation_loss`."""
+        """UpdateRepresentation: new data plus exemplars, trained on :meth:`representation_loss`.
+
+        ``learner.train``: "all" trains the whole network (the paper); "head" freezes the
+        backbone (:meth:`IncrementalNet.freeze_backbone`) and trains the head's rows with the
+        same loss; "none" (or ``epochs = 0``) trains nothing, no optimiser, no augmented pass:
+        the exemplars and class means then sit on the fixed features of the backbone."""
         cfg, net = self.config, self.network()
+        mode = cfg.trained()
+        net.freeze_backbone(mode != "all")  # read at every step: a model file keeps its mode in its config
         # the network before this step, frozen (eval mode, BatchNorm folded): distillation's teacher
-        old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
-        previous = PreviousNetwork(old_net, n_old)
-        net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
+        teach = n_old and cfg.distillation != "none" and mode != "none"
+        previous = PreviousNetwork(inference_copy(net) if teach else None, n_old)
+        net.grow(max(cfg.head_size, len(self._classes)), generator=self._generator())
+        if mode == "none":
+            return
         with phase("data"):
             reader = self._reader(source, with_exemplars=True)
 
@@ -404,7 +413,10 @@ class ICaRL(EstimatorAPI, LearnerState):
         self, net: nn.Module, reader: BatchReader, loss_fn: LossFn, hooks: TrainHooks, desc: str
     ) -> TrainResult:
         """The one training loop, with this learner's augmentation, generator and callbacks
-        (the epoch bar when ``progress`` is on and stderr is a terminal)."""
+        (the epoch bar when ``progress`` is on and stderr is a terminal); no loop at all when
+        the configuration trains nothing (``learner.train = "none"``, ``epochs = 0``)."""
+        if self.config.trained() == "none":
+            return TrainResult([])
 
         def prepare(xb: Tensor, part: tuple[int, int, int] | None = None) -> Tensor:
             return self._prepare(xb, True, part)

@@ -205,6 +205,7 @@ def new_run(
     _check_out(out, args.force)
     _check_save(args, out, cfg)
     preflight.check_learner(cfg.learner)
+    methods.resolve(cfg)  # the method's settings with the user's (finetune at epochs 0: refused here)
     preflight.check_writable(out, "--out")
     with hold(out):  # RUN/.lock: a second run into this folder is refused
         _check_out(out, args.force)  # again, now that no other run can write there

@@ -74,9 +74,11 @@ def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[
         n_new = int(sum(int(n_train[cl]) for cl in group))
         size = n_new + sum(memory.values())
         per_epoch = size if size < lc.batch_size else (size // lc.batch_size) * lc.batch_size
-        train_imgs = per_epoch * lc.epochs
+        mode = lc.trained()  # learner.train: "head" runs the backbone forward only, "none" not at all
+        train_imgs = per_epoch * lc.epochs if mode != "none" else 0
         distil = i > 0 and lc.distillation != "none"
-        train_flops = train_imgs * ((3 * (fwd + head)) + ((fwd + head) if distil else 0))
+        passes = (fwd + 3 * head) if mode == "head" else 3 * (fwd + head)
+        train_flops = train_imgs * (passes + ((fwd + head) if distil else 0))
         m = per_class_budget(lc.memory_size, t)
         memory = {cl: min(m, n) for cl, n in memory.items()}
         memory.update({cl: min(m, int(n_train[cl])) for cl in group} if lc.memory_size else {})

@@ -7,6 +7,7 @@ from typing import cast
 
 import torch
 from torch import Tensor, nn
+from typing_extensions import Self
 
 from .protocol import Backbone, as_backbone
 
@@ -23,6 +24,9 @@ class IncrementalNet(nn.Module):
         self.feature_dim = int(as_backbone(backbone).out_dim)
         self.backbone = backbone
         self.head_init = head_init  # how grown rows start: see grow()
+        # learner.train = "head" / "none": see freeze_backbone()
+        self.backbone_frozen = False
+        self._froze: tuple[str, ...] = ()  # the backbone parameters freeze_backbone() froze
         with warnings.catch_warnings():  # a head with no rows yet warns on init
             warnings.simplefilter("ignore", UserWarning)
             self.head = nn.Linear(self.feature_dim, num_outputs)
@@ -39,6 +43,32 @@ class IncrementalNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def freeze_backbone(self, frozen: bool = True) -> Self:
+        """Freeze the backbone (``learner.train`` "head" or "none"): its parameters stop
+        requiring gradients (so no optimiser sees them) and it stays in eval mode whatever
+        ``train()`` is called, so its BatchNorm statistics do not move and dropout is off;
+        the head still learns. ``frozen=False`` undoes it: the parameters this call froze
+        require gradients again (a module's own frozen parameters stay frozen). Returns ``self``."""
+        if frozen and not self.backbone_frozen:
+            self._froze = tuple(name for name, p in self.backbone.named_parameters() if p.requires_grad)
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+        elif not frozen and self.backbone_frozen:
+            froze = set(self._froze)
+            for name, p in self.backbone.named_parameters():
+                p.requires_grad_(p.requires_grad or name in froze)
+            self._froze = ()
+        self.backbone_frozen = frozen
+        return self
+
+    def train(self, mode: bool = True) -> Self:
+        """``nn.Module.train``; a frozen backbone stays in eval mode."""
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
     @torch.no_grad()
     def grow(self, num_outputs: int, generator: torch.Generator | None = None) -> None:

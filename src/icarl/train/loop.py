@@ -98,10 +98,12 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     weights and BatchNorm scales (gamma; Lasagne's ``BatchNormLayer`` tags it regularizable),
     whose gradient is ``2 * wd * p``: PyTorch ``weight_decay = 2 * wd`` on those, 0 on biases
     and BatchNorm shifts. "weights": the same on conv/linear weights only (no gamma).
-    "torch": ``weight_decay = wd`` on every parameter.
+    "torch": ``weight_decay = wd`` on every parameter. Parameters that require no gradient
+    (a frozen backbone, ``learner.train = "head"``) are left out: nothing moves them.
     """
     if cfg.weight_decay_convention == "torch":
-        return [{"params": list(net.parameters()), "weight_decay": cfg.weight_decay}]
+        trained = [p for p in net.parameters() if p.requires_grad]
+        return [{"params": trained, "weight_decay": cfg.weight_decay}]
     decayed: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
     if cfg.weight_decay_convention == "authors":
         decayed = (*decayed, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -109,6 +111,8 @@ def param_groups(net: nn.Module, cfg: LearnerConfig) -> list[dict[str, object]]:
     no_decay: list[nn.Parameter] = []
     for module in net.modules():
         for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
             is_weight = name == "weight" and isinstance(module, decayed)
             (decay if is_weight else no_decay).append(p)
     return [

@@ -11,7 +11,8 @@ jump of the learning rate back to its initial value (25x on CIFAR-100).
 The buffers are held by parameter name (``net.named_parameters()``), as plain tensors, so a
 learner's state and its checkpoints keep them. A parameter that grew by rows since (the head
 when ``head_size`` does not allocate every output up front) gets zero velocity in its new
-rows; a parameter of another shape, or one not seen before, starts at zero.
+rows; a parameter of another shape, or one not seen before, starts at zero; a frozen one
+(no gradient: ``learner.train = "head"``) has none.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def load_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity
     seeded = 0
     for name, p in net.named_parameters():
         v = velocity.get(name)
-        if v is None or v.ndim != p.ndim or v.shape[1:] != p.shape[1:] or v.shape[0] > p.shape[0]:
+        if v is None or not p.requires_grad:
+            continue
+        if v.ndim != p.ndim or v.shape[1:] != p.shape[1:] or v.shape[0] > p.shape[0]:
             continue
         buf = torch.zeros_like(p)
         buf[: v.shape[0]] = v.to(device=p.device, dtype=p.dtype) / lr
