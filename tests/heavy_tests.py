@@ -34,6 +34,7 @@ HEAVY: dict[str, tuple[str, ...]] = {
     "test_examples.py": (
         "test_benchmark_object",
         "test_deploy_and_learn_later",
+        "test_frozen_pretrained",
         "test_own_network_and_data",
         "test_sweep_runs_and_a_second_call_continues_the_same_grid",
     ),

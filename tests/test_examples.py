@@ -75,3 +75,17 @@ def test_deploy_and_learn_later(tmp_path):
     assert sorted(model.class_names_.values()) == sorted(
         ["zero", "one", "two", "three", "four", "five", "six"]
     )
+
+
+def test_frozen_pretrained(tmp_path):
+    out = run_example("frozen_pretrained.py", tmp_path)
+    runs = re.findall(r"^(.+) \(train=(\w+)\) \([\d.]+ s\)$", out, flags=re.M)
+    assert [r[1] for r in runs] == ["none", "head", "all"]
+    rows = re.findall(r"^  (NME|CNN) steps ([\d. ]+?)  average ([\d.]+)  final ([\d.]+)$", out, flags=re.M)
+    assert [r[0] for r in rows] == ["NME", "NME", "CNN", "NME", "CNN"]  # no CNN for an untrained head
+    for _, steps, average, final in rows:
+        accs = [float(a) for a in steps.split()]
+        assert len(accs) == 3 and accs[-1] == float(final) and all(0.0 <= a <= 1.0 for a in accs)
+        assert float(average) == pytest.approx(sum(accs) / 3, abs=1e-3)
+    assert rows[0][1] == rows[1][1]  # a frozen backbone: the same features, the same NME, head or not
+    assert float(rows[0][3]) > 0.4  # 6 classes (chance 1/6) on features pretrained 1 epoch, never trained
