@@ -88,7 +88,7 @@ def main() -> None:
             steps_text = " ".join(f"{a:.3f}" for a in curve)
             average = sum(curve) / len(curve)
             print(f"  {rule.upper()} steps {steps_text}  average {average:.3f}  final {curve[-1]:.3f}")
-    print("NME classifies by features only: with the backbone frozen, train=head changes the CNN column alone")
+    print("NME reads features only: with the backbone frozen, train=head changes the CNN rows alone")
 
 
 if __name__ == "__main__":
