@@ -10,6 +10,7 @@ which CI runs, about 420 s.
 from __future__ import annotations
 
 HEAVY: dict[str, tuple[str, ...]] = {
+    "test_benchmarks_frozen.py": ("test_quick_mode_runs_the_three_variants_and_keeps_finished_runs",),
     "test_cli_tools.py": ("test_export_images_and_pack_as_subcommands",),
     "test_core_learner.py": (
         "test_distillation_keeps_old_classes_better_than_finetuning",
