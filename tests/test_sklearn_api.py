@@ -63,8 +63,8 @@ def test_repr_names_the_changed_parameters_only():
 def test_predict_score_decision_function_on_numpy(fitted):
     learner, x, y = fitted
     predicted = learner.predict(x)
-    assert isinstance(predicted, np.ndarray) and predicted.shape == y.shape
-    assert isinstance(learner.predict(torch.from_numpy(x)), torch.Tensor)  # tensors stay tensors
+    assert isinstance(predicted, np.ndarray) and predicted.shape == y.shape and predicted.dtype == np.int64
+    assert np.array_equal(learner.predict(torch.from_numpy(x)), predicted)  # one type whatever the input
     accuracy = learner.score(x, y)
     assert accuracy == pytest.approx(float((predicted == y).mean())) and accuracy > 0.5
     assert learner.score(x, list(y)) == accuracy

@@ -14,7 +14,7 @@ from .version import __version__
 if TYPE_CHECKING:
     from .algorithm import ICaRL
     from .algorithm.herding import herding
-    from .algorithm.nme import NearestMeanClassifier
+    from .algorithm.nearest_mean import NearestMeanClassifier
     from .config import LearnerConfig, RunConfig, load_config
     from .data import ClassIncrementalStream, Dataset, Split, load_dataset
     from .deploy import load
@@ -26,7 +26,7 @@ _WHERE = {
     "run": "experiment.runner",
     "ICaRL": "algorithm",
     "herding": "algorithm.herding",
-    "NearestMeanClassifier": "algorithm.nme",
+    "NearestMeanClassifier": "algorithm.nearest_mean",
     "LearnerConfig": "config",
     "RunConfig": "config",
     "load_config": "config",

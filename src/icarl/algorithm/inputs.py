@@ -73,10 +73,17 @@ def labelled_source(
 def as_tensor(x: Any) -> Tensor:
     if isinstance(x, Tensor):
         return x
+    if not isinstance(x, np.ndarray) and hasattr(x, "__array__"):  # an array-like (a DataFrame, ...)
+        x = np.asarray(x)
     if isinstance(x, np.ndarray):
         if x.dtype == object or x.dtype.kind in "US":
             raise IcarlError(f"images have dtype {x.dtype}; give numbers (uint8 0-255 or float 0-1)")
         return torch.from_numpy(np.ascontiguousarray(x))
+    if type(x).__module__.startswith("scipy.sparse"):
+        raise IcarlError(
+            f"images are a sparse matrix ({type(x).__name__}): sparse input is not supported; "
+            "give a dense array (x.toarray())"
+        )
     try:
         return torch.as_tensor(x)
     except (TypeError, ValueError, RuntimeError):
@@ -149,11 +156,19 @@ def text_labels(labels: Any) -> list[str]:
 
 
 def int_labels(y: Any, n: int) -> Tensor:
+    if not isinstance(y, Tensor) and hasattr(y, "__array__"):
+        y = np.asarray(y)
     if isinstance(y, np.ndarray):
-        y = torch.from_numpy(np.ascontiguousarray(y))
+        try:
+            y = np.array(y, dtype=np.float64 if y.dtype == object else None)  # a copy: memory maps untouched
+        except (TypeError, ValueError):
+            raise IcarlError("labels are neither numbers nor strings; give integers or class names") from None
+        y = torch.from_numpy(y)
     y = torch.as_tensor(y)
+    if y.is_complex():
+        raise IcarlError("labels are complex numbers; give integer labels or class names")
     if y.is_floating_point() and not bool((y == y.round()).all()):
-        raise IcarlError("labels are fractional numbers; give integer labels or class names")
+        raise IcarlError("labels are continuous (fractional numbers); give integer labels or class names")
     y = y.long()
     if y.shape != (n,):
         raise IcarlError(f"{n} images but labels shaped {tuple(y.shape)}")

@@ -16,12 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from typing_extensions import Self
 
 from .. import distributed
 from ..config import LearnerConfig
 from ..data.reading import BatchReader, label_lut, read_shard
 from ..data.source import ImageSource, TensorSource, concat
-from ..errors import IcarlError, NotFittedError
+from ..errors import IcarlError
 from ..nets import IncrementalNet, build_backbone, init_like_lasagne, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
@@ -38,7 +39,7 @@ from .losses import icarl_bce, kd_softmax
 from .memory import ExemplarMemory, check_budget, per_class_budget
 from .nme import ClassSums
 from .preprocess import first_step_mean, prepare
-from .sklearn_api import EstimatorAPI
+from .sklearn_api import EstimatorAPI, NotFittedError
 from .state import LearnerState
 
 
@@ -48,11 +49,13 @@ class ICaRL(EstimatorAPI, LearnerState):
     >>> learner = ICaRL(backbone="small_cnn", memory_size=200, epochs=30)
     >>> learner.partial_fit(x_uint8, y)   # Algorithm 2 for the classes in y
     >>> learner.predict(x_uint8)          # Algorithm 1 (nearest mean of exemplars)
+    >>> ICaRL(classes_per_step=2).fit(x, y)  # a fresh learner over all of y's classes, 2 a step
 
-    Keyword arguments are the fields of :class:`~icarl.config.LearnerConfig`.
-    Learned state ends in ``_``: ``classes_`` (original labels, in arrival order;
-    a class's output unit is its position), ``class_names_``, ``net_``, ``memory_``,
-    ``means_``. ``method`` names the method it was built as (see :mod:`icarl.methods`).
+    Keyword arguments are the fields of :class:`~icarl.config.LearnerConfig`, and
+    ``classes_per_step`` (for :meth:`fit`). Learned state ends in ``_``: ``classes_`` (the
+    labels as given, in arrival order; a class's output unit is its position), ``class_ids_``
+    (the learner's integer labels), ``class_names_``, ``net_``, ``memory_``, ``means_``.
+    ``method`` names the method it was built as (see :mod:`icarl.methods`).
 
     ``backbone`` may be any ``nn.Module`` mapping float images (B, C, H, W) to features
     (B, d) or a feature map (see :mod:`icarl.nets.adapt`); ``batch_transform`` is a callable
@@ -72,14 +75,22 @@ class ICaRL(EstimatorAPI, LearnerState):
         *,
         config: LearnerConfig | None = None,
         batch_transform: Callable[[Tensor], Tensor] | None = None,
+        classes_per_step: int | None = None,
         **params: Any,
     ) -> None:
         self.backbone_object: nn.Module | None = None
         self.batch_transform: Callable[[Tensor], Tensor] | None = None
+        self.classes_per_step: int | None = None
         self.net_: IncrementalNet | None = None
-        self._configure(config or LearnerConfig(), params, batch_transform)  # the one writer
+        # the one writer of the configuration
+        self._configure(config or LearnerConfig(), params, batch_transform, classes_per_step)
+        self._forget()
+
+    def _forget(self) -> None:
+        """No learned state: what the constructor leaves and :meth:`fit` starts from."""
+        self.net_ = None
         self.label_kind_ = "int"  # "str" once taught class names as labels
-        self.classes_ = []
+        self._classes: list[int] = []
         self.class_names_: dict[int, str] = {}
         # the exemplar sets P_y; their budget K is config.memory_size, read at every step
         self.memory_ = ExemplarMemory()
@@ -194,13 +205,12 @@ class ICaRL(EstimatorAPI, LearnerState):
         means = self.means_.float().cpu() if self.means_ is not None else None
         return ScoreInputs(head, len(self._classes), means, true_means)
 
-    def predict(self, x: Any, classifier: str | None = None) -> Any:
-        """Labels of the kind the learner was taught (an int64 tensor, or a numpy array of class
-        names): nearest mean of exemplars (``"nme"``) or network outputs (``"cnn"``)."""
-        labels = self.labels_of(self.scores(self.features(x), classifier))
-        if self.label_kind_ == "str":
-            return np.array([self.class_names_[int(c)] for c in labels])
-        return labels.numpy() if isinstance(x, np.ndarray) else labels  # numpy in, numpy out
+    def predict(self, x: Any, classifier: str | None = None) -> np.ndarray:
+        """The label of each image's best class, as the learner was given labels (items of
+        ``classes_``: an int64 array, or an array of class names), whatever the input's type:
+        nearest mean of exemplars (``"nme"``) or network outputs (``"cnn"``)."""
+        self.network()  # not fitted: said before the input is looked at (scikit-learn's order)
+        return self.classes_[self.scores(self.features(x), classifier).argmax(1).numpy()]
 
     def labels_of(self, scores: Tensor) -> Tensor:
         """The original label of each row's best score."""
@@ -265,7 +275,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         *,
         resume: TrainState | None = None,
         callbacks: Sequence[Any] = (),
-    ) -> ICaRL:
+    ) -> Self:
         """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
 
         ``x``: images in any accepted form with labels ``y``, or an image source with its own
@@ -280,7 +290,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         self.label_kind_ = kind
         if self.net_ is None:
             self._init_network(source)
-        n_old, self.classes_ = len(self._classes), self._classes + new
+        n_old, self._classes = len(self._classes), self._classes + new
         self._update_representation(source, n_old, TrainHooks(resume=resume, callbacks=tuple(callbacks)))
         m = self.exemplars_per_class(t)
         self._reduce_exemplar_sets(m)
@@ -314,7 +324,7 @@ class ICaRL(EstimatorAPI, LearnerState):
             )
         if self.net_ is not None and shape != self.image_shape_:
             raise IcarlError(f"images are {shape} but the model was trained on {self.image_shape_}")
-        t = len(self.classes_) + len(new)
+        t = len(self._classes) + len(new)
         self.check_budget(t)
         return t
 
@@ -383,7 +393,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         def loss_fn(batch: Batch) -> Tensor:
             return self.representation_loss(batch, previous)
 
-        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{len(self.classes_)}")
+        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{len(self._classes)}")
 
     def representation_loss(self, batch: Batch, previous: PreviousNetwork) -> Tensor:
         """Algorithm 3's loss on one batch: classification of the new classes plus distillation

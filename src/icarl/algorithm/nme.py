@@ -1,15 +1,13 @@
 """Nearest-mean-of-exemplars classification (paper Algorithm 1), pure tensor functions.
 
 Algorithm 1 itself, ``y* = argmin_y ||phi(x) - mu_y||``, is the argmax of the learner's
-scores ``-nme_distances(phi(x), mu)`` (:meth:`icarl.algorithm.learner.ICaRL.scores`):
-``mu`` holds the seen classes only, so unseen classes never take part in the argmin.
+scores ``cosine_scores(phi(x), mu)`` (:meth:`icarl.algorithm.learner.ICaRL.scores`):
+``mu`` holds the seen classes only, so unseen classes never take part in the argmin. The
+estimator on features you hold: :class:`icarl.algorithm.nearest_mean.NearestMeanClassifier`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -74,61 +72,3 @@ def cosine_scores(features: Tensor, means: Tensor) -> Tensor:
     everywhere (``decision_function``, ``icarl predict``, exported programs); its argmax is
     Algorithm 1's argmin of the distance."""
     return 1.0 - nme_distances(features, means) / 2.0
-
-
-class NearestMeanClassifier:
-    """Algorithm 1 on features you already have: a scikit-learn-style estimator.
-
-    >>> clf = NearestMeanClassifier().fit(train_features, train_labels)   # mu_y per class
-    >>> clf.predict(test_features)                                        # nearest mean
-    >>> clf.decision_function(test_features)                              # cosine to each mean
-
-    ``fit`` computes each class's mean of L2-normalised features, re-normalised (the
-    paper's ``mu_y``; with ``flipped``, features of the flipped images averaged in, as the
-    authors' code does). Labels may be any hashable values (ints, strings); ``classes_``
-    keeps them in first-seen order and ``predict`` returns them as a numpy array.
-    ``partial_fit`` adds classes (or recomputes the means of the classes it is given).
-    """
-
-    def __init__(self) -> None:
-        self.classes_: list[Any] = []
-        self.means_: Tensor | None = None
-
-    def fit(self, features: Any, y: Any, flipped: Any = None) -> NearestMeanClassifier:
-        self.classes_, self.means_ = [], None
-        return self.partial_fit(features, y, flipped)
-
-    def partial_fit(self, features: Any, y: Any, flipped: Any = None) -> NearestMeanClassifier:
-        f = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        labels = list(np.asarray(y).tolist())
-        if f.ndim != 2 or len(labels) != f.shape[0] or not labels:
-            raise ValueError(f"features must be (n, d) with n labels; got {tuple(f.shape)} and {len(labels)}")
-        for c in labels:
-            if c not in self.classes_:
-                self.classes_.append(c)
-        index = {c: i for i, c in enumerate(self.classes_)}
-        idx = torch.tensor([index[c] for c in labels])
-        fl = None if flipped is None else torch.as_tensor(np.asarray(flipped), dtype=torch.float32)
-        new = class_means(f, idx, len(self.classes_), fl)
-        given = torch.unique(idx)
-        means = torch.zeros(len(self.classes_), f.shape[1])
-        if self.means_ is not None:
-            means[: self.means_.shape[0]] = self.means_
-        means[given] = new[given]
-        self.means_ = means
-        return self
-
-    def decision_function(self, features: Any) -> np.ndarray:
-        """``(n, c)`` cosine similarities to the class means (columns in ``classes_`` order)."""
-        if self.means_ is None:
-            raise ValueError("this classifier has no class means yet; call fit(features, y) first")
-        f = torch.as_tensor(np.asarray(features), dtype=torch.float32)
-        return cosine_scores(f, self.means_).numpy()
-
-    def predict(self, features: Any) -> np.ndarray:
-        """The label of the nearest class mean of each row (Algorithm 1)."""
-        best = self.decision_function(features).argmax(1)
-        return np.asarray(self.classes_, dtype=object if isinstance(self.classes_[0], str) else None)[best]
-
-    def score(self, features: Any, y: Any) -> float:
-        return float((self.predict(features) == np.asarray(y)).mean())

@@ -43,12 +43,27 @@ class LearnerState:
 
     @property
     def classes_(self) -> np.ndarray:
-        """The labels of the seen classes in arrival order (a class's output unit is its
-        position), as an int64 array (scikit-learn's ``classes_``); assign any sequence."""
-        return np.array(self._classes, dtype=np.int64)
+        """The seen classes' labels as the learner was given them, in arrival order (a class's
+        output unit is its position, the columns of ``decision_function``): an int64 array for
+        integer labels, an array of ``str`` once taught class names as labels (scikit-learn's
+        ``classes_``; ``predict`` returns its items). Assigning sets :attr:`class_ids_`."""
+        if self.label_kind_ == "str":
+            return np.array([self.class_names_.get(c, str(c)) for c in self._classes], dtype=str)
+        return self.class_ids_
 
     @classes_.setter
     def classes_(self, labels: Iterable[int]) -> None:
+        self.class_ids_ = labels
+
+    @property
+    def class_ids_(self) -> np.ndarray:
+        """The learner's own integer label of each seen class, in arrival order (int64): what
+        model files, exported programs and ``icarl predict`` number classes by. The same as
+        ``classes_`` for integer labels; for class names, the number each name was given."""
+        return np.array(self._classes, dtype=np.int64)
+
+    @class_ids_.setter
+    def class_ids_(self, labels: Iterable[int]) -> None:
         self._classes = [int(c) for c in labels]
 
     velocity_: dict[str, Tensor]
@@ -93,7 +108,7 @@ class LearnerState:
                 f"model format version {state.get('format_version')} is not supported by this "
                 f"icarl (format {FORMAT_VERSION}); use the icarl version that wrote it"
             )
-        self.classes_ = [int(c) for c in state["classes"]]
+        self.class_ids_ = [int(c) for c in state["classes"]]
         self.class_names_ = {int(k): str(v) for k, v in state["class_names"].items()}
         self.label_kind_ = str(state.get("label_kind", "int"))
         self.history_ = list(state["history"])

@@ -63,7 +63,7 @@ class InferenceProgram(nn.Module):
         c, self.h, self.w = learner.image_shape_ or (1, 1, 1)
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
-        self.register_buffer("class_labels", torch.tensor(learner.classes_.tolist(), dtype=torch.long))
+        self.register_buffer("class_labels", torch.tensor(learner.class_ids_.tolist(), dtype=torch.long))
         means = learner.means_
         self.register_buffer("means", None if means is None else means[:t].detach().float().cpu().clone())
         if self.rule.scores(torch.zeros(1, self.net.feature_dim), self._inputs()) is None:
@@ -130,8 +130,8 @@ def labels_doc(learner: ICaRL, classifier: str) -> dict[str, Any]:
         "outputs": {"labels": "int64 (N,): the label of each image's best class", "scores": "(N, t)"},
         "classifier": classifier,
         "score": classifiers.rule(classifier).meaning,
-        "classes": learner.classes_.tolist(),
-        "names": [names[c] for c in learner.classes_.tolist()],
+        "classes": learner.class_ids_.tolist(),
+        "names": [names[c] for c in learner.class_ids_.tolist()],
         "method": learner.method,
     }
 

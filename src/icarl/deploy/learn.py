@@ -65,7 +65,7 @@ def plan_step(learner: ICaRL, data: Dataset[TensorSource], allow_known: bool) ->
     new_labels = [d for d in present if d not in known]
     if not new_labels:
         raise DeployError("the new data hold no class the model does not know; nothing to learn")
-    start = max(learner.classes_.tolist(), default=-1) + 1
+    start = max(learner.class_ids_.tolist(), default=-1) + 1
     new = {d: start + i for i, d in enumerate(new_labels)}
     counts = torch.bincount(data.train.y, minlength=data.num_classes)
     empty = [data.class_names[d] for d in new if int(counts[d]) == 0]
@@ -166,5 +166,5 @@ def top_k(learner: ICaRL, x: Tensor, k: int, classifier: str) -> tuple[Tensor, T
     """Labels (original, N x k) and scores of the ``k`` best classes per image."""
     s = scores(learner, x, classifier)
     vals, idx = s.topk(min(k, s.shape[1]), dim=1)
-    labels = torch.tensor(learner.classes_, dtype=torch.long)
+    labels = torch.from_numpy(learner.class_ids_)
     return labels[idx], vals

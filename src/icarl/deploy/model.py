@@ -92,7 +92,7 @@ def from_state(
 
 def name_run_steps(learner: ICaRL, names: dict[int, str], steps: list[dict[str, Any]], source: str) -> None:
     """After ``icarl run``: name the classes and copy each step's accuracy into the history."""
-    set_class_names(learner, {c: names[c] for c in learner.classes_.tolist() if c in names})
+    set_class_names(learner, {c: names[c] for c in learner.class_ids_.tolist() if c in names})
     for entry, record in zip(learner.history_[-len(steps) :], steps, strict=True):
         entry["names"] = [names.get(c, str(c)) for c in entry["classes"]]
         entry["accuracy"] = {**record["accuracy"], "on": "test images of all classes seen so far"}

@@ -79,7 +79,7 @@ def evaluate(
     y = test.labels.cpu()
     y_index = learner.output_index(y).cpu() if len(y) else y
     # an argmax on an output of no seen class (score_all_outputs) predicts label -1: wrong
-    lut = torch.tensor([*learner.classes_.tolist(), *[-1] * (learner.network().num_outputs)])
+    lut = torch.tensor([*learner.class_ids_.tolist(), *[-1] * (learner.network().num_outputs)])
     preds = {k: lut[s.argmax(1)] for k, s in scores.items()}
     main = learner.config.classifier
     seen = [c for g in groups for c in g]

@@ -208,7 +208,7 @@ def save_exemplar_grid(
     original labels to class names."""
     plt = _plt()
     sets = learner.memory_.sets
-    labels = [int(c) for c in learner.classes_]
+    labels = [int(c) for c in learner.class_ids_]
     rows = [labels.index(c) for c in (order if order is not None else labels) if c in labels]
     ys = [y for y in rows if y in sets][:classes]
     if not ys:

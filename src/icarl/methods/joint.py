@@ -43,8 +43,8 @@ class SeenData:
 class KeepsSeenData(ICaRL):
     """A learner that keeps every training image it saw in ``seen_`` (saved with its state)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def _forget(self) -> None:
+        super()._forget()
         self.seen_ = SeenData()
 
     def state_dict(self) -> dict[str, Any]:

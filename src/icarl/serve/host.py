@@ -175,7 +175,7 @@ class Host:
         s = cos if classifier == "nme" and cos is not None else scores_of_features(learner, f, classifier)
         values, index = s.topk(min(task.k, s.shape[1]), dim=1)
         known = self.rule.known(values[:, 0], index[:, 0], cos, served.calibration)
-        labels = learner.classes_.tolist()
+        labels = learner.class_ids_.tolist()
         names = learner.named_classes()
         rows = []
         for row_vals, row_idx, ok in zip(values.tolist(), index.tolist(), known.tolist(), strict=True):
