@@ -15,9 +15,9 @@ from torch import nn
 import icarl
 from icarl import ICaRL, load_config
 from icarl.algorithm import learner as learner_module
-from icarl.config import ConfigError, parse_override
+from icarl.config import ConfigError, parse_override, to_dict
 from icarl.experiment import runner
-from icarl.files.checkpoint import load_checkpoint
+from icarl.files.checkpoint import CheckpointError, check_config, load_checkpoint
 
 FAST = {"backbone": "small_cnn", "memory_size": 100, "progress": False, "device": "cpu", "flip": False}
 
@@ -149,7 +149,23 @@ def test_a_head_run_resumes_exactly_and_records_its_mode(tmp_path, monkeypatch, 
         runner.run(load_config("digits", [TINY, frozen]), tmp_path / "run", data=digits)
     monkeypatch.undo()
     ck = load_checkpoint(tmp_path / "run")
+    assert ck.describe() == "step 2, epoch 1"
+    other = to_dict(load_config("digits", [TINY, {"learner": {"train": "all"}}]))
+    with pytest.raises(CheckpointError, match=r"learner\.train"):  # resumed in its own mode only
+        check_config(ck, other, tmp_path / "run")
     results = runner.run(load_config("digits", [TINY, frozen]), tmp_path / "run", data=digits, resume=ck)
     assert strip_timings(results) == expected
     recorded = json.loads((tmp_path / "run" / "results.json").read_text())
     assert recorded["config"]["learner"]["train"] == "head"
+
+
+def test_the_mode_is_read_at_every_step(digits) -> None:
+    """A first step trained fully, the next one frozen, then trained again."""
+    x, y = digits.train.x, digits.train.y
+    learner = ICaRL(**FAST, epochs=1).partial_fit(x[y < 3], y[y < 3])
+    trained = backbone_state(learner)
+    learner.set_params(train="head").partial_fit(x[(y >= 3) & (y < 6)], y[(y >= 3) & (y < 6)])
+    assert same(trained, backbone_state(learner))
+    learner.set_params(train="all").partial_fit(x[y >= 6], y[y >= 6])
+    assert not same(trained, backbone_state(learner))
+    assert all(p.requires_grad for p in learner.network().backbone.parameters())
