@@ -135,7 +135,6 @@ def test_new_exemplars_pass_through_the_network_once_per_step_and_the_means_are_
     learner = ICaRL(memory_size=40, **{**FAST, "flip": flip})
     stream = ClassIncrementalStream(digits, classes_per_step=2, order="identity")
     learner.partial_fit(stream[0].train.x, stream[0].train.y)
-    old = len(learner.memory_)
     seen: list[int] = []
     plain = learner.features
 
