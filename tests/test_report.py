@@ -165,10 +165,10 @@ def test_every_text_in_the_figures_reads_at_8_points_or_more(tmp_path, monkeypat
 
 
 def fake_learner(classes: list[int]) -> Any:
-    """What the exemplar grid reads: ``classes_`` (output order) and ``memory_.sets`` keyed by
-    output index; each exemplar's pixels hold its class label."""
+    """What the exemplar grid reads: ``class_ids_`` (the learner's integer labels, output
+    order) and ``memory_.sets`` keyed by output index; each exemplar's pixels hold its label."""
     sets = {y: torch.full((3, 1, 4, 4), c, dtype=torch.uint8) for y, c in enumerate(classes)}
-    return SimpleNamespace(classes_=classes, memory_=SimpleNamespace(sets=sets))
+    return SimpleNamespace(class_ids_=classes, memory_=SimpleNamespace(sets=sets))
 
 
 def test_exemplar_rows_follow_the_arrival_order(tmp_path, monkeypatch):
