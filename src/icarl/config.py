@@ -77,6 +77,12 @@ class LearnerConfig:
     # "pixel_mean" (the mean image of the first step's data), "channel_mean" (its mean colour,
     # one value per channel: the authors' TensorFlow ImageNet code) or "none"
     normalize: str = "pixel_mean"
+    # float images handed over normalised, x = (pixel - mean) / std (torchvision's Normalize):
+    # the mean and std per channel (or one for all), so the learner can store them as uint8
+    # pixels again; None: floats are pixels in [0, 1]. A user's Dataset whose transform holds
+    # a Normalize is read with that one's values unless these are given (icarl.data.user)
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
     # the colour of the crop padding: "zero" (black: the uint8 image is padded with 0, the mean
     # subtracted after) or "mean" (the authors: the mean-subtracted image is padded with 0)
     pad_value: str = "zero"
@@ -144,12 +150,33 @@ class LearnerConfig:
                 f"learner.device is {self.device!r}, on which icarl cannot train or predict; "
                 "use auto, cpu, cuda, cuda:N, mps or xpu"
             )
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ConfigError("learner.input_mean and learner.input_std go together; give both or neither")
         if self.classifier == "nme" and self.memory_size == 0:
             raise ConfigError(
                 "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
                 "set classifier='cnn' or a memory size"
             )
-        return self
+        if self.input_mean is None:
+            return self
+        mean, std = channel_values("input_mean", self.input_mean), channel_values("input_std", self.input_std)
+        return (
+            self
+            if (mean, std) == (self.input_mean, self.input_std)
+            else replace(self, input_mean=mean, input_std=std)
+        )
+
+
+def channel_values(key: str, values: Any) -> tuple[float, ...]:
+    """``learner.input_mean`` / ``input_std`` as a tuple of 1-4 finite floats (std above 0)."""
+    items = values if isinstance(values, list | tuple) else [values]
+    ok = 1 <= len(items) <= 4 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in items
+    )
+    if not ok or (key == "input_std" and min(items) <= 0):
+        above = ", each above 0" if key == "input_std" else ""
+        raise ConfigError(f"learner.{key} is {values!r}; give 1-4 finite numbers (one per channel){above}")
+    return tuple(float(v) for v in items)
 
 
 SMALL_FIRST_STEP = 2048  # training images below which batch_size auto is 64, not 128

@@ -151,7 +151,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
         net, bs = self.inference_network(), self.config.eval_batch_size
-        source = as_source(x, self.image_shape_)
+        source = as_source(x, self.image_shape_, self._normalisation())
         chunks = read_shard(source, bs, self.config.workers)  # DDP: this rank's share
         out = [self.batch_features(xb, flip, net) for xb in chunks]
         f = torch.cat(out) if out else torch.empty(0, net.feature_dim)
@@ -314,7 +314,13 @@ class ICaRL(EstimatorAPI, LearnerState):
             classes=self._classes,
             kind=self.label_kind_,
             learning=learning,
+            normalisation=self._normalisation(),
         )
+
+    def _normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """The declared ``(input_mean, input_std)`` of normalised float images, if any."""
+        cfg = self.config
+        return None if cfg.input_mean is None or cfg.input_std is None else (cfg.input_mean, cfg.input_std)
 
     def _init_network(self, source: ImageSource) -> None:
         self.config = cfg = resolve_batch_size(self.config, len(source))  # batch_size 0: auto
