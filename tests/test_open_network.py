@@ -129,7 +129,9 @@ def test_init_weights_from_a_file(tmp_path, digits):
     got = learner.net_.backbone.body[0].weight.detach()  # type: ignore[index]
     torch.testing.assert_close(got, start[0].weight.detach(), rtol=0, atol=1e-6)
     torch.save(nn.Linear(3, 3).state_dict(), tmp_path / "wrong.pt")
-    with pytest.raises(ConfigError, match="does not fit the backbone: 4 missing"):
+    with pytest.raises(
+        ConfigError, match="does not fit the backbone: no tensor fits; 0 of 4 tensors loaded; 4 missing"
+    ):
         ICaRL(backbone=plain_net(), init_weights=str(tmp_path / "wrong.pt"), **QUICK).partial_fit(
             digits.train.x[:40], digits.train.y[:40] % 2
         )

@@ -37,6 +37,13 @@ class LearnerConfig:
     # "object:<class>" for a module passed as an object (ICaRL(backbone=module))
     backbone: str = "resnet32"
     init_weights: str = ""  # initial backbone weights: a state dict file (read with weights_only=True)
+    # false: load every tensor whose name (common prefixes such as module., model., backbone.
+    # stripped) and shape fit, and say in one line what did not; true: refuse a file that does
+    # not fit exactly (icarl.nets.weights)
+    init_weights_strict: bool = False
+    # a backbone that returns tokens (B, N, d) and has no timm forward_head: "mean" of the
+    # tokens, or "cls", the first (class) token (icarl.nets.adapt)
+    token_pool: str = "mean"
     augment: str = "builtin"  # "builtin": crop/flip then batch_transform; "user": batch_transform only
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
     epochs: int = 70
@@ -127,13 +134,14 @@ class LearnerConfig:
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
             "augment": ("builtin", "user"),
+            "token_pool": ("mean", "cls"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(
                     f"learner.{key} is {getattr(self, key)!r}; choose one of {', '.join(allowed)}"
                 )
-        for key in ("resnet_last_relu", "momentum_carry"):
+        for key in ("resnet_last_relu", "momentum_carry", "init_weights_strict"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"learner.{key} is {getattr(self, key)!r}; use true or false")
         for key in ("epochs", "eval_batch_size"):

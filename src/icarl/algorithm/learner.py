@@ -336,7 +336,15 @@ class ICaRL(EstimatorAPI, LearnerState):
         assert self.image_shape_ is not None  # internal: set before any network is built
         c, h, _ = self.image_shape_
         cfg = self.config
-        phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
+        phi = build_backbone(
+            cfg.backbone,
+            c,
+            h,
+            self.backbone_object,
+            cfg.init_weights if fresh else "",
+            token_pool=cfg.token_pool,
+            strict_weights=cfg.init_weights_strict,
+        )
         phi = set_last_relu(phi, cfg.resnet_last_relu)
         if cfg.init == "lasagne" and self.backbone_object is None and not cfg.init_weights:
             phi = init_like_lasagne(phi)  # the authors' init (a module or weights you give keep theirs)
