@@ -1,66 +1,21 @@
 """Command line: ``icarl COMMAND``. Errors a user can fix exit with status 2, on one line.
 
-Each command is a module here with ``HELP``, ``build(parser)`` and ``main(args)``.
+Each command has its options in :mod:`icarl.cli.args` (``HELP``, ``build(parser)``: no torch)
+and its work in a module here (``main(args)``), imported once the command line parsed: only
+the command that runs loads torch (``icarl --help`` and ``icarl list`` do not).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 
-from .. import threads
-from ..distributed import session
 from ..tools.funnel import guarded
-from ..version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, paper, predict, report, rerun, run
+from .args import COMMANDS, Command, build_parser
 
-COMMANDS: dict[str, ModuleType] = {
-    "run": run,
-    "compare": compare,
-    "paper": paper,
-    "report": report,
-    "rerun": rerun,
-    "learn": learn,
-    "predict": predict,
-    "info": info,
-    "export": export,
-    "list": listing,
-    "pack": pack,
-    "export-images": export_images,
-}
-
-
-COMPUTES = ("run", "compare", "paper", "learn", "predict", "rerun")  # the commands that take --threads
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="icarl", description="Class-incremental learning with iCaRL (CVPR 2017)."
-    )
-    parser.add_argument("--version", action="version", version=f"icarl {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
-        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.build(command)
-        if name in COMPUTES:
-            command.add_argument(
-                "--threads",
-                type=_threads,
-                metavar="N|auto",
-                help="torch CPU threads, kept for the whole run (default: OMP_NUM_THREADS, else one "
-                "per CPU this process may use); 'auto' gives up CPUs other processes keep busy, "
-                "between epochs, and records each epoch's count (icarl.threads)",
-            )
-    return parser
-
-
-def _threads(text: str) -> int | str:
-    try:
-        return threads.parse(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+COMPUTES = tuple(name for name, c in COMMANDS.items() if c.computes)  # the commands that take --threads
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,19 +25,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-
-    def command() -> int:
-        with (
-            threads.for_command(getattr(args, "threads", None)),
-            session(getattr(args, "dist_timeout", None)),
-        ):
-            code: int = COMMANDS[args.command].main(args)
-            return code
-
-    return guarded(command)  # user errors: one line, exit 2 (tools/funnel.py)
+    command = COMMANDS[args.command]
+    return guarded(lambda: run_command(command, args))  # user errors: one line, exit 2 (tools/funnel.py)
 
 
-__all__ = ["main"]
+def run_command(command: Command, args: argparse.Namespace) -> int:
+    """Import the command's module and run its ``main``; all but the light ones (``list``)
+    under the thread policy and torchrun's session (:mod:`icarl.cli.launch`)."""
+    module = importlib.import_module(command.module)
+    if command.light:
+        code: int = module.main(args)
+        return code
+    launch = importlib.import_module("icarl.cli.launch")
+    code = launch.within_session(module.main, args)
+    return code
+
+
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

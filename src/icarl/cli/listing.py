@@ -1,4 +1,5 @@
-"""``icarl list``: the datasets, methods, backbones and presets this icarl knows."""
+"""``icarl list``: the datasets, methods, backbones and presets this icarl knows (from the
+catalogue and the presets, without importing torch: :mod:`icarl.cli.catalogue`)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ import json
 import re
 from importlib import resources
 
-from .. import methods
 from ..config import preset_names
-from ..data import registry as formats
-from ..nets import registry
-
-HELP = "list the datasets, methods, backbones and presets, with one line on each"
-KINDS = ("datasets", "methods", "backbones", "presets")
+from . import catalogue
 
 
 def first_sentence(text: str) -> str:
@@ -37,18 +33,12 @@ def preset_descriptions() -> dict[str, str]:
 
 
 def everything() -> dict[str, dict[str, str]]:
-    datasets = {k: first_sentence(v) for k, v in formats.descriptions().items()}
     return {
-        "datasets": datasets,
-        "methods": methods.descriptions(),
-        "backbones": registry.descriptions(),
+        "datasets": {k: first_sentence(v) for k, v in sorted(catalogue.DATASETS.items())},
+        "methods": dict(sorted(catalogue.METHODS.items())),
+        "backbones": dict(sorted(catalogue.BACKBONES.items())),
         "presets": preset_descriptions(),
     }
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=KINDS, help="list only these (default: all four)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def main(args: argparse.Namespace) -> int:

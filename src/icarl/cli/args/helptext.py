@@ -1,14 +1,13 @@
-"""``--help`` texts that name the choices of a flag and its default."""
+"""``--help`` texts that name the choices of a flag and its default (from the catalogue and
+the presets: no torch)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from .. import methods
-from ..config import load_config, preset_names, to_dict
-from ..data import registry as formats
-from ..nets import registry
+from ...config import load_config, preset_names, to_dict
+from .. import catalogue
 
 DEFAULT_PRESET = "digits"
 
@@ -16,9 +15,9 @@ DEFAULT_PRESET = "digits"
 def choices(key: str) -> list[str]:
     """The names a configuration key takes (empty for free values)."""
     table = {
-        "data.dataset": formats.available,
-        "method": methods.available,
-        "learner.backbone": registry.available,
+        "data.dataset": catalogue.datasets,
+        "method": catalogue.methods,
+        "learner.backbone": catalogue.backbones,
         "config": preset_names,
     }
     return table[key]() if key in table else []
