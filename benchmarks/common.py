@@ -40,8 +40,9 @@ def median(xs: list[float]) -> float:
 
 # ------------------------------------------------------------------ FLOPs and peak
 def forward_flops(net: nn.Module, shape: tuple[int, int, int]) -> float:
-    """FLOPs (2 x multiply-adds) of one image through the conv and linear layers, by hooks
-    (:func:`icarl.experiment.estimate.forward_flops`, the counter ``--dry-run`` uses)."""
+    """FLOPs (2 x multiply-adds) of one image through the matrix products and convolutions,
+    by ``torch.utils.flop_counter.FlopCounterMode`` (:func:`icarl.experiment.estimate.forward_flops`,
+    the counter ``--dry-run`` uses)."""
     from icarl.experiment.estimate import forward_flops as count
 
     return float(count(net, torch.zeros(1, *shape, device=next(net.parameters()).device)))

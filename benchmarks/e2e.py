@@ -37,7 +37,7 @@ from common import bare_step, make_net, median, seconds  # noqa: E402
 from make_synthetic import fashion_shaped  # noqa: E402
 
 from icarl import timing  # noqa: E402
-from icarl.config import load_config, parse_override, resolve_batch_size  # noqa: E402
+from icarl.config import load_config, parse_override, resolve_learner  # noqa: E402
 from icarl.experiment import runner  # noqa: E402
 from icarl.threads import apply  # noqa: E402
 from icarl.train.amp import use_bf16  # noqa: E402
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - t0 + startup
     stream = runner.make_stream(cfg, data)
     sizes = [stream.train_size(i) for i in range(len(stream))]
-    lc = resolve_batch_size(cfg.learner, sizes[0])  # as the run resolved batch_size = 0 (auto)
+    lc = resolve_learner(cfg.learner, first_step_images=sizes[0])  # as the run resolves batch_size = 0
     steps = image_steps(res, sizes, lc.epochs, lc.batch_size)
     rate, bare = bare_seconds(lc, device, steps, args.rounds)
     ph = {"startup": startup, **timing.totals()}

@@ -12,7 +12,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "icarl"
 
 # bottom to top; a module may import its own layer and the layers below it
 LAYERS = [
-    ("version", "errors", "config", "timing", "threads", "distributed"),
+    ("version", "errors", "config", "registry", "timing", "threads", "distributed"),
     ("files",),
     ("nets",),
     ("data",),
@@ -21,6 +21,7 @@ LAYERS = [
     ("methods",),
     ("deploy",),
     ("experiment",),
+    ("serve",),
     ("cli", "tools", "__main__", "__init__"),
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

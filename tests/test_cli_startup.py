@@ -7,15 +7,19 @@ say."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from icarl.cli import catalogue
 from icarl.cli.listing import first_sentence
 from icarl.deploy import export
-from icarl.experiment import loggers, paper, plots, results
+from icarl.experiment import paper, plots
+from icarl.methods import plugins
 
 PROBE = """
 import sys
@@ -30,10 +34,19 @@ sys.exit(code)
 """
 
 
-def icarl(*argv: str) -> tuple[int, str, str, list[str]]:
-    """``icarl ARGV`` in a fresh interpreter: exit status, stdout, stderr, heavy modules loaded."""
+def icarl(*argv: str, path: Path | None = None) -> tuple[int, str, str, list[str]]:
+    """``icarl ARGV`` in a fresh interpreter (``path``: put first on its PYTHONPATH): exit
+    status, stdout, stderr, heavy modules loaded."""
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), env.get("PYTHONPATH")]))
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
     err, _, last = done.stderr.rstrip("\n").rpartition("\n")
     assert last.startswith("IMPORTED "), done.stderr
@@ -53,6 +66,10 @@ def icarl(*argv: str) -> tuple[int, str, str, list[str]]:
         (["predict", "m.icarl", "x.png", "--classifier", "knn"], 2, "invalid choice: 'knn'"),
         (["paper", "cifar100", "--budget", "huge"], 2, "invalid choice: 'huge'"),
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["serve", "--help"], 0, "--unknown-sd"),
+        (["serve", "m.icarl", "--port", "x"], 2, "argument --port: invalid int value: 'x'"),
+        (["list", "--help"], 0, "--plugin MODULE"),
+        (["run", "--plugin", "p", "--threads", "none"], 2, "argument --threads"),
         ([], 2, "usage: icarl"),
     ],
 )
@@ -68,34 +85,73 @@ def test_a_command_that_computes_still_loads_torch(tmp_path) -> None:
     assert "torch" in heavy  # the command ran: its module (and torch) were imported
 
 
-LIVE = """
-import json
-from icarl import methods
-from icarl.data import registry as formats
-from icarl.nets import registry
-print(json.dumps([formats.descriptions(), methods.descriptions(), registry.descriptions()]))
+PLUGIN = """
+from pathlib import Path
+
+from icarl.methods import Method, register
+
+Path(__file__).with_name("imported.txt").write_text("the plugin ran")
+STEADY = register(Method("steady", "iCaRL training, network outputs", settings={"classifier": "cnn"}))
 """
 
 
-def live_registries() -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+def test_installed_plugins_are_listed_without_importing_them(tmp_path: Path) -> None:
+    """An entry point of the group icarl.methods is listed by name (neither it nor torch is
+    imported); ``--plugin`` imports the module, and the list is then the registry's."""
+    (tmp_path / "steady_plugin.py").write_text(PLUGIN)
+    info = tmp_path / "steady_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: steady-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{catalogue.PLUGIN_GROUP}]\nsteady = steady_plugin:STEADY\n")
+    code, out, err, heavy = icarl("list", "methods", path=tmp_path)
+    assert code == 0 and heavy == [], err
+    listed = " ".join(out.split())
+    assert "steady plugin steady_plugin:STEADY (not loaded; --method steady" in listed
+    assert "icarl iCaRL" in listed and not (tmp_path / "imported.txt").exists()
+    code, out, err, heavy = icarl("list", "methods", "--plugin", "steady_plugin", path=tmp_path)
+    assert code == 0 and "torch" in heavy, err
+    listed = " ".join(out.split())
+    assert "steady iCaRL training, network outputs" in listed and "not loaded" not in listed
+    assert (tmp_path / "imported.txt").exists()
+
+
+LIVE = """
+import json
+from icarl import methods
+from icarl.algorithm import classifiers
+from icarl.data import registry as formats
+from icarl.experiment import loggers
+from icarl.nets import registry
+print(json.dumps({
+    "datasets": formats.descriptions(),
+    "methods": methods.descriptions(),
+    "backbones": registry.descriptions(),
+    "loggers": loggers.LOGGERS.names(),
+    "predicting": [r.name for r in classifiers.predicting()],
+}))
+"""
+
+
+def live_registries() -> dict[str, Any]:
     """The built-in registries as a fresh process has them (tests register more in this one)."""
     done = subprocess.run(
         [sys.executable, "-c", LIVE], capture_output=True, text=True, timeout=120, check=True
     )
-    datasets, methods, backbones = json.loads(done.stdout)
-    return datasets, methods, backbones
+    live: dict[str, Any] = json.loads(done.stdout)
+    return live
 
 
 def test_the_catalogue_says_what_the_registries_say() -> None:
-    datasets, methods, backbones = live_registries()
-    assert {k: first_sentence(v) for k, v in datasets.items()} == {
+    live = live_registries()
+    assert {k: first_sentence(v) for k, v in live["datasets"].items()} == {
         k: first_sentence(v) for k, v in catalogue.DATASETS.items()
     }
-    assert methods == catalogue.METHODS
-    assert backbones == catalogue.BACKBONES
-    assert tuple(loggers.LOGGERS) == catalogue.LOGGERS
+    assert live["methods"] == catalogue.METHODS
+    assert live["backbones"] == catalogue.BACKBONES
+    assert tuple(live["loggers"]) == catalogue.LOGGERS
+    assert tuple(live["predicting"]) == catalogue.PREDICTING
+    assert plugins.GROUP == catalogue.PLUGIN_GROUP
     assert tuple(export.FORMATS) == catalogue.EXPORT_FORMATS
     assert tuple(plots.FORMATS) == catalogue.FIGURE_FORMATS
-    assert tuple(c for c in results.CLASSIFIERS if c != "incm") == catalogue.PREDICTING
     assert tuple(paper.PAPER_METHODS) == catalogue.PAPER_METHODS
     assert tuple(sorted(paper.BUDGETS)) == catalogue.PAPER_BUDGETS

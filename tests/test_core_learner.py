@@ -44,7 +44,7 @@ def test_per_class_budget_never_exceeds_K():
 
 
 def test_memory_reduce_keeps_prefix_and_counts_bytes():
-    mem = ExemplarMemory(20)
+    mem = ExemplarMemory()
     a = torch.arange(10 * 3, dtype=torch.uint8).reshape(10, 1, 1, 3)
     mem.add(0, a)
     mem.reduce(4)

@@ -55,7 +55,7 @@ def test_reduce_keeps_a_prefix_and_herding_is_prefix_stable():
     full = herding_order(feats, 20)
     images = torch.arange(50, dtype=torch.uint8).view(50, 1, 1, 1)
     for m in (1, 5, 13, 20):
-        memory = ExemplarMemory(40)
+        memory = ExemplarMemory()
         memory.add(0, images[full])
         memory.reduce(m)  # Algorithm 5
         assert memory.sets[0].flatten().tolist() == full[:m].tolist()

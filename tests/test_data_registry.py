@@ -33,7 +33,7 @@ def _open_digits_lazily(path: str | Path | None, image_size: int | None = None, 
 def lazy_format():
     register("test-lazy-digits", open=_open_digits_lazily)
     yield "test-lazy-digits"
-    formats._FORMATS.pop("test-lazy-digits")
+    formats.FORMATS.unregister("test-lazy-digits")
 
 
 def test_a_format_that_only_opens_also_loads_into_memory(lazy_format: str, digits) -> None:

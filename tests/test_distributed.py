@@ -27,11 +27,11 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from icarl import distributed, methods
+from icarl import distributed
 from icarl.config import load_config
 from icarl.data.reading import tensor_reader
 from icarl.experiment import runner
-from icarl.experiment.results import TABLE_HEADER
+from icarl.experiment.results import table_header
 
 EPOCHS = 3
 
@@ -77,19 +77,15 @@ def _free_port() -> int:
 
 
 def _run_capturing_learner(cfg: Any, out: Path) -> tuple[dict[str, Any], Any]:
-    """runner.run, keeping the learner it creates (to inspect memory and weights)."""
+    """runner.run, keeping the learner it creates (to inspect memory and weights): a callback
+    hears it at the end of the run."""
     made: list[Any] = []
-    create = methods.create
 
-    def capture(name: str, lcfg: Any) -> Any:
-        made.append(create(name, lcfg))
-        return made[-1]
+    class Keep:
+        def on_run_end(self, run: Any) -> None:
+            made.append(run.learner)
 
-    methods.create = capture  # type: ignore[assignment]
-    try:
-        results = runner.run(cfg, out)
-    finally:
-        methods.create = create  # type: ignore[assignment]
+    results = runner.run(cfg, out, callbacks=[Keep()])
     return results, made[0]
 
 
@@ -281,7 +277,7 @@ def test_torchrun_cli(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count(TABLE_HEADER) == 1  # rank 1's stdout is silenced
+    assert proc.stdout.count(table_header()) == 1  # rank 1's stdout is silenced
     names = sorted(p.name for p in out.iterdir())
     assert "results.json" in names and not [n for n in names if n.endswith(".tmp")], names
     before = torch.get_num_threads()

@@ -121,9 +121,9 @@ def test_run_records_metrics_consistently(digits, tmp_path):
         assert s["phase_seconds"]["eval"] <= s["eval_seconds"] + 1e-3
     csv_lines = (tmp_path / "metrics.csv").read_text().strip().splitlines()
     assert len(csv_lines) == 3 and csv_lines[0].startswith("step,seen_classes,acc_nme")
-    for png in ("exemplars.png", "accuracy.png", "confusion.png", "accuracy_matrix.png"):
+    for png in ("exemplars.png", "accuracy.png", "confusion.png", "accuracy_matrix.png", "loss.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 4
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 5
 
 
 def test_incm_accuracy_in_runner_matches_incm_method(digits):
@@ -152,7 +152,7 @@ def test_compare_and_report_commands(tmp_path, capsys):
     assert orders[0] == orders[1] == cmp["class_order"]
     assert cmp["summary"]["finetune"]["classifier"] == "cnn"
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # accuracy, confusion, matrix, icarl's exemplars
+    assert page.count("data:image/png;base64,") == 5  # accuracy, confusion, matrix, loss, icarl's exemplars
     assert "finetune" in page and "icarl [CNN = hybrid1]" in page
     for f in ("report.html", "accuracy.png", "confusion.png"):
         (out / f).unlink()
@@ -171,15 +171,22 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 
 def test_step_bar_reports_every_step_and_shows_accuracy(capsys, monkeypatch):
+    from icarl.config import RunConfig
     from icarl.experiment import progress
-    from icarl.experiment.progress import StepBar, with_step_bar
+    from icarl.experiment.progress import StepProgress
+    from icarl.train.callbacks import RunInfo
 
     monkeypatch.setattr(progress, "on_terminal", lambda: True)  # bars are drawn on a terminal only
     seen = []
-    bar = with_step_bar(seen.append, 2, enabled=True, desc="icarl")
-    assert isinstance(bar, StepBar)
+    run = RunInfo(RunConfig(), None, None, 2, {"steps": []})
+    bar = StepProgress(seen.append, enabled=True, desc="icarl")
+    bar.on_run_start(run)
     for i in range(2):
-        bar({"step": i, "seen_classes": 2 * (i + 1), "classifier": "nme", "accuracy": {"nme": 0.5}})
+        run.record = {"step": i, "seen_classes": 2 * (i + 1), "classifier": "nme", "accuracy": {"nme": 0.5}}
+        bar.on_step_end(run)
     assert [r["step"] for r in seen] == [0, 1]
     assert bar.bar.n == 2 and "acc=50.0%" in capsys.readouterr().err
-    assert with_step_bar(seen.append, 2, enabled=False) == seen.append  # --quiet: no bar
+    quiet = StepProgress(seen.append, enabled=False)  # --quiet: no bar, the rows still reported
+    quiet.on_run_start(run)
+    quiet.on_step_end(run)
+    assert quiet.bar is None and len(seen) == 3

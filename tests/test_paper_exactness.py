@@ -88,7 +88,8 @@ def test_scoring_over_all_outputs_gives_unseen_classes_their_column() -> None:
     f = learner.features(x)
     seen = {"nme": learner.scores(f, "nme"), "cnn": learner.scores(f, "cnn")}
     scores = with_unseen_outputs(learner, f, seen)
-    assert scores["nme"].shape == (40, 6) and torch.equal(scores["nme"][:, 2:], -torch.ones(40, 4))
+    # a zero mean is at distance 1 from every normalised feature: cosine score 1 - 1/2
+    assert scores["nme"].shape == (40, 6) and torch.equal(scores["nme"][:, 2:], torch.full((40, 4), 0.5))
     assert torch.allclose(scores["cnn"][:, :2], seen["cnn"])
     with torch.no_grad():
         learner.network().head.bias[3] = 1e4  # an unseen output that wins everywhere

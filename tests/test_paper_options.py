@@ -19,7 +19,7 @@ from icarl.data.source import SubsetSource, TensorSource
 from icarl.experiment.results import summarize
 from icarl.nets import build_backbone
 from icarl.nets.resnet import set_last_relu
-from icarl.train.loop import TrainHooks, param_groups, train
+from icarl.train.loop import Batch, param_groups, train
 from icarl.train.momentum import load_velocity
 
 
@@ -79,45 +79,58 @@ def test_mean_padding_pads_the_centred_image_with_zero(flip: bool) -> None:
     assert torch.allclose(zero[border], -mean.expand_as(zero)[border], atol=1e-6)
 
 
-def _tiny_train(net: nn.Module, velocity: dict[str, torch.Tensor] | None, seed: int) -> None:
+class _Head(nn.Module):
+    """The smallest network the loop trains: identity features, one linear head."""
+
+    def __init__(self, outputs: int) -> None:
+        super().__init__()
+        self.head = nn.Linear(4, outputs)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features)
+
+
+def _tiny_train(net: nn.Module, velocity: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(8, 4, generator=g)
     y = torch.randint(0, 3, (8,), generator=g)
     cfg = LearnerConfig(epochs=1, batch_size=8, lr=0.5, weight_decay=0.0, progress=False, amp="off")
 
-    def loss_fn(inputs: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(logits, labels)
+    def loss_fn(batch: Batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(batch.logits, batch.labels)
 
     def same(xb: torch.Tensor, part: tuple[int, int, int] | None = None) -> torch.Tensor:
         return xb
 
     reader = tensor_reader(x, y)
-    train(
-        net, reader, cfg=cfg, prepare=same, loss_fn=loss_fn, generator=g, hooks=TrainHooks(velocity=velocity)
-    )
+    before = {k: v.clone() for k, v in velocity.items()}
+    out = train(net, reader, cfg=cfg, prepare=same, loss_fn=loss_fn, generator=g, velocity=velocity)
+    assert all(torch.equal(velocity[k], v) for k, v in before.items())  # the caller's dict is not written
+    assert out.velocity is not None
+    return out.velocity
 
 
 def test_momentum_is_carried_across_steps_when_asked() -> None:
     torch.manual_seed(0)
-    net = nn.Linear(4, 3)
-    v1: dict[str, torch.Tensor] = {}
-    _tiny_train(net, v1, seed=1)  # step 1: one update, buf = grad1, held as lr * buf
-    assert set(v1) == {"weight", "bias"}
+    net = _Head(3)
+    v1 = _tiny_train(net, {}, seed=1)  # step 1: one update, buf = grad1, held as lr * buf
+    assert set(v1) == {"head.weight", "head.bias"}
     on, off = copy.deepcopy(net), copy.deepcopy(net)
-    v2 = {k: v.clone() for k, v in v1.items()}
-    _tiny_train(on, v2, seed=2)
-    v_off: dict[str, torch.Tensor] = {}
-    _tiny_train(off, v_off, seed=2)
+    v2 = _tiny_train(on, v1, seed=2)
+    v_off = _tiny_train(off, {}, seed=2)
     # same parameters and batch, so the same gradient: the carried run adds momentum * buf1
     for k in v1:
         assert torch.allclose(v2[k] - v_off[k], 0.9 * v1[k], atol=1e-6)
         assert not torch.allclose(v2[k], v_off[k])
     # a grown head: the old rows keep their velocity, the new rows start at zero
-    big = nn.Linear(4, 5)
+    big = _Head(5)
     opt = torch.optim.SGD(big.parameters(), lr=0.5, momentum=0.9)
     assert load_velocity(opt, big, v1, lr=0.5) == 2
-    buf = opt.state[big.weight]["momentum_buffer"]
-    assert torch.allclose(buf[:3], v1["weight"] / 0.5) and (buf[3:] == 0).all()
+    buf = opt.state[big.head.weight]["momentum_buffer"]
+    assert torch.allclose(buf[:3], v1["head.weight"] / 0.5) and (buf[3:] == 0).all()
 
 
 def test_learner_keeps_velocity_in_its_state(digits) -> None:  # type: ignore[no-untyped-def]

@@ -90,6 +90,7 @@ def test_the_reference_run_writes_the_checkpoints_then_the_results_and_report(re
         "accuracy.png",
         "confusion.png",
         "accuracy_matrix.png",
+        "loss.png",
         "metrics.csv",  # again, by the report
         "report.html",
     ]

@@ -70,7 +70,7 @@ def test_stream_partitions_the_classes_and_accumulates_test_sets(data, per_step,
     steps=st.lists(st.lists(st.integers(1, 15), min_size=1, max_size=4), min_size=1, max_size=6),
 )
 def test_memory_never_exceeds_K_and_reduce_keeps_prefixes(K, steps):
-    memory = ExemplarMemory(K)
+    memory = ExemplarMemory()
     full: dict[int, torch.Tensor] = {}  # each class's ordered exemplar set as first selected
     t = 0
     for sizes in steps:

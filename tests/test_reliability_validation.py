@@ -173,7 +173,7 @@ def test_learner_input_messages():
         IcarlError, match=re.escape("images are (1, 6, 6) but the model was trained on (1, 8, 8)")
     ):
         learner.partial_fit(torch.zeros(6, 1, 6, 6, dtype=torch.uint8), y + 2)
-    with pytest.raises(IcarlError, match="memory_size K=10 is smaller than the 12 classes seen"):
+    with pytest.raises(IcarlError, match="memory size K=10 is smaller than the 12 classes seen"):
         learner.partial_fit(torch.zeros(10, 1, 8, 8, dtype=torch.uint8), torch.arange(2, 12))
 
 

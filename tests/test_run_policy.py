@@ -16,7 +16,7 @@ import torch
 from icarl import threads, timing
 from icarl.algorithm.learner import ICaRL
 from icarl.cli import main
-from icarl.config import LearnerConfig, load_config, resolve_batch_size
+from icarl.config import LearnerConfig, load_config, resolve_learner
 from icarl.experiment import runner
 
 
@@ -134,9 +134,9 @@ def test_threads_flag_sets_torch_threads_for_the_command_only(capsys, monkeypatc
 
 def test_auto_batch_size_follows_the_first_step() -> None:
     auto = LearnerConfig(batch_size=0)
-    assert resolve_batch_size(auto, 500).batch_size == 64
-    assert resolve_batch_size(auto, 12_000).batch_size == 128
-    assert resolve_batch_size(LearnerConfig(batch_size=32), 12_000).batch_size == 32
+    assert resolve_learner(auto, first_step_images=500).batch_size == 64
+    assert resolve_learner(auto, first_step_images=12_000).batch_size == 128
+    assert resolve_learner(LearnerConfig(batch_size=32), first_step_images=12_000).batch_size == 32
     with pytest.raises(Exception, match="batch_size is -1"):
         LearnerConfig(batch_size=-1).check()
 

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from .config import LearnerConfig, RunConfig, load_config
     from .data import ClassIncrementalStream, Dataset, Split, load_dataset
     from .deploy import load
+    from .experiment.runner import run
+    from .train.callbacks import Callback
 
 _WHERE = {
+    "Callback": "train.callbacks",
+    "run": "experiment.runner",
     "ICaRL": "algorithm",
     "herding": "algorithm.herding",
     "NearestMeanClassifier": "algorithm.nme",
@@ -47,6 +51,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Callback",
     "ClassIncrementalStream",
     "Dataset",
     "ICaRL",
@@ -59,4 +64,5 @@ __all__ = [
     "load",
     "load_config",
     "load_dataset",
+    "run",
 ]

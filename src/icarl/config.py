@@ -12,10 +12,12 @@ import stat
 import sys
 import types
 import typing
+import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import IcarlError
 
@@ -53,7 +55,7 @@ class LearnerConfig:
     lr_milestones: tuple[int, ...] | None = None
     lr_gamma: float = 0.2  # divide by 5
     momentum: float = 0.9
-    batch_size: int = 128  # 0 = auto (resolve_batch_size): 128, or 64 for a small first step
+    batch_size: int = 128  # 0 = auto (resolve_learner): 128, or 64 for a small first step
     weight_decay: float = 1e-5
     # "authors": the Theano code adds weight_decay * sum(p^2) over Lasagne's regularizable
     # parameters: conv/linear weights and the BatchNorm scales (gamma), not biases or BatchNorm
@@ -63,7 +65,9 @@ class LearnerConfig:
     distillation: str = "bce"  # "bce" (paper), "kd" (Hinton softmax with temperature), "none"
     temperature: float = 2.0  # kd only
     kd_lambda: float = 1.0  # kd only: weight of the cross-entropy term
-    classifier: str = "nme"  # what predict() uses: "nme" (Alg. 1) or "cnn" (network outputs)
+    # what predict() uses: a rule of icarl.algorithm.classifiers, "nme" (Alg. 1, nearest mean of
+    # exemplars) or "cnn" (network outputs) built in
+    classifier: str = "nme"
     # "herding" (Alg. 4: exactly m distinct items), "herding-authors" (the authors' loop:
     # repeats allowed, at most 1000 iterations, so possibly fewer than m) or "random"
     selection: str = "herding"
@@ -126,7 +130,6 @@ class LearnerConfig:
         choices = {
             "weight_decay_convention": ("authors", "weights", "torch"),
             "distillation": ("bce", "kd", "none"),
-            "classifier": ("nme", "cnn"),
             "selection": ("herding", "herding-authors", "random"),
             "init": ("default", "lasagne"),
             "batchnorm": ("torch", "lasagne"),
@@ -160,11 +163,8 @@ class LearnerConfig:
             )
         if (self.input_mean is None) != (self.input_std is None):
             raise ConfigError("learner.input_mean and learner.input_std go together; give both or neither")
-        if self.classifier == "nme" and self.memory_size == 0:
-            raise ConfigError(
-                "learner.classifier is 'nme' but memory_size is 0 (no exemplars to average); "
-                "set classifier='cnn' or a memory size"
-            )
+        # learner.classifier names a rule of the classifier registry: checked with it, by the
+        # learner and icarl.methods.resolve (icarl.algorithm.classifiers.check_learner_classifier)
         if self.input_mean is None:
             return self
         mean, std = channel_values("input_mean", self.input_mean), channel_values("input_std", self.input_std)
@@ -189,13 +189,44 @@ def channel_values(key: str, values: Any) -> tuple[float, ...]:
 
 SMALL_FIRST_STEP = 2048  # training images below which batch_size auto is 64, not 128
 
+Checkable = TypeVar("Checkable", "LearnerConfig", "DataConfig", "RunConfig")
+# Values already checked. The checks are pure functions of a frozen value, so an equal value
+# passes them too: a configuration handed from the command line to the runner to the learner
+# is checked once, not at every door it passes (a run used to check it 23 times).
+_CHECKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
-def resolve_batch_size(cfg: LearnerConfig, first_step_images: int) -> LearnerConfig:
-    """``cfg`` with ``batch_size = 0`` (auto) resolved: 128 (the paper), or 64 for a first step
-    of fewer than SMALL_FIRST_STEP training images (digits: 4+ batches an epoch)."""
-    if cfg.batch_size:
+
+def checked(cfg: Checkable) -> Checkable:
+    """``cfg.check()``, unless an equal value has been checked already; returns the checked
+    value (``cfg``, or ``cfg`` with values put in their canonical form: learner.input_mean
+    given as a list becomes a tuple of floats)."""
+    try:
+        known = cfg in _CHECKED
+    except TypeError:  # a list where a tuple belongs (LearnerConfig(lr_milestones=[...])): unhashable
+        return cfg.check()
+    if known:
         return cfg
-    return replace(cfg, batch_size=64 if first_step_images < SMALL_FIRST_STEP else 128)
+    out = cfg.check()
+    _CHECKED.add(out)
+    return out
+
+
+def resolve_learner(
+    base: LearnerConfig, changes: Mapping[str, Any] | None = None, *, first_step_images: int | None = None
+) -> LearnerConfig:
+    """THE one function that makes a learner's configuration: ``base`` with ``changes``
+    applied (a method's settings, the run's seed, a user's ``set_params``), then the automatic
+    batch size once the first step's size is known, checked. Every configuration a learner
+    holds was made here (:class:`~icarl.algorithm.learner.ICaRL` calls it from its constructor,
+    ``set_params`` and its first ``partial_fit``; :func:`icarl.methods.resolve` for a run).
+    Resolving a resolved configuration again gives it back unchanged.
+
+    ``batch_size = 0`` (auto) becomes 128 (the paper's), or 64 for a first step of fewer than
+    SMALL_FIRST_STEP training images (digits: 4 or more batches an epoch instead of 2)."""
+    cfg = replace(base, **changes) if changes else base
+    if first_step_images is not None and cfg.batch_size == 0:
+        cfg = replace(cfg, batch_size=64 if first_step_images < SMALL_FIRST_STEP else 128)
+    return checked(cfg)
 
 
 @dataclass(frozen=True)
@@ -253,6 +284,11 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """A whole run: the method, the one seed, the data and stream, the learner and evaluation.
+
+    What ``icarl run`` resolves from a preset, a TOML file and the command line
+    (:func:`load_config`) and records in ``results.json``."""
+
     method: str = "icarl"
     seed: int = 1993
     out: str = "runs"
@@ -271,9 +307,11 @@ class RunConfig:
                 f"checkpoint_every is {self.checkpoint_every}; use 0 (after each step only) or more"
             )
         check_ranges("", self, RUN_RANGES)
-        self.data.check()
-        self.learner.check()
-        return self
+        if self.headline not in ("top1", "top5"):
+            raise ConfigError(f"headline is {self.headline!r}; choose one of top1, top5")
+        checked(self.data)
+        learner = checked(self.learner)
+        return self if learner is self.learner else replace(self, learner=learner)
 
 
 SEED_MAX = 2**32 - 1  # numpy's and every generator's common range
@@ -501,9 +539,7 @@ def load_config(spec: str | None = "digits", overrides: list[dict[str, Any]] | N
             f"{table.get('seed', RunConfig.seed)}; one seed drives a run: set only seed (--seed)"
         )
     cfg: RunConfig = from_table(RunConfig, table, "")
-    if cfg.headline not in ("top1", "top5"):
-        raise ConfigError(f"headline is {cfg.headline!r}; choose one of top1, top5")
-    return cfg.check()
+    return checked(cfg)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -9,8 +9,7 @@ or the authors' code are marked DEVIATION.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,22 +18,25 @@ import torch
 from torch import Tensor, nn
 
 from .. import distributed
-from ..config import LearnerConfig, resolve_batch_size
+from ..config import LearnerConfig
 from ..data.reading import BatchReader, label_lut, read_shard
 from ..data.source import ImageSource, TensorSource, concat
 from ..errors import IcarlError, NotFittedError
-from ..nets import IncrementalNet, build_backbone, init_like_lasagne, object_spec, use_lasagne_batchnorm
+from ..nets import IncrementalNet, build_backbone, init_like_lasagne, use_lasagne_batchnorm
 from ..nets.fold import inference_copy
 from ..nets.resnet import set_last_relu
 from ..timing import phase
-from ..train import TrainHooks, TrainState, train
+from ..train import TrainHooks, TrainResult, TrainState, train
 from ..train.amp import resolve_device
-from ..train.loop import LogHook, LossFn, StateHook
+from ..train.console import EpochBar, on_terminal
+from ..train.loop import Batch, LossFn
+from . import classifiers
+from .classifiers import ClassifierRule, ScoreInputs
 from .herding import herding_order, herding_order_authors, random_order
 from .inputs import as_source, labelled_source, positions
 from .losses import icarl_bce, kd_softmax
-from .memory import ExemplarMemory, per_class_budget
-from .nme import ClassSums, nme_distances
+from .memory import ExemplarMemory, check_budget, per_class_budget
+from .nme import ClassSums
 from .preprocess import first_step_mean, prepare
 from .sklearn_api import EstimatorAPI
 from .state import LearnerState
@@ -56,6 +58,11 @@ class ICaRL(EstimatorAPI, LearnerState):
     (B, d) or a feature map (see :mod:`icarl.nets.adapt`); ``batch_transform`` is a callable
     on the float [0, 1] training batch on the training device, after the built-in crop and
     flip (``augment="builtin"``) or instead of them (``augment="user"``).
+
+    The configuration is written in one place (:meth:`_configure`, through
+    :func:`icarl.config.resolve_learner`): the constructor, ``set_params`` and the automatic
+    batch size of the first ``partial_fit``. A method changes the learner's behaviour by
+    overriding the steps below (``_update_representation``, ``exemplars_per_class``, ...).
     """
 
     method = "icarl"
@@ -68,20 +75,14 @@ class ICaRL(EstimatorAPI, LearnerState):
         **params: Any,
     ) -> None:
         self.backbone_object: nn.Module | None = None
-        if isinstance(params.get("backbone"), nn.Module):
-            self.backbone_object = params["backbone"]
-            params["backbone"] = object_spec(params["backbone"])
-        self.config = replace(config or LearnerConfig(), **params).check()
-        if self.config.augment == "user" and batch_transform is None:
-            raise IcarlError(
-                "augment='user' replaces crop and flip by batch_transform; pass batch_transform=fn"
-            )
-        self.batch_transform = batch_transform
+        self.batch_transform: Callable[[Tensor], Tensor] | None = None
+        self.net_: IncrementalNet | None = None
+        self._configure(config or LearnerConfig(), params, batch_transform)  # the one writer
         self.label_kind_ = "int"  # "str" once taught class names as labels
         self.classes_ = []
         self.class_names_: dict[int, str] = {}
-        self.net_: IncrementalNet | None = None
-        self.memory_ = ExemplarMemory(self.config.memory_size)
+        # the exemplar sets P_y; their budget K is config.memory_size, read at every step
+        self.memory_ = ExemplarMemory()
         self.means_: Tensor | None = None
         self.pixel_mean_: Tensor | None = None
         self.image_shape_: tuple[int, int, int] | None = None
@@ -169,20 +170,29 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     # ------------------------------------------------------------ Algorithm 1
     def scores(self, features: Tensor, classifier: str | None = None) -> Tensor:
-        """(N, t) ranking scores from ``phi(x)``, higher is better, columns in ``classes_`` order.
+        """(N, t) ranking scores from ``phi(x)``, higher is better, columns in ``classes_`` order,
+        by the rule ``classifier`` (default ``config.classifier``; :mod:`icarl.algorithm.classifiers`).
 
-        ``"nme"`` (Algorithm 1): ``-||phi(x) - mu_y||^2`` over the seen classes, so the argmax
-        is the nearest mean of exemplars. ``"cnn"``: the network's outputs ``w_y . phi(x) + b_y``.
-        """
-        net, t = self.network(), len(self.classes_)
-        if self._classifier(classifier) == "nme":
-            if self.means_ is None:
-                raise IcarlError("NME needs exemplars; this learner keeps none (use classifier 'cnn')")
-            return -nme_distances(features, self.means_[:t].float().cpu())
-        with torch.no_grad():
-            head = net.head
-            w, b = head.weight[:t].detach().float().cpu(), head.bias[:t].detach().float().cpu()
-            return features.float().cpu() @ w.T + b
+        ``"nme"`` (Algorithm 1): the cosine similarity to each seen class's ``mu_y``, so the
+        argmax is the nearest mean of exemplars. ``"cnn"``: the network's outputs
+        ``w_y . phi(x) + b_y`` (its head, through ``forward_head``)."""
+        rule = self._rule(classifier)
+        out = rule.scores(features.float().cpu(), self.score_inputs())
+        if out is None:
+            raise IcarlError(rule.missing)
+        return out
+
+    def score_inputs(self, true_means: Tensor | None = None) -> ScoreInputs:
+        """What a classifier rule may use: the head of :meth:`inference_network` (on CPU
+        features in, float32 CPU scores out), ``t``, the class means (and iNCM's)."""
+        net, device = self.inference_network(), self.device
+
+        def head(f: Tensor) -> Tensor:
+            with torch.no_grad():
+                return net.forward_head(f.to(device)).float().cpu()
+
+        means = self.means_.float().cpu() if self.means_ is not None else None
+        return ScoreInputs(head, len(self._classes), means, true_means)
 
     def predict(self, x: Any, classifier: str | None = None) -> Any:
         """Labels of the kind the learner was taught (an int64 tensor, or a numpy array of class
@@ -203,19 +213,18 @@ class ICaRL(EstimatorAPI, LearnerState):
         return float((predicted == source.labels.cpu()).float().mean())
 
     def decision_scores(self, x: Any, classifier: str | None = None) -> Tensor:
-        """(B, t) scores, higher is better: ``-||phi(x) - mu_y||^2`` or sigmoid outputs."""
-        s = self.scores(self.features(x), classifier)
-        return s if self._classifier(classifier) == "nme" else torch.sigmoid(s)
+        """(B, t) scores as users see them, higher is better: for ``"nme"`` the cosine
+        similarity to each class mean (-1..1), for ``"cnn"`` the sigmoid outputs (0..1); the
+        numbers ``icarl predict`` and the exported programs give."""
+        rule = self._rule(classifier)
+        return rule.decision(self.scores(self.features(x), rule.name))
 
     def logits(self, x: Tensor) -> Tensor:
         """Network outputs for the seen classes (B, t), float32 on CPU."""
         return self.scores(self.features(x), "cnn")
 
-    def _classifier(self, classifier: str | None) -> str:
-        kind = classifier or self.config.classifier
-        if kind not in ("nme", "cnn"):
-            raise IcarlError(f"classifier {kind!r} is not one of nme, cnn")
-        return kind
+    def _rule(self, classifier: str | None) -> ClassifierRule:
+        return classifiers.rule(classifier or self.config.classifier)
 
     def _update_means(self) -> None:
         """``mu_y`` from the exemplars, averaged with their flipped copies when flips are on."""
@@ -255,16 +264,15 @@ class ICaRL(EstimatorAPI, LearnerState):
         y: Any = None,
         *,
         resume: TrainState | None = None,
-        on_train_state: StateHook | None = None,
-        on_epoch_log: LogHook | None = None,
+        callbacks: Sequence[Any] = (),
     ) -> ICaRL:
         """IncrementalTrain: learn the new classes in ``(x, y)``, then update the exemplars.
 
         ``x``: images in any accepted form with labels ``y``, or an image source with its own
         labels (``step.train``, any ``torch.utils.data.Dataset`` of ``(image, label)``), read in
-        batches. ``resume`` / ``on_train_state`` continue an interrupted step and receive its
-        training state after every epoch (checkpoints, :mod:`icarl.files.checkpoint`);
-        ``on_epoch_log`` each epoch's loss and lr."""
+        batches. ``resume`` continues an interrupted step (checkpoints,
+        :mod:`icarl.files.checkpoint`); ``callbacks`` hear ``on_epoch_end`` after every epoch
+        (:mod:`icarl.train.callbacks`: loggers, checkpoints, your own)."""
         source, names, kind = self._labelled_source(x, y, learning=True)  # past here: sources only
         new = [int(c) for c in torch.unique(source.labels)]
         t = self._check_step(source.image_shape, new)
@@ -273,17 +281,28 @@ class ICaRL(EstimatorAPI, LearnerState):
         if self.net_ is None:
             self._init_network(source)
         n_old, self.classes_ = len(self._classes), self._classes + new
-        hooks = TrainHooks(resume=resume, on_epoch=on_train_state, on_log=on_epoch_log)
-        self._update_representation(source, n_old, hooks)
-        m = per_class_budget(self.config.memory_size, t)
+        self._update_representation(source, n_old, TrainHooks(resume=resume, callbacks=tuple(callbacks)))
+        m = self.exemplars_per_class(t)
         self._reduce_exemplar_sets(m)
         for c in new:
             self._construct_exemplar_set(source.of_classes([c]), self._classes.index(c), m)
+        if len(self.memory_) > t * m:  # internal invariant: every set holds at most m
+            raise IcarlError(f"the memory holds {len(self.memory_)} exemplars, more than t * m = {t * m}")
         self._update_means()
         distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
         return self
+
+    def exemplars_per_class(self, t: int) -> int:
+        """``m``, the exemplars each of ``t`` seen classes keeps: ``K // t`` (floor, so that the
+        memory never exceeds ``K``; see :func:`icarl.algorithm.memory.per_class_budget`). A
+        method with another rule (the authors' ceil, a per-class budget) overrides this."""
+        return per_class_budget(self.config.memory_size, t)
+
+    def check_budget(self, t: int, where: str = "seen") -> None:
+        """Refuse (one line) a memory budget that would leave ``t`` classes no exemplar."""
+        check_budget(self.config.memory_size, t, self.exemplars_per_class(t), where)
 
     def _check_step(self, shape: tuple[int, int, int], new: list[int]) -> int:
         """The preconditions of a step (before anything changes); returns ``t``."""
@@ -296,11 +315,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         if self.net_ is not None and shape != self.image_shape_:
             raise IcarlError(f"images are {shape} but the model was trained on {self.image_shape_}")
         t = len(self.classes_) + len(new)
-        if self.config.memory_size and per_class_budget(self.config.memory_size, t) == 0:
-            raise IcarlError(
-                f"memory_size K={self.config.memory_size} is smaller than the {t} classes seen, "
-                "so m = K // t = 0; raise memory_size to at least the number of classes"
-            )
+        self.check_budget(t)
         return t
 
     def _labelled_source(self, x: Any, y: Any, learning: bool) -> tuple[ImageSource, dict[int, str], str]:
@@ -323,7 +338,9 @@ class ICaRL(EstimatorAPI, LearnerState):
         return None if cfg.input_mean is None or cfg.input_std is None else (cfg.input_mean, cfg.input_std)
 
     def _init_network(self, source: ImageSource) -> None:
-        self.config = cfg = resolve_batch_size(self.config, len(source))  # batch_size 0: auto
+        if self.config.batch_size == 0:  # auto, from the first step's size: the one resolver
+            self._configure(self.config, {}, first_step_images=len(source))
+        cfg = self.config
         self.image_shape_ = source.image_shape
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
@@ -359,24 +376,35 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     # ------------------------------------------------------------ Algorithm 3
     def _update_representation(self, source: ImageSource, n_old: int, hooks: TrainHooks) -> None:
-        """UpdateRepresentation: new data plus exemplars; classification + distillation."""
+        """UpdateRepresentation: new data plus exemplars, trained on :meth:`representation_loss`."""
         cfg, net = self.config, self.network()
+        # the network before this step, frozen (eval mode, BatchNorm folded): distillation's teacher
         old_net = inference_copy(net) if n_old and cfg.distillation != "none" else None
+        previous = PreviousNetwork(old_net, n_old)
         net.grow(max(cfg.head_size, len(self.classes_)), generator=self._generator())
         with phase("data"):
             reader = self._reader(source, with_exemplars=True)
-        t, kd = len(self.classes_), cfg.distillation == "kd"
 
-        def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
-            # the previous network runs on the same augmented batch (authors' code)
-            old = _old_logits(old_net, inputs, n_old)
-            if kd:
-                return kd_softmax(
-                    logits[:, :t], labels, old, temperature=cfg.temperature, ce_weight=cfg.kd_lambda
-                )
-            return icarl_bce(logits, labels, old)
+        def loss_fn(batch: Batch) -> Tensor:
+            return self.representation_loss(batch, previous)
 
-        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{t}")
+        self._train(net, reader, loss_fn, hooks, f"classes {n_old + 1}-{len(self.classes_)}")
+
+    def representation_loss(self, batch: Batch, previous: PreviousNetwork) -> Tensor:
+        """Algorithm 3's loss on one batch: classification of the new classes plus distillation
+        towards ``previous``, the network of the step before, run on the same augmented batch
+        (the authors' code; not targets stored once before training). ``batch`` holds the
+        inputs, features, logits (every output) and labels. A method with another loss (LUCIR's
+        feature distillation, PODNet's pooled features) overrides this; see
+        docs/architecture.md, "Add a method"."""
+        cfg, t = self.config, len(self._classes)
+        old = previous.logits(batch.inputs)
+        if cfg.distillation == "kd":
+            logits = batch.logits[:, :t]
+            return kd_softmax(logits, batch.labels, old, temperature=cfg.temperature, ce_weight=cfg.kd_lambda)
+        # the sigmoid BCE over every output unit, unseen classes with target 0 (the authors'
+        # code; the lr of 2.0 assumes that average over batch x outputs)
+        return icarl_bce(batch.logits, batch.labels, old)
 
     def _reader(self, source: ImageSource, with_exemplars: bool) -> BatchReader:
         """The step's training data, followed by the exemplars when ``with_exemplars``, read in
@@ -388,25 +416,33 @@ class ICaRL(EstimatorAPI, LearnerState):
 
     def _train(
         self, net: nn.Module, reader: BatchReader, loss_fn: LossFn, hooks: TrainHooks, desc: str
-    ) -> None:
-        """The one training loop, with this learner's augmentation and generator."""
+    ) -> TrainResult:
+        """The one training loop, with this learner's augmentation, generator and callbacks
+        (the epoch bar when ``progress`` is on and stderr is a terminal)."""
 
         def prepare(xb: Tensor, part: tuple[int, int, int] | None = None) -> Tensor:
             return self._prepare(xb, True, part)
 
-        if self.config.momentum_carry:  # one velocity across steps (see icarl.train.momentum)
-            hooks = replace(hooks, velocity=self.velocity_)
+        callbacks = list(hooks.callbacks)
+        if self.config.progress and distributed.is_main() and on_terminal():  # DDP: rank 0 draws
+            callbacks.append(EpochBar())
+        carry = self.config.momentum_carry  # one velocity across steps (see icarl.train.momentum)
         with phase("train"):
-            train(
+            result = train(
                 net,
                 reader,
                 cfg=self.config,
                 prepare=prepare,
                 loss_fn=loss_fn,
                 generator=self._generator(),
-                hooks=hooks,
+                hooks=TrainHooks(hooks.resume, tuple(callbacks)),
+                velocity=self.velocity_ if carry else None,
+                step=len(self.history_),
                 desc=desc,
             )
+        if result.velocity is not None:
+            self.velocity_ = result.velocity
+        return result
 
     # ------------------------------------------------------------ Algorithm 4
     def _construct_exemplar_set(self, items: ImageSource, y: int, m: int) -> None:
@@ -439,9 +475,30 @@ def _weights_key(net: nn.Module) -> tuple[tuple[int, int], ...]:
     return tuple((id(t), t._version) for t in (*net.parameters(), *net.buffers()))
 
 
-def _old_logits(old_net: nn.Module | None, inputs: Tensor, n_old: int) -> Tensor | None:
-    if old_net is None:
-        return None
-    with torch.no_grad(), phase("previous"):
-        out: Tensor = old_net(inputs)[:, :n_old].float()
-        return out
+class PreviousNetwork:
+    """The frozen network of the step before (None at the first step, or without distillation)
+    with its ``n_old`` outputs, run on a training batch once, without gradients: its logits
+    (distillation targets) and its features (for methods that distil features)."""
+
+    def __init__(self, net: IncrementalNet | None, n_old: int) -> None:
+        self.net, self.n_old = net, n_old
+        self._last: tuple[Tensor, Tensor, Tensor] | None = None  # (inputs, features, logits)
+
+    def _run(self, inputs: Tensor) -> tuple[Tensor, Tensor] | None:
+        if self.net is None:
+            return None
+        if self._last is None or self._last[0] is not inputs:  # once per batch, however many ask
+            with torch.no_grad(), phase("previous"):
+                f = self.net.forward_features(inputs)
+                self._last = (inputs, f, self.net.forward_head(f)[:, : self.n_old].float())
+        return self._last[1], self._last[2]
+
+    def logits(self, inputs: Tensor) -> Tensor | None:
+        """``(B, n_old)`` float32 outputs of the old classes, or None without a previous network."""
+        out = self._run(inputs)
+        return None if out is None else out[1]
+
+    def features(self, inputs: Tensor) -> Tensor | None:
+        """``(B, d)`` features ``phi_old(x)``, or None without a previous network."""
+        out = self._run(inputs)
+        return None if out is None else out[0]

@@ -1,7 +1,9 @@
 """Exemplar memory: per class, an ordered list of stored uint8 images (``P_y``).
 
-The order is herding order (Algorithm 4), so reducing (Algorithm 5) is a
-truncation. The total never exceeds the budget ``K``.
+The order is herding order (Algorithm 4), so reducing (Algorithm 5) is a truncation. The
+memory holds the exemplars, not their budget: ``K`` is the learner's ``memory_size`` and
+``m`` comes from :meth:`~icarl.algorithm.learner.ICaRL.exemplars_per_class` at each step,
+so a budget changed between steps (``set_params``) takes effect at the next one.
 """
 
 from __future__ import annotations
@@ -11,21 +13,34 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..errors import IcarlError
+
 
 def per_class_budget(memory_size: int, num_seen: int) -> int:
     """``m = K // t``. Floor, so that ``t * m <= K`` always (the memory never exceeds K)."""
     # DEVIATION: the authors' code keeps ceil(K / t) per class (both versions), so their memory
-    # can exceed K by up to t - 1 exemplars (2010 of K = 2000 at t = 30); the paper says m = K / t
+    # can exceed K by up to t - 1 exemplars (2010 of K = 2000 at t = 30); the paper says m = K / t.
+    # A method may use another rule: ICaRL.exemplars_per_class is the hook.
     if num_seen <= 0:
         return 0
     return memory_size // num_seen
 
 
+def check_budget(memory_size: int, t: int, m: int, where: str = "seen") -> None:
+    """Refuse a budget ``K > 0`` whose rule gives ``m = 0`` exemplars for ``t`` classes (every
+    exemplar set would be empty: NME would have nothing to average). ``where``: "seen" (a
+    step's classes) or "of the stream" (a run, checked before it starts)."""
+    if memory_size and m == 0:
+        raise IcarlError(
+            f"memory size K={memory_size} is smaller than the {t} classes {where}, so m = K // t "
+            f"would reach 0; set memory_size (--memory) to at least {t}"
+        )
+
+
 class ExemplarMemory:
     """Ordered exemplar sets ``P_y`` keyed by internal class index."""
 
-    def __init__(self, memory_size: int) -> None:
-        self.memory_size = memory_size
+    def __init__(self) -> None:
         self.sets: dict[int, Tensor] = {}
 
     def __len__(self) -> int:
@@ -47,8 +62,6 @@ class ExemplarMemory:
         if exemplars.dtype != torch.uint8:
             raise TypeError("exemplars are stored as uint8 images")
         self.sets[y] = exemplars.detach().to("cpu").clone()
-        if len(self) > self.memory_size:
-            raise RuntimeError(f"memory holds {len(self)} exemplars, over its budget K={self.memory_size}")
 
     def as_tensors(self) -> tuple[Tensor, Tensor]:
         """All exemplars and their internal labels, class by class."""
@@ -60,8 +73,8 @@ class ExemplarMemory:
         return x, lab
 
     def state_dict(self) -> dict[str, Any]:
-        return {"memory_size": self.memory_size, "sets": {str(k): v for k, v in self.sets.items()}}
+        """The sets, by class index (the learner adds its ``memory_size`` beside them)."""
+        return {"sets": {str(k): v for k, v in self.sets.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.memory_size = int(state["memory_size"])
         self.sets = {int(k): v for k, v in dict(state["sets"]).items()}

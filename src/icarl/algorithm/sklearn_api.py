@@ -1,26 +1,38 @@
-"""scikit-learn conventions for the learner: ``get_params`` / ``set_params`` (so
-``sklearn.base.clone`` works), a readable ``repr``, ``decision_function`` on numpy.
+"""scikit-learn conventions for the learner: get_params / set_params (so
+``sklearn.base.clone`` works), a readable ``repr``, ``decision_function`` on numpy; and the
+one place that writes the learner's configuration (:meth:`EstimatorAPI._configure`).
 
 The parameters are the fields of :class:`~icarl.config.LearnerConfig` plus
 ``batch_transform``; ``backbone`` is the module itself where one was passed as an object.
+As in scikit-learn, parameters are what the constructor stores; what is learned (the
+network, the exemplar memory, ...) ends in ``_`` and is made by the first ``partial_fit``.
+The exemplar budget ``K`` lives only in ``config.memory_size`` (the memory holds exemplars,
+not its budget), so ``set_params(memory_size=...)`` takes effect at the next step.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import Tensor, nn
 from typing_extensions import Self
 
-from ..config import LearnerConfig
+from ..config import LearnerConfig, resolve_learner
 from ..errors import IcarlError
-from ..nets import object_spec
+from ..nets import IncrementalNet, object_spec
+from ..train.amp import resolve_device
+from .classifiers import check_learner_classifier
 
 EXTRA_PARAMS = ("batch_transform",)
+# what a built network embodies: changing them on a fitted learner would describe another
+# network than the one it holds (a clone starts again with them)
+BUILT_INTO_THE_NETWORK = ("backbone", "init_weights", "init", "batchnorm", "resnet_last_relu", "normalize")
+_KEEP = object()  # _configure: keep the current batch_transform
 
 
 def param_names() -> list[str]:
@@ -42,11 +54,59 @@ class EstimatorAPI(ClassifierMixin, BaseEstimator):
     mixins for the rest (tags: a classifier)."""
 
     config: LearnerConfig
-    backbone_object: nn.Module | None
-    batch_transform: Callable[[Tensor], Tensor] | None
+    backbone_object: nn.Module | None = None
+    batch_transform: Callable[[Tensor], Tensor] | None = None
+    net_: IncrementalNet | None = None
 
     def decision_scores(self, x: Any, classifier: str | None = None) -> Tensor:
         raise NotImplementedError
+
+    def _configure(
+        self,
+        base: LearnerConfig,
+        params: dict[str, Any],
+        batch_transform: Any = _KEEP,
+        first_step_images: int | None = None,
+    ) -> None:
+        """Write ``self.config``: ``base`` with ``params`` through
+        :func:`icarl.config.resolve_learner` (the one resolver: checked once), and what depends
+        on it brought along. The only writer of ``config`` (constructor, ``set_params``, the
+        automatic batch size of the first ``partial_fit``); a refused change leaves the learner
+        as it was."""
+        params = dict(params)
+        obj = self.backbone_object
+        if isinstance(params.get("backbone"), nn.Module):
+            obj = params["backbone"]
+            params["backbone"] = object_spec(obj)
+        elif "backbone" in params:
+            obj = None
+        cfg = resolve_learner(base, params, first_step_images=first_step_images)
+        check_learner_classifier(cfg)
+        transform = self.batch_transform if batch_transform is _KEEP else batch_transform
+        if cfg.augment == "user" and transform is None:
+            raise IcarlError(
+                "augment='user' replaces crop and flip by batch_transform; pass batch_transform=fn"
+            )
+        if self.net_ is not None:
+            self._carry_network(cfg, obj)
+        self.config, self.backbone_object, self.batch_transform = cfg, obj, transform
+
+    def _carry_network(self, cfg: LearnerConfig, obj: nn.Module | None) -> None:
+        """A fitted learner's network under a changed configuration: moved to another device
+        or memory layout; a change of what it is built from is refused."""
+        old, net = self.config, self.net_
+        assert net is not None  # internal: called for a fitted learner only
+        built = [k for k in BUILT_INTO_THE_NETWORK if getattr(cfg, k) != getattr(old, k)]
+        if built or obj is not self.backbone_object:
+            raise IcarlError(
+                f"{', '.join(built) or 'backbone'} describes how the network is built, and this "
+                "learner has built it; clone it (sklearn.base.clone) to learn from the start with it"
+            )
+        if cfg.device != old.device:
+            net.to(resolve_device(cfg.device))
+        if cfg.channels_last != old.channels_last:
+            layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+            net.to(memory_format=layout)  # type: ignore[call-overload]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The parameters this learner was built with (``deep`` is accepted for scikit-learn;
@@ -58,22 +118,16 @@ class EstimatorAPI(ClassifierMixin, BaseEstimator):
         return params
 
     def set_params(self, **params: Any) -> Self:
-        """Change parameters (checked as the constructor checks them); returns ``self``."""
+        """Change parameters, checked as the constructor checks them; a fitted learner uses
+        them from its next ``partial_fit`` (``memory_size``: the budget of the next step's
+        exemplar sets). Returns ``self``."""
         unknown = sorted(set(params) - set(param_names()))
         if unknown:
             raise IcarlError(
                 f"{type(self).__name__} has no parameter {unknown[0]!r}; valid: {', '.join(param_names())}"
             )
-        if "batch_transform" in params:
-            self.batch_transform = params.pop("batch_transform")
-        if isinstance(params.get("backbone"), nn.Module):
-            self.backbone_object = params["backbone"]
-            params["backbone"] = object_spec(params["backbone"])
-        elif "backbone" in params:
-            self.backbone_object = None
-        self.config = replace(self.config, **params).check()
-        if self.config.augment == "user" and self.batch_transform is None:
-            raise IcarlError("augment='user' replaces crop and flip by batch_transform; set batch_transform")
+        transform = params.pop("batch_transform", _KEEP)
+        self._configure(self.config, params, transform)
         return self
 
     def __repr__(self) -> str:

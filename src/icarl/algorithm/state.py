@@ -76,7 +76,8 @@ class LearnerState:
             "image_shape": shape,
             "num_outputs": net.num_outputs if net is not None else 0,
             "net": {k: v.detach().cpu() for k, v in net.state_dict().items()} if net else None,
-            "memory": self.memory_.state_dict(),
+            # K beside the sets (model files show it); the learner reads K from its config
+            "memory": {"memory_size": self.config.memory_size, **self.memory_.state_dict()},
             "means": self.means_,
             "pixel_mean": self.pixel_mean_,
             "rng": self.rng_.get_state() if self.rng_ is not None else None,

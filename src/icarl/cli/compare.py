@@ -14,7 +14,7 @@ from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate
 from ..experiment.grid import GRID_NAME
 from ..experiment.loggers import LogOptions
-from ..experiment.results import TABLE_HEADER, default_run_dir, print_row, write_json
+from ..experiment.results import default_run_dir, print_row, table_header, write_json
 from ..files.checkpoint import CHECKPOINT_NAME, RESULTS_NAME, load_checkpoint
 from ..files.lock import LOCK_NAME
 from .args.compare import DEFAULT_METHODS
@@ -168,7 +168,7 @@ def _compare(
         write_json(out / "compare.json", record)
     for name in names:
         print(f"\n== {name}: {methods.get(name).description}")
-        print(TABLE_HEADER)
+        print(table_header())
         res = _run_method(cfg, name, out, data, log, resume)
         if done and res["class_order"] != next(iter(done.values()))["class_order"]:
             raise ConfigError("the methods saw different class orders; this is a bug, please report it")

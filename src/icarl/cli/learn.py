@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import deploy, distributed
+from ..algorithm import classifiers
 from ..data import load_dataset
 from ..errors import IcarlError
 from ..experiment import preflight
@@ -39,7 +40,7 @@ def _pct(acc: dict[str, Any]) -> str:
     def one(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:.2f}%"
 
-    return f"NME {one(acc.get('nme'))}  CNN {one(acc.get('cnn'))}"
+    return "  ".join(f"{r.label} {one(acc.get(r.name))}" for r in classifiers.predicting())
 
 
 def _explicit_out(args: argparse.Namespace, model: Path) -> Path | None:
@@ -75,13 +76,9 @@ def main(args: argparse.Namespace) -> int:
     if h and h == w:
         options["image_size"] = h
     data = load_dataset(args.dataset, args.data, **options)
-    deploy.with_overrides(
-        learner,
-        epochs=args.epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-        progress=False if args.quiet else None,
-    )
+    changes = {"epochs": args.epochs, "lr": args.lr, "batch_size": args.batch_size}
+    changes["progress"] = False if args.quiet else None
+    learner.set_params(**{k: v for k, v in changes.items() if v is not None})  # for its next step
     known = learner.named_classes()
     print(f"model {model}: {len(known)} classes ({', '.join(known.values())})")
     print(f"new data {data.name}: {len(data.train)} train / {len(data.test)} test images")

@@ -1,5 +1,8 @@
 """``icarl list``: the datasets, methods, backbones and presets this icarl knows (from the
-catalogue and the presets, without importing torch: :mod:`icarl.cli.catalogue`)."""
+catalogue and the presets, without importing torch: :mod:`icarl.cli.catalogue`), and the
+methods of installed plugins (entry points in the group ``icarl.methods``), named, not
+imported. ``icarl list --plugin MODULE`` imports MODULE first (and torch), then lists what the
+registries hold."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import itertools
 import json
 import re
 from importlib import resources
+from importlib.metadata import entry_points
 
 from ..config import preset_names
 from . import catalogue
@@ -33,12 +37,25 @@ def preset_descriptions() -> dict[str, str]:
 
 
 def everything() -> dict[str, dict[str, str]]:
+    methods = catalogue.method_descriptions()
     return {
-        "datasets": {k: first_sentence(v) for k, v in sorted(catalogue.DATASETS.items())},
-        "methods": dict(sorted(catalogue.METHODS.items())),
-        "backbones": dict(sorted(catalogue.BACKBONES.items())),
+        "datasets": {k: first_sentence(v) for k, v in catalogue.dataset_descriptions().items()},
+        "methods": {**methods, **installed_plugins(set(methods))},
+        "backbones": catalogue.backbone_descriptions(),
         "presets": preset_descriptions(),
     }
+
+
+def installed_plugins(loaded: set[str]) -> dict[str, str]:
+    """The methods of installed entry points (group ``icarl.methods``) not loaded yet, named,
+    not imported; the first of two distributions giving one name wins, as when it loads."""
+    out: dict[str, str] = {}
+    for ep in entry_points(group=catalogue.PLUGIN_GROUP):
+        if ep.name not in loaded and ep.name not in out:
+            out[ep.name] = (
+                f"plugin {ep.value} (not loaded; --method {ep.name} or --plugin {ep.module} loads it)"
+            )
+    return out
 
 
 def main(args: argparse.Namespace) -> int:

@@ -22,8 +22,8 @@ import stat
 from typing import Any
 
 from .. import deploy
+from ..algorithm import classifiers
 from ..deploy.inputs import read_inputs
-from ..deploy.learn import SCORE_MEANING
 from ..errors import IcarlError
 from ..files.plain import file_kind
 
@@ -87,7 +87,7 @@ def main(args: argparse.Namespace) -> int:
         doc = {
             "model": str(args.model),
             "classifier": args.classifier,
-            "score": SCORE_MEANING[args.classifier],
+            "score": classifiers.rule(args.classifier).meaning,
             "predictions": rows,
         }
         if acc is not None:

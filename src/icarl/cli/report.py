@@ -34,7 +34,7 @@ def main(args: argparse.Namespace) -> int:
     runs, _ = report.load_runs(run_dir)
     print(report.format_table(report.table_rows(runs)))
     print(f"report: {page}")
-    for name in ("accuracy.png", "confusion.png", "accuracy_matrix.png"):
+    for name in ("accuracy.png", "confusion.png", "accuracy_matrix.png", "loss.png"):
         if (page.parent / name).is_file():
             print(f"figure: {page.parent / name}")
     return 0

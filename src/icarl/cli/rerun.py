@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import threads
+from ..algorithm import classifiers
 from ..config import ConfigError, RunConfig, from_table
 from ..experiment.report import read_results
-from ..experiment.results import CLASSIFIERS
 from ..nets.adapt import check_consent
 from ..version import versions
 from .run import new_run
@@ -59,7 +59,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """One table line per step (accuracy of each classifier, before and now), marked."""
     lines = ["step  classifier  recorded   rerun     identical"]
     for a, b in zip(old["steps"], new["steps"], strict=False):
-        for k in CLASSIFIERS:
+        for k in classifiers.names():
             x, y = a["accuracy"].get(k), b["accuracy"].get(k)
             if x is None and y is None:
                 continue

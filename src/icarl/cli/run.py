@@ -18,10 +18,11 @@ from ..data.loading import run_data
 from ..experiment import preflight, report, runner
 from ..experiment.estimate import estimate, to_toml, work_table
 from ..experiment.grid import GRID_NAME
-from ..experiment.results import TABLE_HEADER, default_run_dir, print_row
+from ..experiment.results import default_run_dir, print_row, table_header
 from ..files.checkpoint import RESULTS_NAME, Checkpoint, CheckpointError, load_checkpoint, resume_changes
 from ..files.lock import LOCK_NAME
 from ..nets.adapt import check_consent
+from ..train.callbacks import Callback, RunInfo
 from .args.run import RUN_FLAGS
 from .grid import resume_grid, run_grid, wants_grid
 from .guard import check_world_size, hold, restarted
@@ -98,11 +99,12 @@ def main(args: argparse.Namespace) -> int:
     if args.resume and (Path(args.resume) / GRID_NAME).is_file():
         return resume_grid(Path(args.resume), main, args.threads)
     if wants_grid(args):
-        cfg = methods.resolve(config_from_args(args))
+        cfg = config_from_args(args)
         return run_grid(args, main, "run", cfg, default_run_dir(replace(cfg, method=f"{cfg.method}-grid")))
     if args.resume or restarted(args):
         return _resume(args)
-    cfg = methods.resolve(_with_checkpoint_every(config_from_args(args), args))  # the run's one config
+    # the command line's configuration; the runner resolves it once (method, seed, batch size)
+    cfg = _with_checkpoint_every(config_from_args(args), args)
     if args.dry_run:
         return dry_run(cfg)
     out = Path(args.out) if args.out else default_run_dir(cfg)
@@ -113,9 +115,9 @@ def main(args: argparse.Namespace) -> int:
 def new_run(
     cfg: RunConfig, out: Path, args: argparse.Namespace, fingerprint: str | None = None
 ) -> dict[str, Any]:
-    """Train the resolved ``cfg`` into a new run folder ``out`` (``args``: --force, --save,
-    --deterministic and the log options); ``fingerprint``: the data must have this one
-    (``icarl rerun``). Returns the results."""
+    """Train ``cfg`` into a new run folder ``out`` (``args``: --force, --save, --deterministic
+    and the log options); ``fingerprint``: the data must have this one (``icarl rerun``).
+    Returns the results."""
     out = distributed.broadcast_object(out)  # DDP: rank 0's folder name on every rank
     cfg = replace(cfg, out=str(out))  # the run folder, as results.json records it
     distributed.check_agreement("configuration", to_dict(cfg))  # DDP: before any rank may stop
@@ -130,20 +132,37 @@ def new_run(
         _check_data(data, fingerprint)
         _print_header(cfg, data, out, storage)
         t0 = time.perf_counter()
-        learner = methods.create(cfg.method, cfg.learner)
+        saved = SaveModel(args.save, not args.no_exemplars)
         results = runner.run(
             cfg,
             out,
             print_row,
             data,
             deterministic=args.deterministic,
-            learner=learner,
             log=log_options(args),
+            callbacks=[saved],
         )
         _print_summary(results, out, time.perf_counter() - t0)
-        if args.save:
-            _save_model(args.save, learner, results, not args.no_exemplars)
+        saved.write()
     return results
+
+
+class SaveModel(Callback):
+    """``--save``: keeps the run's learner when the run finishes; :meth:`write` saves it after
+    the summary (the trained learner, its class names and each step's accuracy, one file)."""
+
+    def __init__(self, path: str | None, exemplars: bool = True) -> None:
+        self.path, self.exemplars = path, exemplars
+        self.learner: ICaRL | None = None
+        self.results: dict[str, Any] = {}
+
+    def on_run_end(self, run: RunInfo) -> None:
+        if run.finished:
+            self.learner, self.results = run.learner, run.results
+
+    def write(self) -> None:
+        if self.path and self.learner is not None:
+            _save_model(self.path, self.learner, self.results, self.exemplars)
 
 
 def _save_model(path: str, learner: ICaRL, results: dict[str, Any], exemplars: bool = True) -> None:
@@ -169,9 +188,9 @@ def _resume(args: argparse.Namespace) -> int:
         _check_consent(args, cfg, run_dir)
         preflight.check_learner(cfg.learner)
         distributed.check_agreement("checkpoint", {"ck": ck.describe(), "config": ck.config})
-        learner = methods.create(cfg.method, cfg.learner)
         if ck.finished:
             print(f"run {run_dir} is already finished; nothing to train")
+            learner = methods.get(cfg.method).create(cfg.learner)  # resolved: the checkpoint's
             learner.load_state_dict(ck.learner)  # the checkpoint after the last step: the final learner
             results = _finish_again(ck, run_dir, log_options(args).figures, learner)
             _print_summary(results, run_dir, None)
@@ -185,6 +204,7 @@ def _resume(args: argparse.Namespace) -> int:
         for record in ck.results["steps"]:
             print_row(record)
         t0 = time.perf_counter()
+        saved = SaveModel(args.save, not args.no_exemplars)
         results = runner.run(
             cfg,
             run_dir,
@@ -192,12 +212,11 @@ def _resume(args: argparse.Namespace) -> int:
             data,
             resume=ck,
             deterministic=args.deterministic,
-            learner=learner,
             log=log_options(args),
+            callbacks=[saved],
         )
         _print_summary(results, run_dir, time.perf_counter() - t0)
-        if args.save:
-            _save_model(args.save, learner, results, not args.no_exemplars)
+        saved.write()
     return 0
 
 
@@ -295,7 +314,7 @@ def _print_header(cfg: RunConfig, data: Dataset[ImageSource], out: Path, storage
     )
     print(storage)
     print(f"run folder: {out}")
-    print(TABLE_HEADER)
+    print(table_header())
 
 
 def _print_summary(results: dict[str, Any], out: Path, seconds: float | None) -> None:
@@ -332,11 +351,13 @@ def rank_memory(cfg: RunConfig, data: Dataset[ImageSource]) -> str:
 
 
 def dry_run(cfg: RunConfig) -> int:
-    """``--dry-run``: the resolved configuration, the data and an estimate of the work."""
-    print("# icarl run --dry-run: resolved configuration (nothing is trained)")
-    print(to_toml(to_dict(cfg)))
+    """``--dry-run``: the resolved configuration (as the run resolves it: method, seed,
+    automatic batch size from the first step), the data and an estimate of the work."""
     data, storage = run_data(cfg.data)
     stream = runner.make_stream(cfg, data)
+    cfg = methods.resolve(cfg, stream.train_size(0) if len(stream) else None)
+    print("# icarl run --dry-run: resolved configuration (nothing is trained)")
+    print(to_toml(to_dict(cfg)))
     print(
         f"\ndata: {data.name}, {data.num_classes} classes, {len(data.train)} train / "
         f"{len(data.test)} test images of shape {data.image_shape} (uint8, "

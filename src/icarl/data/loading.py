@@ -41,8 +41,7 @@ def run_data(dc: DataConfig) -> tuple[Dataset[ImageSource], str]:
     """The run's data in the storage ``data.storage`` asks for, and a sentence saying which
     path was taken and why. "stream" reads the files in batches (the format must be able to
     open them); "auto" does so when the decoded images would exceed ``data.memory_budget``."""
-    if dc.storage not in ("memory", "stream", "auto"):
-        raise ConfigError(f"data.storage is {dc.storage!r}; choose one of memory, stream, auto")
+    # data.storage's value is checked with the rest of the configuration (DataConfig.check)
     if format_of(dc.dataset).open is None:
         if dc.storage == "stream":
             raise ConfigError(

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError
+from ..registry import Registry
 from .cache import cached_load
 from .dataset import Dataset
 from .source import ImageSource, TensorSource
@@ -59,43 +60,44 @@ class ReadWhole(DataError):
         self.why = why
 
 
-_FORMATS: dict[str, Format] = {}
+FORMATS: Registry[Format] = Registry("dataset", DataError)
 
 
 def register(
-    name: str, *, load: Loader | None = None, open: Opener | None = None, cache: bool = False
+    name: str,
+    *,
+    load: Loader | None = None,
+    open: Opener | None = None,
+    cache: bool = False,
+    replace: bool = False,
 ) -> Format:
-    """Register (or replace) the data format ``name``; see the module docstring."""
+    """Register the data format ``name``; see the module docstring. Registering a name again
+    replaces it with a warning (``replace=True``: without one)."""
     if load is None and open is None:
         raise DataError(f"data format {name!r} registers neither load= nor open=; give one or both")
-    fmt = Format(name, load, open, cache)
-    _FORMATS[name] = fmt
-    return fmt
+    return FORMATS.register(name, Format(name, load, open, cache), replace=replace)
 
 
 def format_of(name: str) -> Format:
-    try:
-        return _FORMATS[name]
-    except KeyError:
-        raise DataError(f"unknown dataset {name!r}; choose one of: {', '.join(available())}") from None
+    return FORMATS.get(name)
 
 
 def available() -> list[str]:
-    return sorted(_FORMATS)
+    return FORMATS.available()
 
 
 def openable() -> list[str]:
     """The formats that can be read from their files in batches (``data.storage = "stream"``)."""
-    return [name for name in available() if _FORMATS[name].open is not None]
+    return [name for name, fmt in sorted(FORMATS.items()) if fmt.open is not None]
 
 
 def descriptions() -> dict[str, str]:
     """name -> the first line of each format's docstring (empty where it has none)."""
-    return {name: _FORMATS[name].description for name in available()}
+    return {name: fmt.description for name, fmt in sorted(FORMATS.items())}
 
 
 def caches_by_default(name: str) -> bool:
-    return name in _FORMATS and _FORMATS[name].cache
+    return name in FORMATS and FORMATS.get(name).cache
 
 
 def load_dataset(

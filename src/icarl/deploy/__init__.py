@@ -1,7 +1,7 @@
 """A deployed model: loaded as the method that saved it, taught new classes by name,
 asked for top-k predictions with scores."""
 
-from .learn import DeployError, StepReport, learn_step, plan_step, scores, top_k, with_overrides
+from .learn import DeployError, StepReport, learn_step, plan_step, scores, top_k
 from .model import from_state, load, name_run_steps
 
 __all__ = [
@@ -14,5 +14,4 @@ __all__ = [
     "plan_step",
     "scores",
     "top_k",
-    "with_overrides",
 ]

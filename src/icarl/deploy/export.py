@@ -7,9 +7,10 @@ as a ``.pt2`` file (``torch.export.load`` runs it without icarl), and as ONNX wh
 model's channels, any N, H and W (resized to the model's size as ``icarl predict`` does), and
 returns ``(labels, scores)``: the original integer label of each image's best class (int64,
 (N,)) and the scores of all seen classes ((N, t), columns in the order of ``classes`` in the
-labels file), with the meaning ``icarl predict`` gives them: cosine similarity to the class
-means (``nme``) or per-class sigmoid outputs (``cnn``). Class names cannot live in a tensor
-program: they go beside it in ``<out>.labels.json``.
+labels file), with the meaning ``icarl predict`` gives them: the classifier rule's decision
+scores (:mod:`icarl.algorithm.classifiers`), the same functions the learner runs: cosine
+similarity to the class means (``nme``) or per-class sigmoid outputs (``cnn``). Class names
+cannot live in a tensor program: they go beside it in ``<out>.labels.json``.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..algorithm import ICaRL
-from ..algorithm.nme import nme_distances
+from ..algorithm import ICaRL, classifiers
+from ..algorithm.classifiers import ScoreInputs
+from ..errors import IcarlError
 from ..files.atomic import atomic_write, place, scratch_dir
 from ..nets import IncrementalNet
-from .learn import SCORE_MEANING, DeployError
+from .learn import DeployError
 
 FORMATS = ("pt2", "onnx", "icarl")
 NEEDS = {"onnx": ("onnx", "onnxscript")}  # format -> packages it needs
@@ -47,15 +49,13 @@ class InferenceProgram(nn.Module):
 
     mean255: Tensor  # 255 * the pixel mean, (C, H, W) or (C, 1, 1)
     class_labels: Tensor  # (t,) original labels, in output order
-    means: Tensor  # nme: (t, d) class means
-    weight: Tensor  # cnn: (t, d) head rows of the seen classes
-    bias: Tensor
+    means: Tensor | None  # the class means mu_y (t, d), where the learner has them
 
     def __init__(self, learner: ICaRL, classifier: str) -> None:
         super().__init__()
-        net = learner.network()
         t = len(learner.classes_)
-        self.classifier = classifier
+        self.rule = classifiers.rule(classifier)
+        self.seen = t
         # the learner's own inference network (fp32, BatchNorm folded): the function that its
         # evaluation and `icarl predict` run, so the program gives the same labels
         self.net: IncrementalNet = copy.deepcopy(learner.inference_network()).cpu().float().eval()
@@ -64,13 +64,14 @@ class InferenceProgram(nn.Module):
         mean = learner.pixel_mean_
         self.register_buffer("mean255", (mean.float() * 255.0) if mean is not None else torch.zeros(c, 1, 1))
         self.register_buffer("class_labels", torch.tensor(learner.classes_.tolist(), dtype=torch.long))
-        if classifier == "nme":
-            if learner.means_ is None:
-                raise ExportError("this model keeps no class means, so it has no NME; use --classifier cnn")
-            self.register_buffer("means", learner.means_[:t].detach().float().cpu().clone())
-        else:
-            self.register_buffer("weight", net.head.weight[:t].detach().float().cpu().clone())
-            self.register_buffer("bias", net.head.bias[:t].detach().float().cpu().clone())
+        means = learner.means_
+        self.register_buffer("means", None if means is None else means[:t].detach().float().cpu().clone())
+        if self.rule.scores(torch.zeros(1, self.net.feature_dim), self._inputs()) is None:
+            raise ExportError(f"{self.rule.missing}; export with another --classifier")
+
+    def _inputs(self) -> ScoreInputs:
+        # the program's own copy of the network: its head through forward_head
+        return ScoreInputs(self.net.forward_head, self.seen, self.means)
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         # any H, W: resized as icarl predict does (conform_images; the identity at the model's size)
@@ -85,10 +86,9 @@ class InferenceProgram(nn.Module):
         # as icarl.data.augment.to_float: (x - 255 * mean) / 255, then the backbone in eval mode
         x = (x - self.mean255) * (1.0 / 255.0)
         f = self.net.forward_features(x).float()
-        if self.classifier == "nme":
-            scores = 1.0 + (-nme_distances(f, self.means)) / 2.0  # cosine, as icarl predict
-        else:
-            scores = torch.sigmoid(f @ self.weight.T + self.bias)
+        ranked = self.rule.scores(f, self._inputs())
+        assert ranked is not None  # internal: checked when the program was built
+        scores = self.rule.decision(ranked)  # as icarl predict and decision_function give them
         return self.class_labels[scores.argmax(1)], scores
 
 
@@ -129,7 +129,7 @@ def labels_doc(learner: ICaRL, classifier: str) -> dict[str, Any]:
         },
         "outputs": {"labels": "int64 (N,): the label of each image's best class", "scores": "(N, t)"},
         "classifier": classifier,
-        "score": SCORE_MEANING[classifier],
+        "score": classifiers.rule(classifier).meaning,
         "classes": learner.classes_.tolist(),
         "names": [names[c] for c in learner.classes_.tolist()],
         "method": learner.method,
@@ -203,8 +203,10 @@ def export(
     kinds = check_formats(formats)
     files = outputs(out, kinds)
     classifier = classifier or learner.config.classifier
-    if classifier not in ("nme", "cnn"):
-        raise ExportError(f"classifier {classifier!r} is not one of nme, cnn")
+    try:
+        classifiers.rule(classifier)
+    except IcarlError as e:
+        raise ExportError(str(e)) from None
     if "pt2" in kinds or "onnx" in kinds:
         ep = trace(*program(learner, classifier))
         files["labels"].parent.mkdir(parents=True, exist_ok=True)

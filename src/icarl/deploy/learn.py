@@ -5,7 +5,8 @@ to names (``class_names_``); new data arrive with their own labels and names, an
 ``plan_step`` matches them by name: known names keep the model's label, new names
 get fresh labels after the model's largest one.
 
-Scores (see :func:`scores`):
+Scores (see :func:`scores`) are the learner's ``decision_scores``, one definition per
+classifier rule (:mod:`icarl.algorithm.classifiers`):
 
 - ``nme`` (Algorithm 1): the cosine similarity ``phi(x) . mu_y`` between the
   L2-normalised feature and the class mean, in [-1, 1]; ranking by it is exactly
@@ -18,22 +19,18 @@ Neither is a calibrated probability.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..algorithm import ICaRL
+from ..algorithm import ICaRL, classifiers
 from ..data.dataset import Dataset
 from ..data.source import TensorSource
 from ..errors import IcarlError, NotFittedError
 from .inputs import conform_dataset
-
-SCORE_MEANING = {
-    "nme": "cosine similarity between the image's normalised feature and the class mean (-1..1)",
-    "cnn": "sigmoid output of the class's output unit (0..1, independent per class)",
-}
 
 
 class DeployError(IcarlError):
@@ -100,22 +97,35 @@ class StepReport:
 
 
 def _accuracy(learner: ICaRL, split: TensorSource) -> dict[str, float | None]:
+    """Each predicting rule's accuracy on ``split`` (None where the learner lacks what it needs:
+    NME without exemplars), from one feature pass."""
     if not len(split):
         return {}
-    nme = learner.score(split.x, split.y, "nme") if learner.means_ is not None else None
-    return {"nme": nme, "cnn": learner.score(split.x, split.y, "cnn")}
+    f, y = learner.features(split.x), split.y.cpu()
+    inputs = learner.score_inputs()
+    out: dict[str, float | None] = {}
+    for rule in classifiers.predicting():
+        s = rule.scores(f, inputs)
+        out[rule.name] = None if s is None else float((learner.labels_of(s) == y).float().mean())
+    return out
 
 
 def learn_step(
-    learner: ICaRL, data: Dataset[TensorSource], *, allow_known: bool = False, source: str = ""
+    learner: ICaRL,
+    data: Dataset[TensorSource],
+    *,
+    allow_known: bool = False,
+    source: str = "",
+    callbacks: Sequence[Any] = (),
 ) -> StepReport:
-    """One incremental step (Algorithm 2) on the classes of ``data`` the model does not know."""
+    """One incremental step (Algorithm 2) on the classes of ``data`` the model does not know;
+    ``callbacks`` hear each epoch's end (:mod:`icarl.train.callbacks`; ``icarl serve``'s progress)."""
     if learner.net_ is None or learner.image_shape_ is None:
         raise NotFittedError("the model has learned nothing yet; train it with icarl run first")
     plan = plan_step(learner, data, allow_known)
     data = conform_dataset(data, learner.image_shape_)
     train = _relabel(data.train, plan.new)
-    learner.partial_fit(train.x, train.y)
+    learner.partial_fit(train.x, train.y, callbacks=callbacks)
     set_class_names(learner, plan.names)
     test_new = _relabel(data.test, plan.new)
     test_all = _relabel(data.test, {**plan.new, **plan.known})
@@ -135,22 +145,21 @@ def learn_step(
     return report
 
 
-def with_overrides(learner: ICaRL, **changes: Any) -> ICaRL:
-    """Change training settings (epochs, lr, ...) of a loaded learner for its next step."""
-    changes = {k: v for k, v in changes.items() if v is not None}
-    if changes:
-        learner.config = replace(learner.config, **changes).check()
-    return learner
-
-
 # ----------------------------------------------------------------- prediction
 def scores(learner: ICaRL, x: Tensor, classifier: str) -> Tensor:
     """(N, t) scores, higher is better; see the module docstring for their meaning."""
-    if classifier == "nme":
-        if learner.means_ is None:
-            raise DeployError("this model keeps no exemplars, so it has no NME; use --classifier cnn")
-        return 1.0 + learner.decision_scores(x, "nme") / 2.0  # 1 - ||f - mu||^2 / 2 = cos
-    return learner.decision_scores(x, "cnn")
+    return scores_of_features(learner, learner.features(x), classifier)
+
+
+def scores_of_features(learner: ICaRL, features: Tensor, classifier: str) -> Tensor:
+    """:func:`scores` from features ``phi(x)`` already extracted (``learner.features``), so that
+    one feature pass serves both classifiers (``icarl serve``): the classifier rule's ranking
+    scores shown as users see them (:meth:`icarl.ICaRL.decision_scores`)."""
+    try:
+        rule = classifiers.rule(classifier)
+        return rule.decision(learner.scores(features, rule.name))
+    except IcarlError as e:  # a rule the model lacks what for (NME without exemplars)
+        raise DeployError(str(e)) from None
 
 
 def top_k(learner: ICaRL, x: Tensor, k: int, classifier: str) -> tuple[Tensor, Tensor]:

@@ -10,11 +10,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import methods
 from ..algorithm import ICaRL
 from ..config import ConfigError, LearnerConfig, from_table
 from ..errors import IcarlError
 from ..files.model import ModelFileError, read_model
+from ..methods import plugins
 from ..nets.adapt import OBJECT_PREFIX, check_consent
 from .learn import set_class_names
 
@@ -67,7 +67,7 @@ def from_state(
         saved["device"] = device
     try:
         cfg: LearnerConfig = from_table(LearnerConfig, saved, "config.")
-        method = methods.get(str(state.get("method", "icarl")))
+        method = plugins.for_file(str(state.get("method", "icarl")), where)  # never imports
     except ConfigError as e:
         raise ModelFileError(f"{where} cannot be rebuilt by this icarl: {e}") from None
     spec = cfg.backbone
@@ -81,11 +81,8 @@ def from_state(
             check_consent(spec, where, trust_backbone)
         except ConfigError as e:  # a malformed or standard-library spec: named with the file
             raise ModelFileError(f"{where}: {e}") from None
-    # the saved config is already the method's resolved one
-    learner = method.learner(config=cfg, batch_transform=batch_transform)
-    learner.method = method.name
-    learner.backbone_object = backbone
-    try:
+    try:  # the saved config is the method's resolved one: building through the method keeps it
+        learner = method.create(cfg, backbone=backbone, batch_transform=batch_transform)
         return learner.load_state_dict(state)
     except IcarlError as e:
         raise ModelFileError(f"{where}: {e}") from None

@@ -12,18 +12,20 @@ interval. Cells that have not finished are left out and named.
 
 from __future__ import annotations
 
-import base64
-import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..algorithm.classifiers import names as classifier_names
 from ..files.atomic import atomic_write
-from . import stats
+from . import aggregate_page, stats
+from .aggregate_page import BAND_CAPTION, sweep_caption
 from .grid import REPLICATES, SAFE, Cell
-from .plots import LABELS, band_figure, sweep_figure
+from .plots import band_figure, sweep_figure
 from .report import ReportError, load_runs
-from .results import CLASSIFIERS, write_json
+from .report_page import Figure
+from .results import label as label_of
+from .results import write_json
 
 AGGREGATE_VERSION = 2
 AGGREGATE_NAME = "aggregate.json"
@@ -43,7 +45,7 @@ def aggregate(runs: Sequence[dict[str, dict[str, Any]]]) -> dict[str, Any]:
             continue
         results = [r[method] for r in runs]
         entry: dict[str, Any] = {"classifier": results[0].get("classifier") or "cnn"}
-        for k in CLASSIFIERS:
+        for k in classifier_names():
             curves = [[s["accuracy"].get(k) for s in res["steps"]] for res in results]
             if any(v is None for c in curves for v in c) or len({len(c) for c in curves}) != 1:
                 continue
@@ -64,7 +66,7 @@ def paired_ab(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         if method not in b:
             continue
         out[method] = {}
-        for k in CLASSIFIERS:
+        for k in classifier_names():
             if k in a[method] and k in b[method]:
                 out[method][k] = {
                     m: stats.paired(a[method][k][m]["values"], b[method][k][m]["values"])
@@ -78,10 +80,10 @@ def rows(methods: dict[str, Any], group: str = "") -> list[dict[str, Any]]:
     out = []
     for name, entry in methods.items():
         own = entry["classifier"]
-        for k in [own] + [c for c in CLASSIFIERS if c != own]:
+        for k in [own] + [c for c in classifier_names() if c != own]:
             if k not in entry:
                 continue
-            e, label = entry[k], name if k == own else f"{name} [{LABELS[k]}]"
+            e, label = entry[k], name if k == own else f"{name} [{label_of(k)}]"
             avg, fin = e["average_incremental_accuracy"], e["final_accuracy"]
             out.append(
                 {
@@ -98,15 +100,18 @@ def rows(methods: dict[str, Any], group: str = "") -> list[dict[str, Any]]:
 
 def format_table(table: Sequence[dict[str, Any]]) -> str:
     width = max(12, *(len(r["label"]) for r in table)) if table else 12
-    n = table[0]["average_n"] if table else 0
+    counts = {r["average_n"] for r in table}
+    n = f"over {counts.pop()} repetitions" if len(counts) == 1 else "over n repetitions (n per row)"
     lines = [
-        f"{'':<{width}}  over {n} repetitions: mean ± sd (se), %",
-        f"{'method':<{width}}  {'average incremental':>24}  {'final':>24}",
+        f"{'':<{width}}  {n}: mean ± sd (se), %",
+        f"{'method':<{width}}  {'average incremental':>24}  {'final':>24}" + ("" if not counts else "   n"),
     ]
     for r in table:
         avg = f"{100 * r['average_mean']:.2f} ± {100 * r['average_sd']:.2f} ({100 * r['average_se']:.2f})"
         fin = f"{100 * r['final_mean']:.2f} ± {100 * r['final_sd']:.2f} ({100 * r['final_se']:.2f})"
-        lines.append(f"{r['label']:<{width}}  {avg:>24}  {fin:>24}")
+        lines.append(
+            f"{r['label']:<{width}}  {avg:>24}  {fin:>24}" + (f"  {r['average_n']:>2}" if counts else "")
+        )
     return "\n".join(lines)
 
 
@@ -116,7 +121,7 @@ def format_ab(ab: dict[str, Any]) -> str:
         for k, m in by_k.items():
             for metric, p in m.items():
                 name = "average incremental" if metric.startswith("average") else "final"
-                lines.append(f"  {method} {LABELS[k]} {name}: {stats.verdict(p)}")
+                lines.append(f"  {method} {label_of(k)} {name}: {stats.verdict(p)}")
     return "\n".join(lines)
 
 
@@ -174,10 +179,30 @@ def build(out: Path, cells: Sequence[Cell], formats: Sequence[str] = ("png",)) -
             "labels": {g: members[0][0].labels for g, members in groups.items()},
         }
     write_json(out / AGGREGATE_NAME, record)
-    _write_pages(out, record, formats)
-    for key in swept:
-        sweep_figure(_sweep_points(record, key), key, out / f"sweep_{SAFE.sub('_', key)}.png", formats)
+    sweeps = [
+        Figure(
+            f"Sweep over {key}",
+            sweep_figure(_sweep_points(record, key), key, out / f"sweep_{SAFE.sub('_', key)}.png", formats),
+            sweep_caption(key),
+        )
+        for key in swept
+    ]
+    _write_pages(
+        out, record, formats, sweeps, [_cell_row(c, runs) for ms in groups.values() for c, runs in ms]
+    )
     return record
+
+
+def _cell_row(cell: Cell, runs: dict[str, Any]) -> dict[str, Any]:
+    """One repetition on the page: its folder, labels and each method's own-classifier
+    (average incremental, final) accuracy."""
+    scores = {}
+    for method, res in runs.items():
+        own = res.get("classifier") or "cnn"
+        curve = [s["accuracy"].get(own) for s in res["steps"]]
+        if curve and all(isinstance(v, float | int) for v in curve):
+            scores[method] = (sum(curve) / len(curve), curve[-1])
+    return {"folder": cell.folder, "labels": cell.labels, "scores": scores}
 
 
 def _sweep_points(record: dict[str, Any], key: str) -> dict[str, list[tuple[Any, float, float]]]:
@@ -192,7 +217,7 @@ def _sweep_points(record: dict[str, Any], key: str) -> dict[str, list[tuple[Any,
             if own not in entry:
                 continue
             avg = entry[own]["average_incremental_accuracy"]
-            name = f"{method} [{LABELS[own]}]" + (f" ({others})" if others else "")
+            name = f"{method} [{label_of(own)}]" + (f" ({others})" if others else "")
             lines.setdefault(name, []).append((labels.get(key), avg["mean"], avg["sd"]))
     return lines
 
@@ -202,42 +227,16 @@ def table_of(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for name, g in groups.items() for r in rows(g["methods"], name if len(groups) > 1 else "")]
 
 
-def _write_pages(out: Path, record: dict[str, Any], formats: Sequence[str]) -> None:
+def _write_pages(
+    out: Path, record: dict[str, Any], formats: Sequence[str], sweeps: Sequence[Figure], cells: Sequence[Any]
+) -> None:
     table = table_of(record)
     shown = table if len(table) <= 4 else [r for r in table if r["own"]]
     n = table[0]["average_n"] if table else 0
     title = f"{record['dataset']}: mean ± sd over {n} repetitions"
-    figure = band_figure(shown, out / FIGURE_NAME, title, formats)
-    atomic_write(out / "aggregate.html", _html(title, table, record, figure).encode())
-
-
-def _html(title: str, table: Sequence[dict[str, Any]], record: dict[str, Any], figure: Path) -> str:
-    def pct(r: dict[str, Any], key: str) -> str:
-        return f"{100 * r[f'{key}_mean']:.2f} ± {100 * r[f'{key}_sd']:.2f} ({100 * r[f'{key}_se']:.2f})"
-
-    body = "".join(
-        f"<tr><td>{html.escape(r['label'])}</td><td>{pct(r, 'average')}</td><td>{pct(r, 'final')}</td></tr>"
-        for r in table
+    band = Figure(
+        "Accuracy over the repetitions", band_figure(shown, out / FIGURE_NAME, title, formats), BAND_CAPTION
     )
-    links = "".join(
-        f"<li><a href='{html.escape(f)}/report.html'>{html.escape(f)}</a></li>"
-        for g in record["groups"].values()
-        for f in g["folders"]
-    )
-    ab = ""
-    if "ab" in record:
-        ab = f"<h2>A/B</h2><pre>{html.escape(format_ab(record['ab']['methods']))}</pre>"
-    missing = ", ".join(record["missing"])
-    img = base64.b64encode(figure.read_bytes()).decode()
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p>Accuracy (%), mean ± sample standard deviation (standard "
-        "error) over the repetitions; the band in the figure is ± one sd.</p>"
-        f"<table><tr><th>method</th><th>average incremental</th><th>final</th></tr>{body}</table>{ab}"
-        f"<figure><img alt='accuracy over repetitions' src='data:image/png;base64,{img}'></figure>"
-        f"<h2>Repetitions</h2><ul>{links}</ul>"
-        + (f"<p>Not finished: {html.escape(missing)}</p>" if missing else "")
-        + "</body></html>\n"
-    )
+    ab = format_ab(record["ab"]["methods"]) if "ab" in record else ""
+    text = aggregate_page.page(title, table, record, [band, *sweeps], out, cells, ab)
+    atomic_write(out / "aggregate.html", text.encode())

@@ -1,11 +1,14 @@
 """Estimates of a run's work, for ``icarl run --dry-run``: images processed and FLOPs.
 
-FLOPs of one forward pass are counted with forward hooks on ``Conv2d`` and ``Linear``
-layers (2 FLOPs per multiply-add; BatchNorm, ReLU, pooling and the shortcut additions
-are left out, a few percent on ResNets). Training costs about 3 forwards per image
-(forward, backward to inputs and to weights), plus one forward of the frozen previous
-network for distillation from the second step on. Herding and the class means cost one
-forward per image (two for flipped copies); evaluation runs one pass per classifier.
+FLOPs of one forward pass are counted by PyTorch's own ``torch.utils.flop_counter.FlopCounterMode``,
+which sees every matrix product and convolution the forward runs (``aten`` operators: 2 FLOPs
+per multiply-add), whatever the modules: a user's backbone that calls ``F.conv2d`` or
+``torch.matmul`` itself is counted too, where forward hooks on ``Conv2d``/``Linear`` layers
+missed it. BatchNorm, ReLU, pooling and the shortcut additions are not counted (elementwise
+work, a few percent on ResNets). Training costs about 3 forwards per image (forward,
+backward to inputs and to weights), plus one forward of the frozen previous network for
+distillation from the second step on. Herding and the class means cost one forward per
+image (two for flipped copies); evaluation runs one pass per classifier.
 """
 
 from __future__ import annotations
@@ -16,46 +19,26 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..algorithm.memory import per_class_budget
-from ..config import RunConfig, resolve_batch_size
+from ..config import RunConfig, resolve_learner
 from ..data.stream import ClassIncrementalStream
 from ..nets import build_backbone
 
 
 def forward_flops(module: nn.Module, x: Tensor) -> int:
-    """FLOPs of ``module(x)`` summed over its Conv2d and Linear layers (per batch ``x``)."""
-    total = 0
-
-    def conv_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
-        nonlocal total
-        assert isinstance(m, nn.Conv2d)  # internal: hooked on Conv2d only
-        kh, kw = m.kernel_size
-        per_output = (m.in_channels // m.groups) * kh * kw
-        total += 2 * out.numel() * per_output
-
-    def linear_hook(m: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
-        nonlocal total
-        assert isinstance(m, nn.Linear)  # internal: hooked on Linear only
-        total += 2 * out.numel() * m.in_features
-
-    handles = []
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            handles.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            handles.append(m.register_forward_hook(linear_hook))
+    """FLOPs of ``module``'s features for the batch ``x`` (``forward_features`` where it has
+    one), in eval mode, as ``FlopCounterMode`` counts them: matrix products and convolutions."""
+    was_training = module.training
+    module.eval()
     try:
-        was_training = module.training
-        module.eval()
-        with torch.no_grad():
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
             fwd = getattr(module, "forward_features", module)
             fwd(x)
-        module.train(was_training)
     finally:
-        for h in handles:
-            h.remove()
-    return total
+        module.train(was_training)
+    return int(counter.get_total_flops())
 
 
 @dataclass(frozen=True)
@@ -73,7 +56,8 @@ class StepWork:
 def estimate(cfg: RunConfig, stream: ClassIncrementalStream) -> tuple[int, list[StepWork]]:
     """(forward FLOPs per image of the backbone, per-step work) for ``cfg`` on ``stream``."""
     data = stream.data
-    lc = resolve_batch_size(cfg.learner, stream.train_size(0)) if len(stream) else cfg.learner
+    # batch_size 0 (auto) as the run resolves it, from the first step's size
+    lc = resolve_learner(cfg.learner, first_step_images=stream.train_size(0)) if len(stream) else cfg.learner
     c, h, _ = data.image_shape
     backbone = build_backbone(lc.backbone, c, h)
     fwd = forward_flops(backbone, torch.zeros(1, c, h, h))
@@ -150,6 +134,6 @@ def work_table(fwd: int, steps: list[StepWork]) -> str:
     rows.append(
         f"total: {train:,} training images (x3 forward, +1 old-network forward after step 1) and "
         f"{infer:,} inference images; about {human(total)} "
-        f"(one forward: {human(fwd)} per image, conv+linear only)"
+        f"(one forward: {human(fwd)} per image, matrix products and convolutions)"
     )
     return "\n".join(rows)

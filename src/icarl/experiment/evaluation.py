@@ -1,8 +1,9 @@
-"""One evaluation pass after each step: every classifier the learner has, from one
-feature extraction of the test images, and the per-step and per-run metrics that
-``results.json`` holds (keys documented in docs/experiments.md).
+"""One evaluation pass after each step: every classifier rule the learner can compute
+(:mod:`icarl.algorithm.classifiers`), from one feature extraction of the test images, and
+the per-step and per-run metrics that ``results.json`` holds (keys documented in
+docs/experiments.md).
 
-Classifiers, labelled everywhere by these names:
+Classifiers, labelled everywhere by their rule's name (built in):
 
 - ``nme``: nearest mean of exemplars (iCaRL, Alg. 1); None without exemplars;
 - ``cnn``: the network's own outputs (for iCaRL this is the paper's *hybrid1*);
@@ -21,49 +22,44 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..algorithm import ICaRL
-from ..algorithm.nme import nme_distances
+from ..algorithm import ICaRL, classifiers
 from ..data.source import ImageSource
 from . import metrics
 from .report import save_exemplar_grid
-from .results import CLASSIFIERS, write_metrics_csv
+from .results import write_metrics_csv
 
 
 def classifier_scores(
     learner: ICaRL, test: ImageSource, train: ImageSource | None = None, all_outputs: bool = False
 ) -> dict[str, Tensor]:
-    """``(N, t)`` scores (higher is better, columns in ``learner.classes_`` order) of each
-    classifier the learner has; ``incm`` only when ``train`` (data of the seen classes) is given.
-    ``all_outputs`` (``evaluation.score_all_outputs``): also a column for each head output of
-    no seen class, ``(N, head size)``, as the authors' evaluation ranks them."""
+    """``(N, t)`` ranking scores (higher is better, columns in ``learner.classes_`` order) of
+    each classifier rule the learner can compute; ``incm`` only when ``train`` (data of the
+    seen classes) is given. ``all_outputs`` (``evaluation.score_all_outputs``): also a column
+    for each head output of no seen class, ``(N, head size)``, as the authors' evaluation
+    ranks them (each rule says how it scores those: :attr:`ClassifierRule.unseen`)."""
     f = learner.features(test)
-    scores = _seen_scores(learner, f, train)
+    # iNCM: the true class means of all training data, by the function that averages exemplars
+    true_means = learner.class_means(train) if train is not None and len(train) else None
+    inputs = learner.score_inputs(true_means)
+    scores = {}
+    for name in classifiers.names():
+        s = classifiers.CLASSIFIERS.get(name).scores(f, inputs)
+        if s is not None:
+            scores[name] = s
     return with_unseen_outputs(learner, f, scores) if all_outputs else scores
 
 
 def with_unseen_outputs(learner: ICaRL, f: Tensor, scores: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The authors' CIFAR-100 scoring: every output of the head competes. An unseen class has
-    a zero mean in the authors' ``class_means`` array, so its NME (and iNCM) score is
-    ``-||phi(x)/||phi(x)|| - 0||^2 = -1``; its CNN score is its output."""
-    net, t = learner.network(), len(learner.classes_)
-    extra = net.num_outputs - t
+    """The authors' CIFAR-100 scoring: every output of the head competes. Each rule scores
+    the outputs of no seen class its own way (:attr:`ClassifierRule.unseen`): an unseen class
+    has a zero mean in the authors' ``class_means`` array, so NME and iNCM give it the score
+    of distance 1 (cosine score 0.5); CNN its output."""
+    extra = learner.network().num_outputs - len(learner.classes_)
     if extra <= 0:
         return scores
-    w, b = net.head.weight[t:].detach().float().cpu(), net.head.bias[t:].detach().float().cpu()
-    out = {}
-    for k, s in scores.items():
-        e = f.float() @ w.T + b if k == "cnn" else torch.full((len(f), extra), -1.0)
-        out[k] = torch.cat([s, e], 1)
-    return out
-
-
-def _seen_scores(learner: ICaRL, f: Tensor, train: ImageSource | None) -> dict[str, Tensor]:
-    scores = {"cnn": learner.scores(f, "cnn")}  # the learner's own classifiers (Algorithm 1 for nme)
-    if learner.means_ is not None:
-        scores["nme"] = learner.scores(f, "nme")
-    if train is not None and len(train):  # iNCM: the true class means of all training data
-        scores["incm"] = -nme_distances(f, learner.class_means(train))
-    return scores
+    inputs = learner.score_inputs()
+    unseen = {k: classifiers.CLASSIFIERS.get(k).unseen(f, inputs, extra) for k in scores}
+    return {k: torch.cat([s, unseen[k]], 1) for k, s in scores.items()}
 
 
 def evaluate(
@@ -88,14 +84,13 @@ def evaluate(
     main = learner.config.classifier
     seen = [c for g in groups for c in g]
     pred_main = preds[main]
+    names = classifiers.names()  # every rule has its key, None where it does not apply
     record: dict[str, Any] = {
-        "accuracy": {k: (metrics.accuracy(preds[k], y) if k in preds else None) for k in CLASSIFIERS},
-        "top5": {
-            k: (metrics.topk_accuracy(scores[k], y_index, 5) if k in scores else None) for k in CLASSIFIERS
-        },
+        "accuracy": {k: (metrics.accuracy(preds[k], y) if k in preds else None) for k in names},
+        "top5": {k: (metrics.topk_accuracy(scores[k], y_index, 5) if k in scores else None) for k in names},
         "accuracy_row": {
             k: (metrics.nan_to_none(metrics.group_accuracies(preds[k], y, groups)) if k in preds else None)
-            for k in CLASSIFIERS
+            for k in names
         },
         "classifier": main,
         "confusion": metrics.confusion_matrix(pred_main, y, seen).tolist(),
@@ -113,7 +108,7 @@ def summarize_run(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Run-level metrics from the step records: accuracy matrix, forgetting and backward
     transfer per classifier (None for a classifier missing at some step)."""
     out: dict[str, Any] = {"accuracy_matrix": {}, "forgetting": {}, "backward_transfer": {}}
-    for k in CLASSIFIERS:
+    for k in classifiers.names():
         rows = [s.get("accuracy_row", {}).get(k) for s in steps]
         if not steps or any(r is None for r in rows):
             out["accuracy_matrix"][k] = out["forgetting"][k] = out["backward_transfer"][k] = None
@@ -140,4 +135,4 @@ def finish_run(results: dict[str, Any], learner: ICaRL, out_dir: Path | None) ->
     write_metrics_csv(results, out_dir / "metrics.csv")
     if len(learner.memory_):
         names = dict(zip(results["class_order"], results["class_names"], strict=True))
-        save_exemplar_grid(learner, out_dir / "exemplars.png", names)
+        save_exemplar_grid(learner, out_dir / "exemplars.png", names, order=results["class_order"])

@@ -1,48 +1,72 @@
 """Experiment loggers: each epoch's mean training loss and learning rate, and each step's metrics.
 
-A logger is anything with :class:`RunLogger`'s three methods. Built in: ``csv``
-(``epochs.csv`` beside ``results.json``: step, epoch, loss, lr, threads; always written in a run
-folder) and ``tensorboard`` (event files under ``RUN_DIR/tensorboard``; the optional extra
-``pip install icarl[tensorboard]``). ``--verbose`` adds one printed line per epoch.
+A logger is a callback (:mod:`icarl.train.callbacks`): an object with some of the hooks
+``on_run_start``, ``on_epoch_end``, ``on_step_end``, ``on_run_end``. Pass one to
+``icarl.run(cfg, callbacks=[MyLogger()])``, or register a factory under a name for ``--log``::
 
-:class:`RunLog` is what the runner drives: it keeps the epochs of the step in progress
+    register_logger("wandb", WandbLogger, needs="wandb")   # --log wandb
+
+Built in: ``csv`` (``epochs.csv`` beside ``results.json``: step, epoch, loss, lr, threads;
+always written in a run folder) and ``tensorboard`` (event files under
+``RUN_DIR/tensorboard``; the optional extra ``pip install icarl[tensorboard]``). ``--verbose``
+adds one printed line per epoch (:class:`EpochPrinter`).
+
+:class:`EpochRecord` is the runner's own: it keeps the epochs of the step in progress
 (``results.json`` ``steps[i].epochs`` and the mid-step checkpoints hold them, so the epochs
-trained before a kill survive a resume) and hands every record to the loggers.
+trained before a kill survive a resume).
 """
 
 from __future__ import annotations
 
 import csv
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from .. import distributed
+from ..algorithm import classifiers
 from ..config import ConfigError
 from ..files.atomic import open_replacing
-from ..train.loop import EpochLog, on_terminal
-from .results import CLASSIFIERS
+from ..registry import Registry
+from ..train.callbacks import Callback, EpochEnd, RunInfo
+from ..train.console import on_terminal
 
-LOGGERS = ("csv", "tensorboard")
 EPOCHS_NAME = "epochs.csv"
 TENSORBOARD_DIR = "tensorboard"
 EPOCH_FIELDS = ("step", "epoch", "loss", "lr", "threads")
 NO_TENSORBOARD = "--log tensorboard needs the tensorboard package; pip install 'icarl[tensorboard]'"
 
 
-class RunLogger(Protocol):
-    """What the runner calls: after every epoch, after every step, once at the end."""
+@dataclass(frozen=True)
+class LoggerSpec:
+    """A logger by name: ``factory()`` makes the callback; ``needs``: the package it imports
+    (checked when ``--log`` names it), ``install``: what to pip install for it."""
 
-    def log_epoch(self, step: int, epoch: int, loss: float, lr: float) -> None: ...
+    name: str
+    factory: Callable[[], Any]
+    needs: str | None = None
+    install: str = ""
+    description: str = ""
 
-    def log_step(self, step: int, metrics: dict[str, Any]) -> None: ...
 
-    def close(self) -> None: ...
+LOGGERS: Registry[LoggerSpec] = Registry("logger", ConfigError)
+
+
+def register_logger(
+    name: str,
+    factory: Callable[[], Any],
+    *,
+    needs: str | None = None,
+    install: str = "",
+    description: str = "",
+    replace: bool = False,
+) -> LoggerSpec:
+    """Make ``--log NAME`` create ``factory()`` (a callback) for each run."""
+    spec = LoggerSpec(name, factory, needs, install or (needs or ""), description)
+    return LOGGERS.register(name, spec, replace=replace)
 
 
 @dataclass(frozen=True)
@@ -64,137 +88,143 @@ def parse_log(spec: str | None) -> tuple[str, ...]:
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:
         raise ConfigError(
-            f"unknown logger(s) {', '.join(unknown)} in --log; choose from: {', '.join(LOGGERS)}"
+            f"unknown logger(s) {', '.join(unknown)} in --log; choose from: {', '.join(LOGGERS.names())}"
         )
-    if "tensorboard" in names and importlib.util.find_spec("tensorboard") is None:
-        raise ConfigError(NO_TENSORBOARD)
+    for n in names:
+        spec_ = LOGGERS.get(n)
+        if spec_.needs and importlib.util.find_spec(spec_.needs) is None:
+            if n == "tensorboard":
+                raise ConfigError(NO_TENSORBOARD)
+            raise ConfigError(f"--log {n} needs the {spec_.needs} package; pip install {spec_.install}")
     return names
 
 
-class CSVLogger:
-    """``epochs.csv``: one row per epoch (step 0-based as in metrics.csv, epoch 1-based),
-    flushed as it comes; ``prior`` rows (a resumed run's) are written first."""
+def run_loggers(options: LogOptions) -> list[Any]:
+    """The callbacks of a run's loggers: CSV always (it writes only with a run folder), the
+    named ones, the printer with ``verbose``."""
+    names = ["csv", *(n for n in options.names if n != "csv")]
+    out = [LOGGERS.get(n).factory() for n in names]
+    if options.verbose:
+        out.append(EpochPrinter())
+    return out
 
-    def __init__(self, path: Path, prior: Sequence[dict[str, Any]] = ()) -> None:
-        self._file = open_replacing(path, newline="")  # a link there is replaced, never followed
+
+def prior_epochs(run: RunInfo) -> list[dict[str, Any]]:
+    """The epoch rows a resumed run trained before: its finished steps', then the interrupted one's."""
+    rows = [{"step": s["step"], **e} for s in run.results["steps"] for e in s.get("epochs", [])]
+    if run.training is not None:
+        rows += [{"step": run.training["step"], **e} for e in run.training.get("epochs", [])]
+    return rows
+
+
+class CSVLogger(Callback):
+    """``epochs.csv``: one row per epoch (step 0-based as in metrics.csv, epoch 1-based),
+    flushed as it comes; a resumed run's earlier rows are written first. Only with a run
+    folder (under DDP: rank 0's)."""
+
+    def __init__(self) -> None:
+        self._file: Any = None
+        self._writer: Any = None
+
+    def on_run_start(self, run: RunInfo) -> None:
+        if run.out_dir is None:
+            return
+        self._file = open_replacing(run.out_dir / EPOCHS_NAME, newline="")  # a link is replaced
         self._writer = csv.DictWriter(self._file, fieldnames=EPOCH_FIELDS)
         self._writer.writeheader()
-        for row in prior:
+        for row in prior_epochs(run):
             self._writer.writerow({k: row.get(k, "") for k in EPOCH_FIELDS})
         self._file.flush()
 
-    def log_epoch(self, step: int, epoch: int, loss: float, lr: float) -> None:
-        row = {"step": step, "epoch": epoch, "loss": loss, "lr": lr, "threads": torch.get_num_threads()}
-        self._writer.writerow(row)
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if self._writer is None:
+            return
+        row = {"step": epoch.step, "epoch": epoch.epoch, "loss": epoch.loss, "lr": epoch.lr}
+        self._writer.writerow({**row, "threads": epoch.threads})  # icarl.threads: each epoch's count
         self._file.flush()
 
-    def log_step(self, step: int, metrics: dict[str, Any]) -> None:
-        """Step metrics go to ``metrics.csv`` (written with ``results.json``)."""
+    def on_run_end(self, run: RunInfo) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = self._writer = None
 
-    def close(self) -> None:
-        self._file.close()
 
-
-class TensorBoardLogger:
+class TensorBoardLogger(Callback):
     """Scalars ``train/loss`` and ``train/lr`` against the epoch counted over the whole run
-    (``step * epochs_per_step + epoch``), ``accuracy/<classifier>`` against the classes seen."""
+    (``step * epochs_per_step + epoch``), ``accuracy/<classifier>`` against the classes seen.
+    Only with a run folder."""
 
-    def __init__(self, folder: Path, epochs_per_step: int) -> None:
+    def __init__(self) -> None:
+        self._writer: Any = None
+
+    def on_run_start(self, run: RunInfo) -> None:
+        if run.out_dir is None:
+            return
         try:
             from torch.utils.tensorboard import SummaryWriter  # the optional extra
         except ImportError:
             raise ConfigError(NO_TENSORBOARD) from None
-        self._writer = SummaryWriter(str(folder))
-        self._epochs = epochs_per_step
+        self._writer = SummaryWriter(str(run.out_dir / TENSORBOARD_DIR))
 
-    def log_epoch(self, step: int, epoch: int, loss: float, lr: float) -> None:
-        at = step * self._epochs + epoch
-        self._writer.add_scalar("train/loss", loss, at)
-        self._writer.add_scalar("train/lr", lr, at)
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if self._writer is not None:
+            at = epoch.step * epoch.epochs + epoch.epoch
+            self._writer.add_scalar("train/loss", epoch.loss, at)
+            self._writer.add_scalar("train/lr", epoch.lr, at)
 
-    def log_step(self, step: int, metrics: dict[str, Any]) -> None:
-        for k in CLASSIFIERS:
-            acc = metrics.get("accuracy", {}).get(k)
+    def on_step_end(self, run: RunInfo) -> None:
+        if self._writer is None or run.record is None:
+            return
+        for k in classifiers.names():
+            acc = run.record.get("accuracy", {}).get(k)
             if acc is not None:
-                self._writer.add_scalar(f"accuracy/{k}", acc, int(metrics["seen_classes"]))
+                self._writer.add_scalar(f"accuracy/{k}", acc, int(run.record["seen_classes"]))
         self._writer.flush()
 
-    def close(self) -> None:
-        self._writer.close()
+    def on_run_end(self, run: RunInfo) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
-class EpochPrinter:
-    """``--verbose``: one plain line per epoch (above the bars on a terminal)."""
+class EpochPrinter(Callback):
+    """``--verbose``: one plain line per epoch (above the bars on a terminal); rank 0 only."""
 
-    def __init__(self, epochs_per_step: int) -> None:
-        self._epochs = epochs_per_step
-
-    def log_epoch(self, step: int, epoch: int, loss: float, lr: float) -> None:
-        line = f"  step {step + 1} epoch {epoch:>3}/{self._epochs}  loss {loss:.4f}  lr {lr:.4g}"
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if not distributed.is_main():
+            return
+        line = (
+            f"  step {epoch.step + 1} epoch {epoch.epoch:>3}/{epoch.epochs}  loss {epoch.loss:.4f}"
+            f"  lr {epoch.lr:.4g}"
+        )
         if on_terminal():
             tqdm.write(line)
         else:
             print(line, flush=True)
 
-    def log_step(self, step: int, metrics: dict[str, Any]) -> None:
-        """The step's row is printed by the command."""
 
-    def close(self) -> None:
-        """Nothing to release."""
+class EpochRecord(Callback):
+    """The runner's record of the epochs of the step in progress (a resumed step continues
+    with the epochs its checkpoint recorded)."""
 
-
-class RunLog:
-    """The epochs of the step in progress, and the loggers every record goes to."""
-
-    def __init__(self, loggers: Sequence[RunLogger]) -> None:
-        self.loggers = list(loggers)
-        self.step = 0
+    def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
 
-    def start_step(self, index: int, training: dict[str, Any] | None) -> None:
-        """A new step; a resumed one continues with the epochs its checkpoint recorded."""
-        self.step = index
-        resumed = training is not None and int(training["step"]) == index
+    def on_step_start(self, run: RunInfo) -> None:
+        training = run.training
+        resumed = training is not None and int(training["step"]) == run.step
         self.epochs = [dict(e) for e in training.get("epochs", [])] if resumed and training else []
 
-    def on_epoch(self, log: EpochLog) -> None:
-        self.epochs.append({"epoch": log.epoch, "loss": log.loss, "lr": log.lr, "threads": log.threads})
-        for logger in self.loggers:
-            logger.log_epoch(self.step, log.epoch, log.loss, log.lr)
-
-    def end_step(self, record: dict[str, Any]) -> None:
-        record["epochs"] = self.epochs
-        for logger in self.loggers:
-            logger.log_step(self.step, record)
-
-    def close(self) -> None:
-        for logger in self.loggers:
-            logger.close()
-
-    def __enter__(self) -> RunLog:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        row = {"epoch": epoch.epoch, "loss": epoch.loss, "lr": epoch.lr, "threads": epoch.threads}
+        self.epochs.append(row)
 
 
-def open_run_log(
-    options: LogOptions,
-    out_dir: Path | None,
-    results: dict[str, Any],
-    training: dict[str, Any] | None,
-    epochs_per_step: int,
-) -> RunLog:
-    """The run's loggers: CSV (with a folder: rank 0 under DDP), the named ones, the printer
-    with ``verbose`` (rank 0)."""
-    loggers: list[RunLogger] = []
-    if out_dir is not None:
-        prior = [{"step": s["step"], **e} for s in results["steps"] for e in s.get("epochs", [])]
-        if training is not None:
-            prior += [{"step": training["step"], **e} for e in training.get("epochs", [])]
-        loggers.append(CSVLogger(out_dir / EPOCHS_NAME, prior))
-        if "tensorboard" in options.names:
-            loggers.append(TensorBoardLogger(out_dir / TENSORBOARD_DIR, epochs_per_step))
-    if options.verbose and distributed.is_main():
-        loggers.append(EpochPrinter(epochs_per_step))
-    return RunLog(loggers)
+register_logger("csv", CSVLogger, description="epochs.csv beside results.json (always written)")
+register_logger(
+    "tensorboard",
+    TensorBoardLogger,
+    needs="tensorboard",
+    install="'icarl[tensorboard]'",
+    description="TensorBoard event files under RUN_DIR/tensorboard",
+)

@@ -4,32 +4,40 @@
 - ``confusion.png``: the confusion matrix after the last step (paper Fig. 3), one colour
   scale and one colour bar across the panels;
 - ``accuracy_matrix.png``: each run's accuracy matrix as a heat map (:mod:`.plots`);
+- ``loss.png``: the training loss and learning rate per epoch, all steps in sequence;
 - ``exemplars.png``: written during the run (it needs the learner's memory), the exemplars of
-  the first classes in herding order;
-- ``report.html``: one self-contained page (images embedded) with the tables and figures.
+  the first classes (rows in arrival order, as in the confusion matrix) in herding order;
+- ``report.html``: one self-contained page (images embedded) with the tables, the figures with
+  captions that say what each shows, the environment and the timing (:mod:`.report_page`).
 
 With ``formats`` (``--figure-format png,svg,pdf``) each figure is also written as SVG / PDF.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..algorithm import classifiers
 from ..errors import IcarlError
 from ..files.atomic import atomic_write
 from ..files.plain import PlainFileError, check_regular
-from .plots import accuracy_axes, accuracy_matrix_figure, pyplot, save_figure
-from .results import write_metrics_csv
-
-LABELS = {"nme": "NME", "cnn": "CNN", "incm": "iNCM"}
+from .plots import (
+    TICK_FONT,
+    accuracy_axes,
+    accuracy_matrix_figure,
+    grid,
+    label_axes,
+    loss_figure,
+    pyplot,
+    save_figure,
+)
+from .report_page import CAPTIONS, Figure, exemplar_caption, page
+from .results import label, write_metrics_csv
 
 
 class ReportError(IcarlError):
@@ -49,7 +57,7 @@ def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) ->
     for name, res in runs.items():
         main = res.get("classifier") or "cnn"
         extra = all_classifiers and (len(runs) == 1 or name == "icarl")
-        kinds = [main] + [k for k in LABELS if k != main] if extra else [main]
+        kinds = [main] + [k for k in classifiers.names() if k != main] if extra else [main]
         for k in kinds:
             accs = [s["accuracy"].get(k) for s in res["steps"]]
             if any(a is None for a in accs):
@@ -72,7 +80,7 @@ def table_rows(runs: dict[str, dict[str, Any]], all_classifiers: bool = True) ->
 def _kind_label(method: str, kind: str) -> str:
     if method == "icarl" and kind == "cnn":
         return "CNN = hybrid1"
-    return LABELS[kind]
+    return label(kind)
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -160,13 +168,10 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path, formats: Seque
     """Paper Fig. 3: the last step's confusion matrix per method (rows true, columns predicted,
     classes in arrival order; colour on a square-root scale so off-diagonal mass shows, the
     same scale in every panel, with its colour bar)."""
-    plt = _plt()
     from matplotlib.colors import PowerNorm
 
     n = len(runs)
-    cols = min(n, 3)
-    nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(max(5.0, 4.4 * cols), 5.2 * nrows), dpi=110, squeeze=False)
+    fig, axes = grid(n, 4.6, 4.6)
     top = max([1.0] + [float(np.max(r["steps"][-1]["confusion"], initial=0)) for r in runs.values()])
     norm = PowerNorm(0.5, vmin=0, vmax=top)
     im = None
@@ -174,35 +179,42 @@ def confusion_figure(runs: dict[str, dict[str, Any]], path: Path, formats: Seque
         last = res["steps"][-1]
         cm = np.asarray(last["confusion"], dtype=float)
         im = ax.imshow(cm, cmap="viridis", norm=norm)
-        ax.set_title(f"{name} ({LABELS.get(last.get('classifier', 'cnn'), '?')})", fontsize=10)
-        ax.set_xlabel("predicted class (arrival order)", fontsize=8)
-        ax.set_ylabel("true class (arrival order)", fontsize=8)
+        ax.set_title(f"{name} ({label(last.get('classifier', 'cnn'))})", fontsize=10)
+        label_axes(ax, "predicted class (arrival order)", "true class (arrival order)")
         names = res.get("class_names") or []
-        if len(cm) <= 20 and len(names) >= len(cm):
+        if len(cm) <= (20 if n == 1 else 12) and len(names) >= len(cm):  # names while they fit
             ticks = range(len(cm))
-            ax.set_xticks(ticks, names[: len(cm)], fontsize=7, rotation=90)
-            ax.set_yticks(ticks, names[: len(cm)], fontsize=7)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.suptitle("confusion after the last step\n(colour: square root of the count)", fontsize=9)
+            ax.set_xticks(ticks, names[: len(cm)], fontsize=TICK_FONT, rotation=90)
+            ax.set_yticks(ticks, names[: len(cm)], fontsize=TICK_FONT)
+        ax.tick_params(labelsize=TICK_FONT)
+    fig.suptitle("confusion after the last step (colour: square root of the count)", fontsize=10)
     fig.tight_layout(h_pad=2.5)
     fig.colorbar(im, ax=list(axes.flat), label="test images", shrink=0.8)
     return save_figure(fig, path, formats)
 
 
 def save_exemplar_grid(
-    learner: Any, path: Path, names: dict[int, str] | None = None, classes: int = 10, per_class: int = 10
+    learner: Any,
+    path: Path,
+    names: dict[int, str] | None = None,
+    classes: int = 10,
+    per_class: int = 10,
+    order: Sequence[int] | None = None,
 ) -> Path:
     """The first ``per_class`` exemplars (herding order, left to right) of the first ``classes``
-    classes (the learner's output order, top to bottom) in the learner's memory; ``names``
-    maps original labels to class names."""
+    classes in the learner's memory, top to bottom in ``order`` (original labels in arrival
+    order, ``results.json``'s ``class_order``, as in the confusion matrix; default the
+    learner's output order, which sorts the classes within each step); ``names`` maps
+    original labels to class names."""
     plt = _plt()
     sets = learner.memory_.sets
-    ys = sorted(sets)[:classes]
+    labels = [int(c) for c in learner.classes_]
+    rows = [labels.index(c) for c in (order if order is not None else labels) if c in labels]
+    ys = [y for y in rows if y in sets][:classes]
     if not ys:
         raise ReportError("the learner keeps no exemplars; there is no exemplar grid to draw")
     k = min(per_class, max(int(sets[y].shape[0]) for y in ys))
-    fig, axes = plt.subplots(len(ys), k, figsize=(0.8 * k + 1.2, 0.8 * len(ys) + 0.5), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(len(ys), k, figsize=(0.8 * k + 1.2, 0.8 * len(ys) + 0.6), dpi=100, squeeze=False)
     for i, y in enumerate(ys):
         for j in range(k):
             ax = axes[i, j]
@@ -214,10 +226,9 @@ def save_exemplar_grid(
                 img = sets[y][j].permute(1, 2, 0).numpy()
                 ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255)
             if j == 0:
-                label = int(learner.classes_[y])
-                name = (names or {}).get(label, str(label))
-                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle("exemplars in herding order (left = chosen first)", fontsize=9)
+                name = (names or {}).get(labels[y], str(labels[y]))
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=TICK_FONT)
+    fig.suptitle("exemplars in herding order (left = chosen first); classes in arrival order", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
     return path
@@ -297,76 +308,27 @@ def build(run_dir: Path | str, formats: Sequence[str] = ("png",)) -> Path:
     first = next(iter(runs.values()))
     title = f"{first['dataset']}: {len(first['class_order'])} classes, {len(first['steps'])} steps"
     rows = table_rows(runs, all_classifiers=True)
-    figures = {
-        "accuracy": accuracy_figure(rows, run_dir / "accuracy.png", title, formats),
-        "confusion": confusion_figure(runs, run_dir / "confusion.png", formats),
-    }
+    figures = [
+        Figure(
+            "Accuracy", accuracy_figure(rows, run_dir / "accuracy.png", title, formats), CAPTIONS["accuracy"]
+        ),
+        Figure(
+            "Confusion", confusion_figure(runs, run_dir / "confusion.png", formats), CAPTIONS["confusion"]
+        ),
+    ]
     matrix = accuracy_matrix_figure(runs, run_dir / "accuracy_matrix.png", formats)
     if matrix is not None:
-        figures["accuracy matrix"] = matrix
+        figures.append(Figure("Accuracy matrix", matrix, CAPTIONS["accuracy matrix"]))
+    loss = loss_figure(runs, run_dir / "loss.png", formats)
+    if loss is not None:
+        figures.append(Figure("Training loss", loss, CAPTIONS["loss"]))
     for name, res in runs.items():
         sub = run_dir / cmp["folders"][name] if cmp else run_dir
         if "confusion" in res["steps"][-1]:
             write_metrics_csv(res, sub / "metrics.csv")
         if (sub / "exemplars.png").is_file():
-            figures[f"exemplars ({name})"] = sub / "exemplars.png"
-    page = _html(title, runs, rows, figures)
+            figures.append(Figure(f"Exemplars ({name})", sub / "exemplars.png", exemplar_caption(name)))
+    html_page = page(title, runs, rows, bias_rows(runs), figures)
     out = run_dir / "report.html"
-    atomic_write(out, page.encode(), then="free some space and run icarl report again")
+    atomic_write(out, html_page.encode(), then="free some space and run icarl report again")
     return out
-
-
-def _html(title: str, runs: dict[str, Any], rows: list[dict[str, Any]], figures: dict[str, Path]) -> str:
-    first = next(iter(runs.values()))
-    cfg = first.get("config", {})
-    seen = rows[0]["seen"] if rows else []
-    head = "".join(f"<th>{n}</th>" for n in seen)
-    body = "".join(
-        f"<tr><td>{html.escape(r['label'])}</td>"
-        + "".join(f"<td>{100 * a:.1f}</td>" for a in r["accuracy"])
-        + f"<td><b>{100 * r['average']:.1f}</b></td><td>{100 * r['final']:.1f}</td></tr>"
-        for r in rows
-    )
-
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}"
-
-    bias = "".join(
-        f"<tr><td>{html.escape(b['method'])}</td><td>{LABELS.get(b['classifier'], '?')}</td>"
-        f"<td>{pct(b['share_newest'])} ({pct(b['test_share_newest'])})</td>"
-        f"<td>{pct(b['share_first'])} ({pct(b['test_share_first'])})</td>"
-        f"<td>{pct(b['forgetting'])}</td><td>{pct(b['backward_transfer'])}</td></tr>"
-        for b in bias_rows(runs)
-    )
-    imgs = "".join(
-        f"<figure><img alt='{html.escape(k)}' src='data:image/png;base64,"
-        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{html.escape(k)}</figcaption></figure>"
-        for k, p in figures.items()
-    )
-    learner = cfg.get("learner", {})
-    setup = (
-        f"seed {cfg.get('seed')}, class order {first.get('class_order')}, backbone "
-        f"{learner.get('backbone')}, K={learner.get('memory_size')}, epochs {learner.get('epochs')}, "
-        f"lr {learner.get('lr')}"
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>icarl report: {html.escape(title)}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
-table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-td:first-child{{text-align:left}}img{{max-width:100%}}figure{{margin:1.5em 0}}</style></head><body>
-<h1>icarl report: {html.escape(title)}</h1>
-<p>{html.escape(setup)}</p>
-<p>Classifiers: <b>NME</b> nearest mean of exemplars (iCaRL, Alg. 1); <b>CNN</b> the network's
-outputs (for iCaRL: hybrid1); <b>iNCM</b> nearest class mean over all training data (an oracle
-ablation). Each method's own classifier is the unbracketed row.</p>
-<h2>Accuracy on all classes seen so far (%), by number of classes</h2>
-<table><tr><th>method</th>{head}<th>average incremental</th><th>final</th></tr>{body}</table>
-<h2>Where the predictions go, after the last step</h2>
-<p>Share (%) of test predictions in the newest step's classes and in the first step's classes;
-in brackets the share of test images that belong there. Forgetting and backward transfer (BWT)
-in accuracy points, from the accuracy matrix (after step s, accuracy on the classes of step j).</p>
-<table><tr><th>method</th><th>classifier</th><th>newest</th><th>first</th><th>forgetting</th>
-<th>BWT</th></tr>{bias}</table>
-<h2>Figures</h2>{imgs}
-</body></html>
-"""

@@ -1,7 +1,8 @@
 """``results.json`` and ``metrics.csv``: the records a run writes, and the table it prints.
 
 ``results.json`` is a contract other tools read (see README, "results.json"):
-accuracies are fractions in [0, 1]; ``nme`` is the nearest-mean-of-exemplars
+accuracies are fractions in [0, 1], one key per classifier rule
+(:mod:`icarl.algorithm.classifiers`): ``nme`` is the nearest-mean-of-exemplars
 classifier (iCaRL, Alg. 1), ``cnn`` the network's own outputs (hybrid1 for iCaRL),
 ``incm`` nearest class mean over all training data of the seen classes (iNCM).
 """
@@ -17,12 +18,23 @@ from typing import Any
 
 import numpy as np
 
+from ..algorithm import classifiers
 from ..config import RunConfig
 from ..files.atomic import atomic_write
 
-CLASSIFIERS = ("nme", "cnn", "incm")
 RESULTS_VERSION = 1
-TABLE_HEADER = "step  classes  NME %  CNN %  exemplars  train s"
+
+
+def label(name: str) -> str:
+    """A classifier's name in tables and figures ("NME"); the key itself if no rule has it."""
+    return classifiers.CLASSIFIERS.get(name).label if name in classifiers.CLASSIFIERS else name
+
+
+def table_header() -> str:
+    """The head of the table a run prints, one column per predicting rule
+    (``step  classes  NME %  CNN %  exemplars  train s``)."""
+    shown = "  ".join(f"{r.label} %" for r in classifiers.predicting())
+    return f"step  classes  {shown}  exemplars  train s"
 
 
 def summarize(steps: list[dict[str, Any]], metric: str = "accuracy") -> tuple[dict[str, float | None], ...]:
@@ -38,28 +50,32 @@ def summarize(steps: list[dict[str, Any]], metric: str = "accuracy") -> tuple[di
     return avg, final
 
 
-CSV_FIELDS = (
-    "step",
-    "seen_classes",
-    *(f"acc_{k}" for k in CLASSIFIERS),
-    *(f"top5_{k}" for k in CLASSIFIERS),
-    "share_newest",
-    "share_first",
-    "test_share_newest",
-    "memory_size",
-    "train_seconds",
-    "eval_seconds",
-)
+def csv_fields() -> tuple[str, ...]:
+    """The columns of ``metrics.csv``: accuracy and top-5 per classifier rule, then the shares."""
+    names = classifiers.names()
+    return (
+        "step",
+        "seen_classes",
+        *(f"acc_{k}" for k in names),
+        *(f"top5_{k}" for k in names),
+        "share_newest",
+        "share_first",
+        "test_share_newest",
+        "memory_size",
+        "train_seconds",
+        "eval_seconds",
+    )
 
 
 def write_metrics_csv(results: dict[str, Any], path: Path) -> None:
     """One row per step (fractions; empty where a classifier does not apply); atomic."""
     f = io.StringIO(newline="")
-    w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+    fields = csv_fields()
+    w = csv.DictWriter(f, fieldnames=fields)
     w.writeheader()
     for s in results["steps"]:
-        row = {k: s.get(k) for k in CSV_FIELDS}
-        for k in CLASSIFIERS:
+        row = {k: s.get(k) for k in fields}
+        for k in classifiers.names():
             row[f"acc_{k}"] = s["accuracy"].get(k)
             row[f"top5_{k}"] = s.get("top5", {}).get(k)
         w.writerow({k: ("" if v is None else v) for k, v in row.items()})
@@ -88,8 +104,9 @@ def print_row(record: dict[str, Any]) -> None:
     def pct(v: float | None) -> str:
         return "     -" if v is None else f"{100 * v:6.2f}"
 
+    shown = "  ".join(pct(acc.get(r.name)) for r in classifiers.predicting())
     print(
-        f"{record['step'] + 1:>4}  {record['seen_classes']:>7}  {pct(acc['nme'])}  {pct(acc['cnn'])}"
+        f"{record['step'] + 1:>4}  {record['seen_classes']:>7}  {shown}"
         f"  {record['memory_size']:>9}  {record['train_seconds']:>8.1f}",
         flush=True,
     )

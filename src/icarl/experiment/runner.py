@@ -1,16 +1,21 @@
 """Run one method over a class-incremental stream and write ``results.json``.
 
-The configuration is resolved once (:func:`icarl.methods.resolve`: the run's seed, then
-the method's settings); that one object is what the learner trains with and what
-``results.json``, the checkpoints and ``--dry-run`` record. Keys of ``results.json``:
-see :mod:`icarl.experiment.results` and :mod:`icarl.experiment.evaluation`.
+The configuration is resolved once, here, once the first step's size is known
+(:func:`icarl.methods.resolve`: the run's seed, the method's settings, the automatic batch
+size); the learner is built from that one object, and it is what ``results.json`` and the
+checkpoints record. Nothing here writes the learner's configuration.
+
+Everything that happens during a run is told to one list of callbacks
+(:mod:`icarl.train.callbacks`): the runner's own record of the epochs, its checkpoints, its
+progress, the loggers, then the user's ``callbacks``. Keys of ``results.json``: see
+:mod:`icarl.experiment.results` and :mod:`icarl.experiment.evaluation`.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,7 @@ import torch
 
 from .. import distributed, methods, threads, timing
 from ..algorithm import ICaRL
-from ..config import ConfigError, EvaluationConfig, RunConfig, resolve_batch_size, to_dict
+from ..config import ConfigError, EvaluationConfig, RunConfig, checked, resolve_learner, to_dict
 from ..data import ClassIncrementalStream, Dataset, ImageSource, Step
 from ..data.loading import run_data
 from ..files.checkpoint import (
@@ -32,18 +37,17 @@ from ..files.checkpoint import (
     save_checkpoint,
 )
 from ..timing import phase
-from ..train import TrainingDiverged, TrainState
+from ..train import TrainHooks, TrainingDiverged, TrainState
+from ..train.callbacks import Callback, CallbackList, EpochEnd, RunInfo
 from ..train.determinism import set_deterministic
 from ..version import versions
 from . import evaluation
 from .environment import environment
-from .loggers import NO_LOGGERS, LogOptions, RunLog, open_run_log
+from .loggers import NO_LOGGERS, EpochRecord, LogOptions, run_loggers
 from .preflight import check_backbone, check_learner
-from .progress import with_step_bar
+from .progress import Reporter, StepProgress
 from .report import build as build_report
 from .results import RESULTS_VERSION, summarize, write_json
-
-Reporter = Callable[[dict[str, Any]], None]
 
 
 def load_run_data(cfg: RunConfig) -> Dataset[ImageSource]:
@@ -72,6 +76,7 @@ def run(
     deterministic: bool = False,
     learner: ICaRL | None = None,
     log: LogOptions = NO_LOGGERS,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Train ``cfg.method`` step by step, evaluate after each step, write results.
 
@@ -79,24 +84,21 @@ def run(
     step, every ``cfg.checkpoint_every`` epochs and after every step; ``resume`` (from
     :func:`icarl.files.checkpoint.load_checkpoint`) continues such a run where it stopped.
     Everything that can be checked is checked before anything is written.
-    ``learner``: the learner to train (default: a fresh ``cfg.method``); pass one to
-    keep it afterwards (``icarl run --save``). Its configuration is the one recorded.
-    ``log``: the loggers besides ``epochs.csv`` and ``--verbose`` (:mod:`.loggers`).
+    ``learner``: the learner to train (default: a fresh ``cfg.method`` built from the resolved
+    configuration); its configuration is the one recorded. ``report``: called with each
+    step's record (the command's table row). ``log``: the loggers besides ``epochs.csv`` and
+    ``--verbose`` (:mod:`.loggers`). ``callbacks``: your own observers of the run
+    (:mod:`icarl.train.callbacks`; a logger object is one), told after the runner's own.
     """
-    if cfg.checkpoint_every < 0:
-        raise ConfigError(f"checkpoint_every is {cfg.checkpoint_every}; use 0 (after each step only) or more")
-    cfg = methods.resolve(cfg)
-    learner = learner if learner is not None else methods.create(cfg.method, cfg.learner)
-    cfg = replace(cfg, learner=learner.config)  # what trains is what is recorded
+    checked(cfg)  # a configuration from load_config was checked there: nothing is done again
     out_dir = out_dir if distributed.is_main() else None  # DDP: rank 0 writes checkpoints and results
     deterministic = deterministic or (resume is not None and resume.deterministic)
     if deterministic:
         set_deterministic(cfg.seed)
     data = data if data is not None else load_run_data(cfg)
     stream = make_stream(cfg, data)
-    check_memory(learner, len(stream.class_order))
-    learner.config = resolve_batch_size(learner.config, stream.train_size(0))  # batch_size 0: auto
-    cfg = replace(cfg, learner=learner.config)
+    cfg, learner = _resolve(cfg, stream, learner)
+    learner.check_budget(len(stream.class_order), "of the stream")
     check_learner(cfg.learner)  # device and backbone, before the run folder is touched
     if resume is None and learner.net_ is None:  # a resumed learner builds it before any write
         check_backbone(cfg.learner, data.image_shape, learner.backbone_object)
@@ -105,30 +107,53 @@ def run(
     fresh = new_results(record, data, stream, fingerprint)
     results, training = _start(resume, learner, saver, out_dir, fresh)
     results["environment"] = environment(learner, deterministic)
-    bar = learner.config.progress and distributed.is_main()  # DDP: progress on rank 0 only
-    report = with_step_bar(report, len(stream) - len(results["steps"]), bar, cfg.method)
-    with open_run_log(log, out_dir, results, training, cfg.learner.epochs) as runlog:
+    info = RunInfo(cfg, out_dir, learner, len(stream), results, training)
+    epochs = EpochRecord()
+    progress = StepProgress(report, enabled=cfg.learner.progress, desc=cfg.method)
+    own = [epochs, *([saver] if saver else []), progress]  # the runner's own, in this order
+    calls = CallbackList([*own, *run_loggers(log), *callbacks])
+    if saver is not None:
+        saver.attach(info, epochs, calls)
+    calls.on_run_start(info)
+    try:
         for index in range(len(results["steps"]), len(stream)):
+            info.step, info.record = index, None
+            calls.on_step_start(info)
             before = timing.totals()
-            base = _step_start(saver, learner, results)
-            hooks = _hooks(saver, base, results, index, training, runlog)
+            hooks = _hooks(calls, index, info.training)
             step_record = _checked_step(learner, stream, index, hooks, data, cfg, saver, deterministic)
-            training = None
+            info.training = None
+            step_record["epochs"] = epochs.epochs
             step_record["phase_seconds"] = timing.since(before)
-            runlog.end_step(step_record)
             results["steps"].append(step_record)
-            if saver is not None:
-                saver.save(capture(learner), results)
-            if report is not None:
-                report(step_record)
-    return finish(results, out_dir, learner, log.figures)
+            info.record = step_record
+            calls.on_step_end(info)
+        finish(results, out_dir, learner, log.figures)
+        info.finished = True
+    finally:
+        calls.on_run_end(info)
+    return results
+
+
+def _resolve(
+    cfg: RunConfig, stream: ClassIncrementalStream, learner: ICaRL | None
+) -> tuple[RunConfig, ICaRL]:
+    """The run's one resolved configuration and its learner. Without a learner: the run's
+    seed, the method's settings and the automatic batch size (:func:`icarl.methods.resolve`),
+    and a learner built from exactly that. With one: its own configuration, with the batch
+    size its first ``partial_fit`` will resolve from the same first step."""
+    first = stream.train_size(0) if len(stream) else None
+    if learner is None:
+        cfg = methods.resolve(cfg, first)
+        return cfg, methods.get(cfg.method).create(cfg.learner)
+    return replace(cfg, learner=resolve_learner(learner.config, first_step_images=first)), learner
 
 
 def _checked_step(
     learner: ICaRL,
     stream: ClassIncrementalStream,
     index: int,
-    hooks: dict[str, Any],
+    hooks: TrainHooks,
     data: Dataset[ImageSource],
     cfg: RunConfig,
     saver: _Saver | None,
@@ -208,15 +233,6 @@ def _base_attributes() -> frozenset[str]:
     return frozenset(vars(ICaRL()))
 
 
-def check_memory(learner: ICaRL, total: int) -> None:
-    K = learner.config.memory_size
-    if 0 < K < total:
-        raise ConfigError(
-            f"memory size K={K} is smaller than the {total} classes of the stream, so m = K // t "
-            f"would reach 0; set --memory to at least {total}"
-        )
-
-
 def new_results(
     record: dict[str, Any], data: Dataset[ImageSource], stream: ClassIncrementalStream, fingerprint: str
 ) -> dict[str, Any]:
@@ -236,7 +252,7 @@ def new_results(
 def train_step(
     learner: ICaRL,
     step: Step,
-    hooks: dict[str, Any],
+    hooks: TrainHooks,
     data: Dataset[ImageSource],
     groups: list[tuple[int, ...]],
     ev_cfg: EvaluationConfig | None = None,
@@ -245,7 +261,7 @@ def train_step(
     (NME, network outputs and, with ``evaluation.incm``, iNCM; the metrics of
     :mod:`icarl.experiment.evaluation`)."""
     t0 = time.perf_counter()
-    learner.partial_fit(step.train, **hooks)
+    learner.partial_fit(step.train, resume=hooks.resume, callbacks=hooks.callbacks)
     train_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     ev_cfg = ev_cfg or EvaluationConfig()
@@ -290,8 +306,12 @@ def finish(
     return results
 
 
-class _Saver:
-    """Writes the run's checkpoints; remembers which one is the last good one."""
+class _Saver(Callback):
+    """The run's checkpoints, a callback: the learner's state at the start of each step (the
+    first checkpoint of a run), every ``checkpoint_every`` epochs within a step (that start
+    state, the loop's state and the step's epochs so far), and after every step. Remembers
+    the last good one; each one written is announced to the run's callbacks
+    (``on_checkpoint``, once :meth:`attach` gave it the run)."""
 
     def __init__(
         self, out_dir: Path, record: dict[str, Any], fingerprint: str, total: int, det: bool, every: int
@@ -299,6 +319,11 @@ class _Saver:
         self.out_dir, self.record, self.fingerprint = out_dir, record, fingerprint
         self.total, self.det, self.every = total, det, every
         self.last = ""
+        self.base: dict[str, Any] | None = None  # the learner's state at the start of the step
+        self.run: tuple[RunInfo, EpochRecord, CallbackList] | None = None
+
+    def attach(self, info: RunInfo, epochs: EpochRecord, calls: CallbackList) -> None:
+        self.run = (info, epochs, calls)
 
     def save(
         self, learner: dict[str, Any], results: dict[str, Any], training: dict[str, Any] | None = None
@@ -316,46 +341,41 @@ class _Saver:
         with phase("checkpoint"):
             save_checkpoint(self.out_dir, ck)
         self.last = ck.describe()
+        if self.run is not None:
+            info, _, calls = self.run
+            info.checkpoint = self.last
+            calls.on_checkpoint(info)
 
     def kept(self) -> str:
         if not self.last:
             return "no checkpoint was written"
         return f"the last good checkpoint ({self.last}) is kept in {self.out_dir / CHECKPOINT_NAME}"
 
+    def on_step_start(self, run: RunInfo) -> None:
+        self.base = clone_state(capture(run.learner))  # cloned: training changes the live state
+        if not self.last:
+            self.save(self.base, run.results)
 
-def _step_start(saver: _Saver | None, learner: ICaRL, results: dict[str, Any]) -> dict[str, Any] | None:
-    """The learner's state at the start of a step (cloned: training changes the live one)."""
-    if saver is None:
-        return None
-    base: dict[str, Any] = clone_state(capture(learner))
-    if not saver.last:
-        saver.save(base, results)
-    return base
+    def on_epoch_end(self, epoch: EpochEnd) -> None:
+        if self.base is None or self.run is None or self.every <= 0 or epoch.epoch % self.every:
+            return
+        info, epochs, _ = self.run
+        state = epoch.train_state()
+        if _finite(state.net):  # only good states are kept
+            training = {"step": info.step, "epochs": list(epochs.epochs), **state.as_dict()}
+            self.save(self.base, info.results, training)
+
+    def on_step_end(self, run: RunInfo) -> None:
+        self.save(capture(run.learner), run.results)
 
 
-def _hooks(
-    saver: _Saver | None,
-    base: dict[str, Any] | None,
-    results: dict[str, Any],
-    index: int,
-    training: dict[str, Any] | None,
-    runlog: RunLog,
-) -> dict[str, Any]:
-    """``partial_fit`` keywords: the interrupted state to continue, the mid-step checkpoint hook
-    (the checkpoint keeps the step's epochs so far), the per-epoch log (``runlog`` starts the step)."""
-    runlog.start_step(index, training)
-    hooks: dict[str, Any] = {"on_epoch_log": runlog.on_epoch}
+def _hooks(calls: CallbackList, index: int, training: dict[str, Any] | None) -> TrainHooks:
+    """What ``partial_fit`` gets for step ``index``: the run's callbacks and, for the step a
+    resumed run stopped in, the interrupted training state to continue."""
+    resume = None
     if training is not None and int(training["step"]) == index:
-        hooks["resume"] = TrainState.from_dict(training)
-    if saver is not None and base is not None and saver.every > 0:
-        every = saver.every
-
-        def on_state(state: TrainState) -> None:
-            if state.epoch % every == 0 and _finite(state.net):  # only good states are kept
-                saver.save(base, results, {"step": index, "epochs": list(runlog.epochs), **state.as_dict()})
-
-        hooks["on_train_state"] = on_state
-    return hooks
+        resume = TrainState.from_dict(training)
+    return TrainHooks(resume, (calls,))  # the run's list itself: it orders the events it raises
 
 
 def _nondeterministic(e: RuntimeError) -> str:

@@ -18,12 +18,14 @@ from ..algorithm import ICaRL
 from ..algorithm.losses import icarl_bce
 from ..data.source import ImageSource
 from ..nets import IncrementalNet
-from ..train import TrainHooks
+from ..train import Batch, TrainHooks
 
 
 class _NewRows(nn.Module):
     """Trainable head rows ``n_old..`` on top of a frozen network (which is not a submodule,
-    so the optimiser never sees it and ``train()`` never touches its BatchNorm)."""
+    so the optimiser never sees it and ``train()`` never touches its BatchNorm). The loop's
+    network protocol: ``forward_features`` (the frozen ``phi``), ``forward_head`` (the old
+    rows, frozen, then the new ones)."""
 
     def __init__(self, net: IncrementalNet, n_old: int) -> None:
         super().__init__()
@@ -34,12 +36,17 @@ class _NewRows(nn.Module):
             self.head.weight.copy_(net.head.weight[n_old:])
             self.head.bias.copy_(net.head.bias[n_old:])
 
-    def forward(self, x: Tensor) -> Tensor:
-        net = self.frozen[0]
+    def forward_features(self, x: Tensor) -> Tensor:
         with torch.no_grad():
-            f = net.forward_features(x)
-            old = net.head(f)[:, : self.n_old]
-        return torch.cat([old, self.head(f)], 1)
+            return self.frozen[0].forward_features(x)
+
+    def forward_head(self, features: Tensor) -> Tensor:
+        with torch.no_grad():
+            old = self.frozen[0].forward_head(features)[:, : self.n_old]
+        return torch.cat([old, self.head(features)], 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
 
 
 class FixedRepresentation(ICaRL):
@@ -56,8 +63,8 @@ class FixedRepresentation(ICaRL):
         net.eval()
         rows = _NewRows(net, n_old)
 
-        def loss_fn(inputs: Tensor, logits: Tensor, labels: Tensor) -> Tensor:
-            return icarl_bce(logits, labels)
+        def loss_fn(batch: Batch) -> Tensor:
+            return icarl_bce(batch.logits, batch.labels)  # no distillation: the old rows are frozen
 
         desc = f"classes {n_old + 1}-{len(self.classes_)} (head only)"
         self._train(rows, self._reader(source, with_exemplars=False), loss_fn, hooks, desc)

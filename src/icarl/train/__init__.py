@@ -1,6 +1,20 @@
 """The one training loop (optimiser, schedule, mixed precision, explicit resume state and
-per-epoch callback), and the glue that runs it under DDP."""
+callbacks), the callback protocol of a run, and what it shows on a terminal."""
 
-from .loop import EpochLog, TrainHooks, TrainingDiverged, TrainState, train
+from .callbacks import Callback, CallbackList, EpochEnd, RunInfo
+from .loop import Batch, EpochLog, TrainHooks, TrainingDiverged, TrainResult, train
+from .state import TrainState
 
-__all__ = ["EpochLog", "TrainHooks", "TrainState", "TrainingDiverged", "train"]
+__all__ = [
+    "Batch",
+    "Callback",
+    "CallbackList",
+    "EpochEnd",
+    "EpochLog",
+    "RunInfo",
+    "TrainHooks",
+    "TrainResult",
+    "TrainState",
+    "TrainingDiverged",
+    "train",
+]

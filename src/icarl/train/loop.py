@@ -2,8 +2,13 @@
 
 A learner hands :func:`train` its network, its data as a :class:`BatchReader`, a ``prepare``
 function that turns a uint8 batch into the network's float input (augmentation,
-normalisation) and a ``loss`` of ``(inputs, logits, labels)``. The loop owns the optimiser,
-the schedule, mixed precision, progress and the divergence check. Nothing else.
+normalisation) and a ``loss`` of a :class:`Batch` (inputs, features, logits, labels: a method
+that distils features, as LUCIR or PODNet do, has them at hand). The network is any module
+with ``forward_features`` and ``forward_head``; the loop applies the head through
+``forward_head``. The loop owns the optimiser, the schedule, mixed precision and the
+divergence check, and tells its callbacks after each epoch (:mod:`icarl.train.callbacks`).
+Nothing else: progress bars and loggers are callbacks; the velocity it carries across steps
+is returned, not written into the caller's objects.
 
 The loop draws each epoch's shuffled global batches from the learner's generator; the reader
 hands each rank its slice of each (gathered on the training device when the images are held
@@ -16,24 +21,45 @@ from __future__ import annotations
 
 import bisect
 import collections
+import functools
 import math
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .. import distributed, threads
 from ..config import LearnerConfig
 from ..data.reading import Part
 from ..errors import IcarlError
 from .amp import autocast, compiled
-from .momentum import Velocity, load_velocity, store_velocity
+from .callbacks import CallbackList, EpochEnd
+from .momentum import Velocity, load_velocity, velocity_of
+from .state import TrainState, capture_train_state, restore_train_state
 
-LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
+
+class Batch(NamedTuple):
+    """What a loss sees of one batch: the prepared ``inputs`` (this rank's slice), the
+    network's ``features`` ``phi(x)`` and ``logits`` (its head on them, every output), and
+    the ``labels`` as output indices."""
+
+    inputs: Tensor
+    features: Tensor
+    logits: Tensor
+    labels: Tensor
+
+
+LossFn = Callable[[Batch], Tensor]
+
+
+class Network(Protocol):
+    """What the loop trains: features, then the head on them (IncrementalNet, a method's own)."""
+
+    def forward_features(self, x: Tensor) -> Tensor: ...
+
+    def forward_head(self, features: Tensor) -> Tensor: ...
 
 
 class Prepare(Protocol):
@@ -109,17 +135,37 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[Ten
 @dataclass(frozen=True)
 class TrainHooks:
     """What a caller hands one call of :func:`train`, explicitly: the interrupted state to
-    continue (``resume``) and the callback that receives the loop's state after every epoch
-    (``on_epoch``: checkpoints) and the one that receives each epoch's :class:`EpochLog`
-    (``on_log``, called first: loggers, and what a checkpoint then records). The learner
-    passes them down as an argument."""
+    continue (``resume``) and the callbacks told after every epoch (``on_epoch_end``: the
+    runner's epoch record and checkpoints, loggers, progress, a user's). The learner passes
+    them down as an argument; nothing is parked on an instance."""
 
     resume: TrainState | None = None
-    on_epoch: StateHook | None = None
-    on_log: LogHook | None = None
-    # ``learner.momentum_carry``: SGD's momentum buffers by parameter name, read at the start
-    # and replaced at the end (see :mod:`icarl.train.momentum`); None: zero velocity each call
+    callbacks: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one call of :func:`train` gives back: each epoch's log and, when the caller
+    carried one in, SGD's velocity at the end (parameter units, by parameter name; see
+    :mod:`icarl.train.momentum`)."""
+
+    logs: list[EpochLog]
     velocity: Velocity | None = None
+
+
+class _FeaturesAndLogits(nn.Module):
+    """``net`` as one module returning ``(features, logits)``, the head applied through
+    ``forward_head``: DDP synchronises gradients of what ``forward`` computes, so both must
+    come out of one call (the same operations as ``net(x)``, in the same order)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        net: Any = self.net
+        features = net.forward_features(x)
+        return features, net.forward_head(features)
 
 
 def train(
@@ -131,28 +177,34 @@ def train(
     loss_fn: LossFn,
     generator: torch.Generator,
     hooks: TrainHooks = TrainHooks(),
+    velocity: Velocity | None = None,
+    step: int = 0,
     desc: str = "train",
-) -> list[EpochLog]:
+) -> TrainResult:
     """SGD with momentum, weight decay and a multi-step schedule, for ``cfg.epochs`` epochs;
-    ``hooks.resume`` continues an interrupted :class:`TrainState`, ``hooks.on_epoch`` gets one
-    after every epoch (checkpoints)."""
+    ``hooks.resume`` continues an interrupted :class:`TrainState`, ``hooks.callbacks`` hear
+    ``on_epoch_end`` after every epoch (``step`` and ``desc`` label it). ``velocity``: SGD's
+    momentum buffers to start from (``learner.momentum_carry``); the result then holds the
+    velocity at the end."""
     opt = torch.optim.SGD(param_groups(net, cfg), lr=cfg.lr, momentum=cfg.momentum)
     # DEVIATION: a new optimiser per call, so each step starts at zero velocity unless the
     # caller carries it (learner.momentum_carry, the authors' one optimiser per run)
-    if hooks.velocity is not None:
-        load_velocity(opt, net, hooks.velocity, cfg.lr)
+    if velocity is not None:
+        load_velocity(opt, net, velocity, cfg.lr)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(cfg.milestones()), cfg.lr_gamma)
     logs: list[EpochLog] = []
     first_epoch = 0
     if hooks.resume is not None:
         first_epoch = restore_train_state(hooks.resume, net, opt, sched, generator)
         apply_hyperparameters(net, cfg, opt, sched)  # --resume with another lr, momentum, ...
-    bar = _progress(cfg, desc)
+    callbacks = CallbackList(hooks.callbacks)
     # DDP: DistributedDataParallel when world > 1, compiled around it (one graph per bucket)
-    model = compiled(distributed.wrap_ddp(net, cfg.sync_batchnorm), cfg)
+    model = compiled(distributed.wrap_ddp(_FeaturesAndLogits(net), cfg.sync_batchnorm), cfg)
     net.train()
     for epoch in range(first_epoch, cfg.epochs):
-        threads.adjust()  # the command's policy: fixed (nothing), --threads auto, or a replay
+        # the command's thread policy (fixed: nothing; --threads auto; a replay). Not a
+        # callback: the thread count changes the sums, and callbacks only observe
+        threads.adjust()
         n_threads = torch.get_num_threads()
         mean_loss = _epoch(model, reader, cfg, prepare, loss_fn, generator, opt)
         distributed.sync_module(net)  # DDP: same BN statistics and weights on every rank
@@ -163,24 +215,19 @@ def train(
             )
         log = EpochLog(epoch + 1, mean_loss, opt.param_groups[0]["lr"], n_threads)
         logs.append(log)
-        if hooks.on_log is not None:
-            hooks.on_log(log)
         # DEVIATION: PyTorch's momentum buffer is in gradient units, so at a milestone the
         # velocity shrinks with the lr at once; Lasagne's (parameter units) keeps the old lr's
         # for the first update after the decay. A one-update difference at each milestone.
         sched.step()
-        if bar is not None:
-            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{log.lr:.3g}")
-            bar.update(1)
-        if hooks.on_epoch is not None:
-            hooks.on_epoch(capture_train_state(epoch + 1, net, opt, sched, generator))
-    if bar is not None:
-        bar.close()
-    if hooks.velocity is not None:
-        last_lr = cfg.lr * cfg.lr_gamma ** sum(m <= cfg.epochs - 1 for m in cfg.milestones())
-        store_velocity(opt, net, hooks.velocity, last_lr)  # the lr of the last epoch
+        state = functools.partial(capture_train_state, epoch + 1, net, opt, sched, generator)
+        callbacks.on_epoch_end(
+            EpochEnd(step, log.epoch, cfg.epochs, log.loss, log.lr, log.threads, desc, state)
+        )
     net.eval()
-    return logs
+    if velocity is None:
+        return TrainResult(logs)
+    last_lr = cfg.lr * cfg.lr_gamma ** sum(m <= cfg.epochs - 1 for m in cfg.milestones())
+    return TrainResult(logs, velocity_of(opt, net, last_lr))  # in the lr of the last epoch
 
 
 def _epoch(
@@ -198,8 +245,8 @@ def _epoch(
     total, count = torch.zeros((), device=device), 0
     for inputs, labels, scale in _local_batches(reader, cfg.batch_size, generator, prepare):
         with autocast(cfg, device):
-            logits = model(inputs)
-            loss = loss_fn(inputs, logits, labels)
+            features, logits = model(inputs)
+            loss = loss_fn(Batch(inputs, features, logits, labels))
         opt.zero_grad(set_to_none=True)
         (loss * scale).backward()
         opt.step()
@@ -219,69 +266,6 @@ def _local_batches(
     (:func:`icarl.distributed.local_part`)."""
     for xb, labels, (start, stop, n) in reader.read(list(batches(len(reader), batch_size, generator))):
         yield prepare(xb, (start, stop, n)), labels, distributed.local_part(n)[2]
-
-
-def on_terminal() -> bool:
-    """Progress bars go to stderr; they are drawn only when it is a terminal (a log file
-    gets plain lines, no carriage returns or escape codes)."""
-    isatty = getattr(sys.stderr, "isatty", None)
-    return bool(isatty is not None and isatty())
-
-
-def _progress(cfg: LearnerConfig, desc: str) -> Any:
-    if not cfg.progress or not distributed.is_main() or not on_terminal():
-        return None
-    return tqdm(total=cfg.epochs, desc=desc, unit="epoch", leave=False, dynamic_ncols=True)
-
-
-# ------------------------------------------------------------- resumable state
-@dataclass(frozen=True)
-class TrainState:
-    """Where :func:`train` stands after ``epoch`` epochs: enough to continue the loop exactly.
-
-    Plain tensors and containers only (a checkpoint loads it with ``weights_only=True``).
-    The tensors are references to live state: serialise or copy them before training goes on.
-    """
-
-    epoch: int
-    net: dict[str, Tensor]
-    optimizer: dict[str, Any]
-    scheduler: dict[str, Any]
-    generator: Tensor
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "net": self.net,
-            "optimizer": self.optimizer,
-            "scheduler": self.scheduler,
-            "generator": self.generator,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainState:
-        return cls(int(d["epoch"]), d["net"], d["optimizer"], d["scheduler"], d["generator"])
-
-
-StateHook = Callable[[TrainState], None]
-LogHook = Callable[[EpochLog], None]
-
-
-def capture_train_state(
-    epoch: int, net: nn.Module, opt: torch.optim.Optimizer, sched: Any, generator: torch.Generator
-) -> TrainState:
-    return TrainState(epoch, net.state_dict(), opt.state_dict(), sched.state_dict(), generator.get_state())
-
-
-def restore_train_state(
-    state: TrainState, net: nn.Module, opt: torch.optim.Optimizer, sched: Any, generator: torch.Generator
-) -> int:
-    """Load ``state`` into the live objects; returns the epoch to continue from."""
-    net.load_state_dict(state.net)
-    opt.load_state_dict(state.optimizer)
-    sched.load_state_dict(state.scheduler)
-    generator.set_state(state.generator)
-    return state.epoch
 
 
 def apply_hyperparameters(net: nn.Module, cfg: LearnerConfig, opt: torch.optim.Optimizer, sched: Any) -> None:

@@ -39,11 +39,12 @@ def load_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity
 
 
 @torch.no_grad()
-def store_velocity(opt: torch.optim.Optimizer, net: nn.Module, velocity: Velocity, lr: float) -> None:
-    """Replace the contents of ``velocity`` by ``lr`` times ``opt``'s momentum buffers (copies,
-    on CPU); ``lr``: the learning rate of the last update."""
-    velocity.clear()
+def velocity_of(opt: torch.optim.Optimizer, net: nn.Module, lr: float) -> Velocity:
+    """``lr`` times ``opt``'s momentum buffers (copies, on CPU), by parameter name; ``lr``: the
+    learning rate of the last update. A new dict: the caller's is never written."""
+    velocity: Velocity = {}
     for name, p in net.named_parameters():
         buf = opt.state.get(p, {}).get("momentum_buffer")
         if isinstance(buf, Tensor):
             velocity[name] = buf.detach().cpu() * lr
+    return velocity

@@ -12,32 +12,50 @@ from types import ModuleType
 
 from ... import threads
 from ...version import __version__
-from . import compare, export, export_images, info, learn, listing, pack, paper, predict, report, rerun, run
+from . import (
+    compare,
+    export,
+    export_images,
+    info,
+    learn,
+    listing,
+    pack,
+    paper,
+    predict,
+    report,
+    rerun,
+    run,
+    serve,
+)
+from .helptext import PLUGIN_HELP
 
 
 @dataclass(frozen=True)
 class Command:
     """A command: its options (``args``: ``HELP``, ``build``), the module whose ``main(args)``
-    runs it, whether it takes ``--threads``, and whether it runs without torch (``light``: no
-    thread policy, no torchrun session)."""
+    runs it, whether it takes ``--threads``, whether it takes ``--plugin`` (``pluggable``), and
+    whether it runs without torch (``light``: no thread policy, no torchrun session, unless
+    ``--plugin`` names a module to import)."""
 
     args: ModuleType
     module: str
     computes: bool = False
+    pluggable: bool = False
     light: bool = False
 
 
 COMMANDS: dict[str, Command] = {
-    "run": Command(run, "icarl.cli.run", computes=True),
-    "compare": Command(compare, "icarl.cli.compare", computes=True),
+    "run": Command(run, "icarl.cli.run", computes=True, pluggable=True),
+    "compare": Command(compare, "icarl.cli.compare", computes=True, pluggable=True),
     "paper": Command(paper, "icarl.cli.paper", computes=True),
     "report": Command(report, "icarl.cli.report"),
-    "rerun": Command(rerun, "icarl.cli.rerun", computes=True),
-    "learn": Command(learn, "icarl.cli.learn", computes=True),
-    "predict": Command(predict, "icarl.cli.predict", computes=True),
+    "rerun": Command(rerun, "icarl.cli.rerun", computes=True, pluggable=True),
+    "learn": Command(learn, "icarl.cli.learn", computes=True, pluggable=True),
+    "predict": Command(predict, "icarl.cli.predict", computes=True, pluggable=True),
     "info": Command(info, "icarl.cli.info"),
-    "export": Command(export, "icarl.cli.export"),
-    "list": Command(listing, "icarl.cli.listing", light=True),
+    "export": Command(export, "icarl.cli.export", pluggable=True),
+    "serve": Command(serve, "icarl.cli.serve"),
+    "list": Command(listing, "icarl.cli.listing", pluggable=True, light=True),
     "pack": Command(pack, "icarl.cli.pack"),
     "export-images": Command(export_images, "icarl.cli.export_images"),
 }
@@ -61,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "per CPU this process may use); 'auto' gives up CPUs other processes keep busy, "
                 "between epochs, and records each epoch's count (icarl.threads)",
             )
+        if command.pluggable:
+            p.add_argument("--plugin", action="append", default=[], metavar="MODULE", help=PLUGIN_HELP)
     return parser
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..catalogue import EXPORT_FORMATS, PREDICTING
+from .. import catalogue
+from ..catalogue import EXPORT_FORMATS
 from .helptext import add_trust_backbone
 
 HELP = "write a saved model as a self-contained program (.pt2, ONNX) that classifies uint8 images"
@@ -20,7 +21,9 @@ def build(p: argparse.ArgumentParser) -> None:
         help=f"comma-separated formats, of {', '.join(EXPORT_FORMATS)} (default: %(default)s)",
     )
     p.add_argument(
-        "--classifier", choices=PREDICTING, help="what the program computes (default: the model's own)"
+        "--classifier",
+        choices=catalogue.predicting(),
+        help="what the program computes (default: the model's own)",
     )
     p.add_argument(
         "--no-exemplars",

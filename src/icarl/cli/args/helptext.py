@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from ...config import load_config, preset_names, to_dict
+from ...config import RunConfig, from_table, preset_names, read_toml, to_dict
 from .. import catalogue
 
 DEFAULT_PRESET = "digits"
@@ -24,9 +24,15 @@ def choices(key: str) -> list[str]:
 
 
 @cache
+def _preset() -> dict[str, Any]:
+    """The default preset as a plain dict, read once per process (not once per flag); its
+    values are shown, not run, so they are not checked here (a run checks its own)."""
+    return to_dict(from_table(RunConfig, read_toml(DEFAULT_PRESET), ""))
+
+
 def preset_default(key: str) -> Any:
     """``key``'s value in the default preset (``digits``), or ``None`` where it has none."""
-    node: Any = to_dict(load_config(DEFAULT_PRESET, []))
+    node: Any = _preset()
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             return None
@@ -62,3 +68,10 @@ def add_trust_backbone(p: Any) -> None:
     """``--trust-backbone``: the consent a command that loads a model file or checkpoint needs
     before it imports the backbone module the file names (:func:`icarl.nets.adapt.check_consent`)."""
     p.add_argument("--trust-backbone", action="store_true", help=TRUST_BACKBONE_HELP)
+
+
+PLUGIN_HELP = (
+    "import MODULE first: its methods (registered with icarl.methods.register, or its entry points "
+    "in the group icarl.methods) become usable; repeatable. Also what allows a model file, "
+    "checkpoint or results.json naming a plugin's method to import it"
+)

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import argparse
 
-from ..catalogue import LOGGERS
+from .. import catalogue
 
 
 def add_log_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log",
         metavar="NAMES",
-        help=f"comma-separated loggers: {', '.join(LOGGERS)} (epochs.csv is always written; "
+        help=f"comma-separated loggers: {', '.join(catalogue.loggers())} (epochs.csv is always written; "
         "tensorboard needs pip install 'icarl[tensorboard]')",
     )
     p.add_argument("--verbose", action="store_true", help="print one line per epoch (loss, learning rate)")
