@@ -52,7 +52,11 @@ def halves(digits):
 
 def test_a_sequential_learns_saves_loads_and_learns_more(tmp_path, digits):
     x, names, first = halves(digits)
-    learner = ICaRL(backbone=plain_net(), **QUICK)
+    # lr 0.05, not the paper's 2.0 (made for BatchNorm networks): at 2.0 this BN-free net's
+    # features collapse as it trains and the final accuracy (0.21-0.38 over unseeded inits,
+    # more epochs lower) crossed the bar by chance; at 0.05 it was 0.39-0.54 over five inits
+    torch.manual_seed(0)
+    learner = ICaRL(backbone=plain_net(), **{**QUICK, "lr": 0.05})
     learner.partial_fit(x[first & (digits.train.y.numpy() < 3)], names[first & (digits.train.y.numpy() < 3)])
     learner.partial_fit(
         x[first & (digits.train.y.numpy() >= 3)], names[first & (digits.train.y.numpy() >= 3)]
