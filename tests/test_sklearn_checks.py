@@ -135,3 +135,25 @@ def test_decision_function_is_the_cosine_icarl_predict_prints(tmp_path, digits, 
     assert main(["predict", str(model), str(tmp_path / "x.npz"), "--json", "--top-k", "1"]) == 0
     rows = json.loads(capsys.readouterr().out)["predictions"]
     assert np.allclose([r["top"][0]["score"] for r in rows], scores.max(1), atol=1e-5)
+
+
+class NamedDigits(torch.utils.data.Dataset):
+    """A user's dataset: (uint8 image, class name) items."""
+
+    def __init__(self, x: np.ndarray, names: np.ndarray) -> None:
+        self.x, self.names = torch.from_numpy(x), names.tolist()
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+        return self.x[i], self.names[i]
+
+
+def test_fit_cuts_a_dataset_of_names_into_steps(digits) -> None:
+    x, y = images(digits, [0, 1, 2, 3])
+    names = np.array(["zero", "one", "two", "three"])[y]
+    learner = ICaRL(**TINY, classes_per_step=2).fit(NamedDigits(x, names))
+    assert [h["classes"] for h in learner.history_] == [[0, 1], [2, 3]]
+    assert learner.classes_.tolist() == ["one", "three", "two", "zero"]  # sorted names, two a step
+    assert learner.predict(x).dtype.kind == "U" and learner.score(x, names) > 0.4

@@ -78,6 +78,9 @@ class EstimatorAPI(ClassifierMixin, BaseEstimator):
     def _forget(self) -> None:
         raise NotImplementedError
 
+    def _normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        raise NotImplementedError
+
     def __sklearn_is_fitted__(self) -> bool:
         return self.net_ is not None
 
@@ -108,8 +111,8 @@ class EstimatorAPI(ClassifierMixin, BaseEstimator):
         if not k:
             yield x, y
             return
-        if is_source(x):
-            source = as_source(x)
+        if is_source(x):  # its labels: integers, or (string labels) positions of the sorted names
+            source = as_source(x, normalisation=self._normalisation())
             classes = sorted(int(c) for c in source.labels.unique())
             for i in range(0, len(classes), k):
                 yield source.of_classes(classes[i : i + k]), None
