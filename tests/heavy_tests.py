@@ -55,6 +55,7 @@ HEAVY: dict[str, tuple[str, ...]] = {
         "test_a_head_run_resumes_exactly_and_records_its_mode",
         "test_head_mode_keeps_the_backbone_bit_identical_and_trains_the_head",
         "test_pretrained_weights_under_a_frozen_backbone",
+        "test_the_mode_is_read_at_every_step",
     ),
     "test_grid.py": (
         "test_a_killed_compare_resumes_keeping_finished_methods",
@@ -104,6 +105,10 @@ HEAVY: dict[str, tuple[str, ...]] = {
         "test_threads_auto_records_each_epoch_and_rerun_replays_the_schedule",
     ),
     "test_run_policy.py": ("test_importing_the_package_does_not_load_torch",),
+    "test_sklearn_checks.py": (
+        "test_fit_cuts_a_dataset_of_names_into_steps",
+        "test_fit_on_images_behaves_as_scikit_learn_expects",
+    ),
     "test_tracking.py": (
         "test_a_log_file_has_plain_lines_only",
         "test_epochs_in_results_and_csv_survive_a_kill_and_resume",

@@ -127,9 +127,6 @@ class LearnerConfig:
         (``"all"`` or ``"head"``)."""
         return "none" if self.epochs == 0 else self.train
 
-    def _untrained(self) -> str:
-        return "epochs = 0" if self.epochs == 0 else "train = 'none'"
-
     def milestones(self) -> tuple[int, ...]:
         if self.lr_milestones is not None:
             return tuple(self.lr_milestones)
@@ -161,15 +158,7 @@ class LearnerConfig:
         for key in ("resnet_last_relu", "momentum_carry", "init_weights_strict"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"learner.{key} is {getattr(self, key)!r}; use true or false")
-        if self.eval_batch_size < 1:
-            raise ConfigError(f"learner.eval_batch_size is {self.eval_batch_size}; it must be at least 1")
-        if self.epochs < 0:
-            raise ConfigError(f"learner.epochs is {self.epochs}; use 1 or more, or 0 (never train the net)")
-        if self.classifier == "cnn" and self.trained() == "none":
-            raise ConfigError(
-                f"learner.classifier is 'cnn' but the network is never trained ({self._untrained()}); "
-                "use classifier='nme', or train='head' with epochs >= 1"
-            )
+        # epochs (0: never train) and eval_batch_size (at least 1): LEARNER_RANGES below
         if self.batch_size < 0:
             raise ConfigError(f"learner.batch_size is {self.batch_size}; use 1 or more, or 0 (auto)")
         if self.memory_size < 0:

@@ -117,6 +117,12 @@ def check_learner_classifier(cfg: LearnerConfig) -> None:
             f"learner.classifier is {cfg.classifier!r} but memory_size is 0 (no exemplars to "
             "average); set classifier='cnn' or a memory size"
         )
+    if cfg.classifier == "cnn" and cfg.trained() == "none":  # the head would keep its random init
+        untrained = "epochs = 0" if cfg.epochs == 0 else "train = 'none'"
+        raise ConfigError(
+            f"learner.classifier is 'cnn' but the network is never trained ({untrained}); "
+            "use classifier='nme', or train='head' with epochs >= 1"
+        )
 
 
 # ------------------------------------------------------------------ built in
