@@ -258,7 +258,7 @@ class MLflowLogger(Callback):
         uri = mlflow_uri(run.out_dir)
         try:
             self._client = MlflowClient(tracking_uri=uri)
-            new = self._start(run, uri)
+            new = self._start(run)
         except Exception as e:  # an unreachable server, a refused store
             self._client = None
             raise ConfigError(
@@ -277,10 +277,11 @@ class MLflowLogger(Callback):
             for i in range(0, len(metrics), 1000):  # MLflow takes at most 1000 a batch
                 self._client.log_batch(self._id, metrics=metrics[i : i + 1000])
 
-    def _start(self, run: RunInfo, uri: str) -> bool:
-        """Continue the recorded run (a resumed icarl run) or create one; True when new."""
+    def _start(self, run: RunInfo) -> bool:
+        """Continue the recorded run (a resumed icarl run) where the store has it (the run
+        folder may have moved with its mlruns; a run id is a UUID), or create one; True when new."""
         old = continued(run, "mlflow")
-        if old.get("run_id") and old.get("tracking_uri") == uri:
+        if old.get("run_id"):
             try:
                 self._id = self._client.get_run(old["run_id"]).info.run_id
                 self._client.update_run(self._id, status="RUNNING")
