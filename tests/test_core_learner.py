@@ -125,3 +125,28 @@ def test_too_small_memory_is_refused_before_training_and_leaves_the_learner_inta
     with pytest.raises(ValueError, match="smaller than the 4 classes seen"):
         learner.partial_fit(nxt.train.x, nxt.train.y)
     assert learner.classes_.tolist() == [0, 1] and learner.net_.num_outputs == 2
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_new_exemplars_pass_through_the_network_once_per_step_and_the_means_are_unchanged(digits, flip):
+    """Herding's features of the new exemplars serve the class means too: a step computes
+    features of its new classes' images (herding) and of the old exemplars (plus every
+    exemplar's flipped copy with flips), and the means equal a computation from scratch."""
+    learner = ICaRL(memory_size=40, **{**FAST, "flip": flip})
+    stream = ClassIncrementalStream(digits, classes_per_step=2, order="identity")
+    learner.partial_fit(stream[0].train.x, stream[0].train.y)
+    seen: list[int] = []
+    plain = learner.features
+
+    def counting(x, flip=False):
+        seen.append(len(x))
+        return plain(x, flip=flip)
+
+    learner.features = counting  # type: ignore[method-assign]
+    learner.partial_fit(stream[1].train.x, stream[1].train.y)
+    del learner.features
+    counts = learner.memory_.counts()  # internal index -> exemplars; 0 and 1 are the old classes
+    old_exemplars = counts[0] + counts[1]
+    assert sum(seen) == len(stream[1].train) + old_exemplars + (len(learner.memory_) if flip else 0)
+    scratch = learner.class_means(learner._exemplars())
+    assert torch.allclose(learner.means_, scratch, atol=1e-6)

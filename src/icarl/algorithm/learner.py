@@ -9,7 +9,7 @@ or the authors' code are marked DEVIATION.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -226,30 +226,45 @@ class ICaRL(EstimatorAPI, LearnerState):
     def _rule(self, classifier: str | None) -> ClassifierRule:
         return classifiers.rule(classifier or self.config.classifier)
 
-    def _update_means(self) -> None:
-        """``mu_y`` from the exemplars, averaged with their flipped copies when flips are on."""
+    def _update_means(self, known: Mapping[int, Tensor] | None = None) -> None:
+        """``mu_y`` from the exemplars, averaged with their flipped copies when flips are on;
+        ``known``: features of some classes' exemplars computed already this step (herding's)."""
         exemplars = self._exemplars()
         if len(exemplars) == 0:
             self.means_ = None
             return
         with phase("means"):
-            self.means_ = self.class_means(exemplars)
+            self.means_ = self.class_means(exemplars, known)
 
     @torch.no_grad()
-    def class_means(self, source: ImageSource) -> Tensor:
+    def class_means(self, source: ImageSource, known: Mapping[int, Tensor] | None = None) -> Tensor:
         """``mu_y`` (t, d) of the items of ``source`` (labelled with seen classes) under the
         current network: the mean of their L2-normalised features, averaged with the flipped
         images' when flips are on, re-normalised. The exemplar means of Algorithm 1; over all
         training data, iNCM's true means (evaluation, ``methods/incm.py``). Read in chunks of
         ``MEANS_CHUNK`` feature batches, so large sources never hold all their features at once
-        (the sums run in item order: the same means as at once)."""
+        (the sums run in item order: the same means as at once).
+
+        ``known``: for some class indices, the features of that class's items of ``source``
+        in their order, computed already under the same network: herding's features of the new
+        exemplars, so a step passes its new exemplars through the network once, not twice
+        (their flipped copies, which herding does not use, are still computed here)."""
         lut, flip = label_lut(self._classes), self.config.flip
         sums = ClassSums(len(self._classes), self.feature_dim, flipped=flip)
+        labels = lut[source.labels.cpu()]
+        given = torch.tensor(sorted(known or {}), dtype=labels.dtype)
+        rest = source.subset(torch.nonzero(~torch.isin(labels, given)).flatten()) if known else source
         chunk = MEANS_CHUNK * self.config.eval_batch_size  # whole batches: the batches of features()
-        for start in range(0, len(source), chunk):
-            part = source.subset(torch.arange(start, min(start + chunk, len(source))))
+        for start in range(0, len(rest), chunk):
+            part = rest.subset(torch.arange(start, min(start + chunk, len(rest))))
             flipped = self.features(part, flip=True) if flip else None
             sums.add(self.features(part), lut[part.labels.cpu()], flipped)
+        for y, f in (known or {}).items():  # each class whole, in item order: the same sums
+            items = source.subset(torch.nonzero(labels == y).flatten())
+            if len(items) != len(f):
+                raise IcarlError(f"class {y}: {len(f)} known features for {len(items)} items")
+            flipped = self.features(items, flip=True) if flip else None
+            sums.add(f, torch.full((len(f),), y, dtype=torch.long), flipped)
         return sums.means()
 
     def _exemplars(self) -> TensorSource:
@@ -284,11 +299,14 @@ class ICaRL(EstimatorAPI, LearnerState):
         self._update_representation(source, n_old, TrainHooks(resume=resume, callbacks=tuple(callbacks)))
         m = self.exemplars_per_class(t)
         self._reduce_exemplar_sets(m)
+        known: dict[int, Tensor] = {}  # herding's features of the new exemplars, for the means
         for c in new:
-            self._construct_exemplar_set(source.of_classes([c]), self._classes.index(c), m)
+            f = self._construct_exemplar_set(source.of_classes([c]), self._classes.index(c), m)
+            if f is not None:
+                known[self._classes.index(c)] = f
         if len(self.memory_) > t * m:  # internal invariant: every set holds at most m
             raise IcarlError(f"the memory holds {len(self.memory_)} exemplars, more than t * m = {t * m}")
-        self._update_means()
+        self._update_means(known)
         distributed.check_same("exemplar memory", {str(k): v for k, v in self.memory_.sets.items()})
         when = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.history_.append({"classes": new, "seen": t, "m": m, "memory": len(self.memory_), "time": when})
@@ -431,20 +449,23 @@ class ICaRL(EstimatorAPI, LearnerState):
         return result
 
     # ------------------------------------------------------------ Algorithm 4
-    def _construct_exemplar_set(self, items: ImageSource, y: int, m: int) -> None:
-        """ConstructExemplarSet: the ``m`` herding-ordered exemplars of a new class ``y``."""
+    def _construct_exemplar_set(self, items: ImageSource, y: int, m: int) -> Tensor | None:
+        """ConstructExemplarSet: the ``m`` herding-ordered exemplars of a new class ``y``.
+        Returns the features of the stored exemplars, in their order, when herding computed
+        them (the class means reuse them), else None."""
         if m == 0:
-            return
+            return None
         n = len(items)
         m = min(m, n)
-        if self.config.selection.startswith("herding"):
-            authors = self.config.selection == "herding-authors"  # repeats, a cap: maybe < m
-            with phase("herding"):
-                f = self.features(items)
-                order = herding_order_authors(f, m) if authors else herding_order(f, m)
-        else:
-            order = random_order(n, m, self.rng_)
+        if not self.config.selection.startswith("herding"):
+            self.memory_.add(y, items.take(random_order(n, m, self.rng_)))
+            return None
+        authors = self.config.selection == "herding-authors"  # repeats, a cap: maybe < m
+        with phase("herding"):
+            f = self.features(items)
+            order = herding_order_authors(f, m) if authors else herding_order(f, m)
         self.memory_.add(y, items.take(order))  # uint8 in RAM, whatever the source
+        return f[order]
 
     # ------------------------------------------------------------ Algorithm 5
     def _reduce_exemplar_sets(self, m: int) -> None:

@@ -6,6 +6,10 @@ class-incremental learner (it keeps the whole training set).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from torch import Tensor
+
 from ..data.source import ImageSource
 from ..train import TrainHooks
 from .joint import KeepsSeenData
@@ -20,5 +24,6 @@ class NearestClassMean(KeepsSeenData):
         self._keep(source)
         super()._update_representation(source, n_old, hooks)
 
-    def _update_means(self) -> None:
+    def _update_means(self, known: Mapping[int, Tensor] | None = None) -> None:
+        # the true means over all training data seen; herding's features do not cover them
         self.means_ = self.class_means(self.seen_.source(self._classes))  # as the evaluation's iNCM
