@@ -10,6 +10,11 @@ which CI runs, about 420 s.
 from __future__ import annotations
 
 HEAVY: dict[str, tuple[str, ...]] = {
+    "test_cli_startup.py": (
+        "test_a_command_that_computes_still_loads_torch",
+        "test_installed_plugins_are_listed_without_importing_them",
+        "test_the_catalogue_says_what_the_registries_say",
+    ),
     "test_cli_tools.py": ("test_export_images_and_pack_as_subcommands",),
     "test_core_learner.py": (
         "test_distillation_keeps_old_classes_better_than_finetuning",
@@ -34,6 +39,7 @@ HEAVY: dict[str, tuple[str, ...]] = {
     "test_examples.py": (
         "test_benchmark_object",
         "test_deploy_and_learn_later",
+        "test_field_benchmarks_says_which_library_it_skipped",
         "test_own_network_and_data",
         "test_sweep_runs_and_a_second_call_continues_the_same_grid",
     ),
@@ -42,6 +48,7 @@ HEAVY: dict[str, tuple[str, ...]] = {
         "test_run_records_metrics_consistently",
     ),
     "test_export.py": ("test_exported_program_labels_as_icarl_predict_in_a_fresh_process",),
+    "test_field_inputs.py": ("test_items_x_y_t_learn_as_plain_tensors_and_the_task_label_is_ignored",),
     "test_grid.py": (
         "test_a_killed_compare_resumes_keeping_finished_methods",
         "test_ab_compare_pairs_orders_and_reports_the_difference",

@@ -22,7 +22,7 @@ from icarl.data import DataError, load_dataset
 from icarl.data.formats.images import decode_image
 from icarl.data.formats.npzfile import read_npz
 from icarl.data.formats.packed import encode_jpegs
-from icarl.data.source import UserSource
+from icarl.data.user import UserSource
 from icarl.deploy.inputs import InputError, read_inputs
 from icarl.files.limits import LimitValueError, limit
 from icarl.files.safeio import SafeArchive, UnsafeFileError

@@ -20,7 +20,8 @@ from icarl.data import DataError
 from icarl.data.formats import images as images_module
 from icarl.data.loading import choose_storage
 from icarl.data.reading import rank_slices
-from icarl.data.source import UserSource, load_batches
+from icarl.data.source import load_batches
+from icarl.data.user import UserSource
 from icarl.tools.export_images import export_pngs
 from icarl.tools.pack import pack_arrays
 

@@ -3,6 +3,7 @@ on a tiny budget (--epochs 1), and prints what it says it does."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -48,6 +49,15 @@ def test_benchmark_object(tmp_path):
     final = re.search(r"average incremental accuracy ([\d.]+), final ([\d.]+)", out)
     assert final is not None and float(final.group(2)) == accs[-1]
     assert float(final.group(1)) == pytest.approx(sum(accs) / 5, abs=1e-3)
+
+
+def test_field_benchmarks_says_which_library_it_skipped(tmp_path):
+    """Without avalanche and continuum installed it trains nothing and says so for each
+    (tests/test_field_benchmarks.py runs its functions on stand-ins of both libraries' objects)."""
+    if any(importlib.util.find_spec(lib) for lib in ("avalanche", "continuum")):
+        pytest.skip("a benchmark library is installed: the example would train on CIFAR-100")
+    out = run_example("field_benchmarks.py", tmp_path)
+    assert out.splitlines() == ["avalanche is not installed: skipped", "continuum is not installed: skipped"]
 
 
 def test_sweep_runs_and_a_second_call_continues_the_same_grid(tmp_path):

@@ -52,7 +52,11 @@ def halves(digits):
 
 def test_a_sequential_learns_saves_loads_and_learns_more(tmp_path, digits):
     x, names, first = halves(digits)
-    learner = ICaRL(backbone=plain_net(), **QUICK)
+    # lr 0.05, not the paper's 2.0 (made for BatchNorm networks): at 2.0 this BN-free net's
+    # features collapse as it trains and the final accuracy (0.21-0.38 over unseeded inits,
+    # more epochs lower) crossed the bar by chance; at 0.05 it was 0.39-0.54 over five inits
+    torch.manual_seed(0)
+    learner = ICaRL(backbone=plain_net(), **{**QUICK, "lr": 0.05})
     learner.partial_fit(x[first & (digits.train.y.numpy() < 3)], names[first & (digits.train.y.numpy() < 3)])
     learner.partial_fit(
         x[first & (digits.train.y.numpy() >= 3)], names[first & (digits.train.y.numpy() >= 3)]
@@ -129,7 +133,9 @@ def test_init_weights_from_a_file(tmp_path, digits):
     got = learner.net_.backbone.body[0].weight.detach()  # type: ignore[index]
     torch.testing.assert_close(got, start[0].weight.detach(), rtol=0, atol=1e-6)
     torch.save(nn.Linear(3, 3).state_dict(), tmp_path / "wrong.pt")
-    with pytest.raises(ConfigError, match="does not fit the backbone: 4 missing"):
+    with pytest.raises(
+        ConfigError, match="does not fit the backbone: no tensor fits; 0 of 4 tensors loaded; 4 missing"
+    ):
         ICaRL(backbone=plain_net(), init_weights=str(tmp_path / "wrong.pt"), **QUICK).partial_fit(
             digits.train.x[:40], digits.train.y[:40] % 2
         )

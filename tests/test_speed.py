@@ -100,9 +100,9 @@ def test_bf16_training_gives_finite_decreasing_loss() -> None:
         tensor_reader(x, y),
         cfg=cfg,
         prepare=lambda xb, part=None: to_float(xb, None),
-        loss_fn=lambda _i, logits, labels: torch.nn.functional.cross_entropy(logits.float(), labels),
+        loss_fn=lambda b: torch.nn.functional.cross_entropy(b.logits.float(), b.labels),
         generator=torch.Generator().manual_seed(0),
-    )
+    ).logs
     losses = [log.loss for log in logs]
     assert all(torch.isfinite(torch.tensor(losses)))
     assert losses[-1] < losses[0]
@@ -160,8 +160,8 @@ def test_compile_option_trains_like_eager() -> None:
         cfg = LearnerConfig(compile=comp, epochs=2, lr=0.05, batch_size=16, progress=False)
         logs = engine.train(
             net, tensor_reader(x, y), cfg=cfg, prepare=lambda xb, part=None: to_float(xb, None),
-            loss_fn=lambda _i, logits, labels: torch.nn.functional.cross_entropy(logits, labels),
+            loss_fn=lambda b: torch.nn.functional.cross_entropy(b.logits, b.labels),
             generator=torch.Generator().manual_seed(0),
-        )  # fmt: skip
+        ).logs  # fmt: skip
         losses.append([log.loss for log in logs])
     torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), rtol=1e-3, atol=1e-4)

@@ -39,6 +39,13 @@ class LearnerConfig:
     # "object:<class>" for a module passed as an object (ICaRL(backbone=module))
     backbone: str = "resnet32"
     init_weights: str = ""  # initial backbone weights: a state dict file (read with weights_only=True)
+    # false: load every tensor whose name (common prefixes such as module., model., backbone.
+    # stripped) and shape fit, and say in one line what did not; true: refuse a file that does
+    # not fit exactly (icarl.nets.weights)
+    init_weights_strict: bool = False
+    # a backbone that returns tokens (B, N, d) and has no timm forward_head: "mean" of the
+    # tokens, or "cls", the first (class) token (icarl.nets.adapt)
+    token_pool: str = "mean"
     augment: str = "builtin"  # "builtin": crop/flip then batch_transform; "user": batch_transform only
     memory_size: int = 2000  # K, total exemplars; 0 = no exemplar memory
     epochs: int = 70
@@ -81,6 +88,12 @@ class LearnerConfig:
     # "pixel_mean" (the mean image of the first step's data), "channel_mean" (its mean colour,
     # one value per channel: the authors' TensorFlow ImageNet code) or "none"
     normalize: str = "pixel_mean"
+    # float images handed over normalised, x = (pixel - mean) / std (torchvision's Normalize):
+    # the mean and std per channel (or one for all), so the learner can store them as uint8
+    # pixels again; None: floats are pixels in [0, 1]. A user's Dataset whose transform holds
+    # a Normalize is read with that one's values unless these are given (icarl.data.user)
+    input_mean: tuple[float, ...] | None = None
+    input_std: tuple[float, ...] | None = None
     # the colour of the crop padding: "zero" (black: the uint8 image is padded with 0, the mean
     # subtracted after) or "mean" (the authors: the mean-subtracted image is padded with 0)
     pad_value: str = "zero"
@@ -124,13 +137,14 @@ class LearnerConfig:
             "pad_value": ("zero", "mean"),
             "amp": ("auto", "off", "bf16"),
             "augment": ("builtin", "user"),
+            "token_pool": ("mean", "cls"),
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(
                     f"learner.{key} is {getattr(self, key)!r}; choose one of {', '.join(allowed)}"
                 )
-        for key in ("resnet_last_relu", "momentum_carry"):
+        for key in ("resnet_last_relu", "momentum_carry", "init_weights_strict"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"learner.{key} is {getattr(self, key)!r}; use true or false")
         for key in ("epochs", "eval_batch_size"):
@@ -147,9 +161,30 @@ class LearnerConfig:
                 f"learner.device is {self.device!r}, on which icarl cannot train or predict; "
                 "use auto, cpu, cuda, cuda:N, mps or xpu"
             )
+        if (self.input_mean is None) != (self.input_std is None):
+            raise ConfigError("learner.input_mean and learner.input_std go together; give both or neither")
         # learner.classifier names a rule of the classifier registry: checked with it, by the
         # learner and icarl.methods.resolve (icarl.algorithm.classifiers.check_learner_classifier)
-        return self
+        if self.input_mean is None:
+            return self
+        mean, std = channel_values("input_mean", self.input_mean), channel_values("input_std", self.input_std)
+        return (
+            self
+            if (mean, std) == (self.input_mean, self.input_std)
+            else replace(self, input_mean=mean, input_std=std)
+        )
+
+
+def channel_values(key: str, values: Any) -> tuple[float, ...]:
+    """``learner.input_mean`` / ``input_std`` as a tuple of 1-4 finite floats (std above 0)."""
+    items = values if isinstance(values, list | tuple) else [values]
+    ok = 1 <= len(items) <= 4 and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in items
+    )
+    if not ok or (key == "input_std" and min(items) <= 0):
+        above = ", each above 0" if key == "input_std" else ""
+        raise ConfigError(f"learner.{key} is {values!r}; give 1-4 finite numbers (one per channel){above}")
+    return tuple(float(v) for v in items)
 
 
 SMALL_FIRST_STEP = 2048  # training images below which batch_size auto is 64, not 128
@@ -162,15 +197,18 @@ _CHECKED: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def checked(cfg: Checkable) -> Checkable:
-    """``cfg.check()``, unless an equal value has been checked already; returns ``cfg``."""
+    """``cfg.check()``, unless an equal value has been checked already; returns the checked
+    value (``cfg``, or ``cfg`` with values put in their canonical form: learner.input_mean
+    given as a list becomes a tuple of floats)."""
     try:
         known = cfg in _CHECKED
     except TypeError:  # a list where a tuple belongs (LearnerConfig(lr_milestones=[...])): unhashable
         return cfg.check()
-    if not known:
-        cfg.check()
-        _CHECKED.add(cfg)
-    return cfg
+    if known:
+        return cfg
+    out = cfg.check()
+    _CHECKED.add(out)
+    return out
 
 
 def resolve_learner(
@@ -272,8 +310,8 @@ class RunConfig:
         if self.headline not in ("top1", "top5"):
             raise ConfigError(f"headline is {self.headline!r}; choose one of top1, top5")
         checked(self.data)
-        checked(self.learner)
-        return self
+        learner = checked(self.learner)
+        return self if learner is self.learner else replace(self, learner=learner)
 
 
 SEED_MAX = 2**32 - 1  # numpy's and every generator's common range

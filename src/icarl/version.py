@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import platform
 
-import numpy as np
-
 __version__ = "0.1.0"
 
 
 def versions() -> dict[str, str]:
+    import numpy as np  # here: the command line parses without numpy and torch (icarl.cli.args)
     import torch  # here: importing the package must not load torch (see icarl.threads)
 
     return {

@@ -1,17 +1,21 @@
 """What the learner accepts as images and labels, checked before anything changes.
 
-Images: a numpy array or torch tensor, uint8 (0-255) or float in [0, 1], shaped
-(N, C, H, W), (N, H, W, C) or (N, H, W) for grey images. The channel axis is the one of
-size 1-4 at position 1 or 3; where both are (e.g. (N, 3, 8, 3)) the learner's image shape
-decides once it has one, else the shape is refused as ambiguous. Floats become uint8 as
-``round(255 x)``: exemplars are kept as uint8 either way.
+Images: a numpy array or torch tensor, uint8 (0-255), float in [0, 1], or float normalised
+with the ``(input_mean, input_std)`` the learner declares (``x = (pixel - mean) / std``, as
+torchvision's ``Normalize`` makes them), shaped (N, C, H, W), (N, H, W, C) or (N, H, W) for
+grey images. The channel axis is the one of size 1-4 at position 1 or 3; where both are
+(e.g. (N, 3, 8, 3)) the learner's image shape decides once it has one, else the shape is
+refused as ambiguous. Floats become uint8 as ``round(255 x)`` (after ``x * std + mean`` when
+normalised): exemplars are kept as uint8 either way.
 
 Labels: integers, or strings (class names). String labels become the class names.
 
-Or an image source read in batches: any ``torch.utils.data.Dataset`` of ``(image, label)``
-(:class:`~icarl.data.source.UserSource`), a split of a dataset (``step.train``). Everything
-becomes an :class:`~icarl.data.source.ImageSource` here, at the learner's door; past it the
-learner sees sources only.
+Or an image source read in batches: any ``torch.utils.data.Dataset`` of ``(image, label)`` or
+``(image, label, task)`` (the task label ignored), with integer or string labels, normalised
+floats included (:class:`~icarl.data.user.UserSource`); a ``DataLoader`` (its ``.dataset``);
+a split of a dataset (``step.train``). Everything becomes an
+:class:`~icarl.data.source.ImageSource` here, at the learner's door; past it the learner sees
+sources only.
 """
 
 from __future__ import annotations
@@ -23,25 +27,30 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.source import ImageSource, TensorSource, UserSource, unlabelled
+from ..data.source import ImageSource, TensorSource, unlabelled
+from ..data.user import Normalisation, UserSource, denormalised, is_loader
 from ..errors import IcarlError
 
 CHANNELS = (1, 2, 3, 4)
 
 
 def is_source(x: Any) -> bool:
-    """Whether ``x`` is read as a source (a ``torch.utils.data.Dataset``), not as arrays."""
-    return isinstance(x, torch.utils.data.Dataset) and not isinstance(x, Tensor)
+    """Whether ``x`` is read as a source (a ``torch.utils.data.Dataset`` or a ``DataLoader``),
+    not as arrays."""
+    return (isinstance(x, torch.utils.data.Dataset) and not isinstance(x, Tensor)) or is_loader(x)
 
 
-def as_source(x: Any, image_shape: tuple[int, int, int] | None = None) -> ImageSource:
-    """``x`` as an image source: a source itself, a user's ``Dataset`` as a :class:`UserSource`,
-    arrays (checked, see :func:`check_images`) as an unlabelled :class:`TensorSource`."""
+def as_source(
+    x: Any, image_shape: tuple[int, int, int] | None = None, normalisation: Normalisation | None = None
+) -> ImageSource:
+    """``x`` as an image source: a source itself, a user's ``Dataset`` (or a ``DataLoader``'s) as
+    a :class:`UserSource`, arrays (checked, see :func:`check_images`) as an unlabelled
+    :class:`TensorSource`. ``normalisation``: the learner's declared ``(input_mean, input_std)``."""
     if isinstance(x, ImageSource):
         return x
     if is_source(x):
-        return UserSource(x)
-    return unlabelled(check_images(x, image_shape))
+        return UserSource(x, normalisation=normalisation)
+    return unlabelled(check_images(x, image_shape, normalisation))
 
 
 def labelled_source(
@@ -53,21 +62,38 @@ def labelled_source(
     classes: list[int],
     kind: str,
     learning: bool,
+    normalisation: Normalisation | None = None,
 ) -> tuple[ImageSource, dict[int, str], str]:
     """``(x, y)`` as a labelled image source, the class names it brings (label -> name, not yet
     applied) and the learner's label kind afterwards ("int", or "str" once taught names).
 
-    A source carries its own integer labels (``y`` is not read). Arrays take ``y``: when
+    A source carries its own labels (``y`` is not read): integers, or class names (a user's
+    dataset with string labels, numbered as arrays' names are). Arrays take ``y``: when
     ``learning``, new class names get new labels (:func:`encode_labels`); else every label
     must be a class the learner knows (:func:`known_labels`)."""
     if is_source(x):
-        source = as_source(x)
+        source = as_source(x, normalisation=normalisation)
+        if isinstance(source, UserSource) and source.text:
+            return named_source(source, class_names, classes, kind, learning)
         return source, (source_names(source, kind) if learning else {}), kind
-    images = check_images(x, image_shape)
+    images = check_images(x, image_shape, normalisation)
     if not learning:
         return TensorSource(images, known_labels(y, len(images), class_names)), {}, kind
     labels, names = encode_labels(y, len(images), class_names, classes, kind)
     return TensorSource(images, labels), names, "str" if is_text(y) else kind
+
+
+def named_source(
+    source: UserSource, class_names: dict[int, str], classes: list[int], kind: str, learning: bool
+) -> tuple[ImageSource, dict[int, str], str]:
+    """A user's dataset with string labels under the learner's labels for those names (new
+    names numbered after the known ones, as for arrays)."""
+    names = source.names()
+    if not learning:
+        return source.relabelled(known_labels(names, len(names), class_names), ()), {}, kind
+    labels, added = encode_labels(names, len(names), class_names, classes, kind)
+    every = {**class_names, **added}
+    return source.relabelled(labels, [every.get(k, str(k)) for k in range(max(every) + 1)]), added, "str"
 
 
 def as_tensor(x: Any) -> Tensor:
@@ -109,7 +135,9 @@ def to_nchw(x: Tensor, image_shape: tuple[int, int, int] | None) -> Tensor:
     raise IcarlError(f"images shaped {tuple(x.shape)} have no channel axis of size 1-4 at position 1 or 3")
 
 
-def to_uint8(x: Tensor) -> Tensor:
+def to_uint8(x: Tensor, normalisation: Normalisation | None = None) -> Tensor:
+    """uint8 images from uint8, integers in 0..255, floats in [0, 1], or (NCHW) floats
+    normalised with ``normalisation``."""
     if x.dtype == torch.uint8:
         return x
     if x.dtype == torch.bool or x.is_complex():
@@ -121,16 +149,25 @@ def to_uint8(x: Tensor) -> Tensor:
         return x.to(torch.uint8)
     if not bool(torch.isfinite(x).all()):
         raise IcarlError("images contain NaN or infinite values; clean them first")
+    if normalisation is not None:
+        return denormalised(x, normalisation, 1, "images").mul_(255.0).round_().to(torch.uint8)
     lo_f, hi_f = (float(x.min()), float(x.max())) if x.numel() else (0.0, 0.0)
     if lo_f < 0.0 or hi_f > 1.0:
         raise IcarlError(
-            f"float images range {lo_f:.3g}..{hi_f:.3g}; give floats in [0, 1] (divide by 255) or uint8 0-255"
+            f"float images range {lo_f:.3g}..{hi_f:.3g}; give floats in [0, 1] (divide by 255), "
+            "uint8 0-255, or declare the normalisation they were made with: "
+            "ICaRL(input_mean=..., input_std=...)"
         )
     return x.float().mul(255.0).round_().to(torch.uint8)
 
 
-def check_images(x: Any, image_shape: tuple[int, int, int] | None = None) -> Tensor:
-    """Any accepted image array -> uint8 (N, C, H, W)."""
+def check_images(
+    x: Any, image_shape: tuple[int, int, int] | None = None, normalisation: Normalisation | None = None
+) -> Tensor:
+    """Any accepted image array -> uint8 (N, C, H, W). Normalised floats are laid out first
+    (their mean and std are per channel)."""
+    if normalisation is not None:
+        return to_uint8(to_nchw(as_tensor(x), image_shape), normalisation)
     return to_nchw(to_uint8(as_tensor(x)), image_shape)
 
 

@@ -152,7 +152,7 @@ class ICaRL(EstimatorAPI, LearnerState):
         Under DDP this is collective: each rank extracts its shard, all get every row in order.
         """
         net, bs = self.inference_network(), self.config.eval_batch_size
-        source = as_source(x, self.image_shape_)
+        source = as_source(x, self.image_shape_, self._normalisation())
         chunks = read_shard(source, bs, self.config.workers)  # DDP: this rank's share
         out = [self.batch_features(xb, flip, net) for xb in chunks]
         f = torch.cat(out) if out else torch.empty(0, net.feature_dim)
@@ -347,7 +347,13 @@ class ICaRL(EstimatorAPI, LearnerState):
             classes=self._classes,
             kind=self.label_kind_,
             learning=learning,
+            normalisation=self._normalisation(),
         )
+
+    def _normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+        """The declared ``(input_mean, input_std)`` of normalised float images, if any."""
+        cfg = self.config
+        return None if cfg.input_mean is None or cfg.input_std is None else (cfg.input_mean, cfg.input_std)
 
     def _init_network(self, source: ImageSource) -> None:
         if self.config.batch_size == 0:  # auto, from the first step's size: the one resolver
@@ -365,7 +371,15 @@ class ICaRL(EstimatorAPI, LearnerState):
         assert self.image_shape_ is not None  # internal: set before any network is built
         c, h, _ = self.image_shape_
         cfg = self.config
-        phi = build_backbone(cfg.backbone, c, h, self.backbone_object, cfg.init_weights if fresh else "")
+        phi = build_backbone(
+            cfg.backbone,
+            c,
+            h,
+            self.backbone_object,
+            cfg.init_weights if fresh else "",
+            token_pool=cfg.token_pool,
+            strict_weights=cfg.init_weights_strict,
+        )
         phi = set_last_relu(phi, cfg.resnet_last_relu)
         if cfg.init == "lasagne" and self.backbone_object is None and not cfg.init_weights:
             phi = init_like_lasagne(phi)  # the authors' init (a module or weights you give keep theirs)

@@ -8,9 +8,6 @@ from typing import Any
 
 from ..files.model import read_model, summary
 
-HELP = "show a saved model: classes, exemplars, memory, steps, config, versions"
-
-
 CONFIG_SUMMARY = (
     "backbone",
     "memory_size",
@@ -22,11 +19,6 @@ CONFIG_SUMMARY = (
     "selection",
     "seed",
 )
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="model file written by icarl run --save or learn")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def _acc(step: dict[str, Any]) -> str:

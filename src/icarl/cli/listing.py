@@ -1,4 +1,8 @@
-"""``icarl list``: the datasets, methods, backbones and presets this icarl knows."""
+"""``icarl list``: the datasets, methods, backbones and presets this icarl knows (from the
+catalogue and the presets, without importing torch: :mod:`icarl.cli.catalogue`), and the
+methods of installed plugins (entry points in the group ``icarl.methods``), named, not
+imported. ``icarl list --plugin MODULE`` imports MODULE first (and torch), then lists what the
+registries hold."""
 
 from __future__ import annotations
 
@@ -7,15 +11,10 @@ import itertools
 import json
 import re
 from importlib import resources
+from importlib.metadata import entry_points
 
-from .. import methods
 from ..config import preset_names
-from ..data import registry as formats
-from ..methods import plugins
-from ..nets import registry
-
-HELP = "list the datasets, methods, backbones and presets, with one line on each"
-KINDS = ("datasets", "methods", "backbones", "presets")
+from . import catalogue
 
 
 def first_sentence(text: str) -> str:
@@ -38,27 +37,25 @@ def preset_descriptions() -> dict[str, str]:
 
 
 def everything() -> dict[str, dict[str, str]]:
-    datasets = {k: first_sentence(v) for k, v in formats.descriptions().items()}
+    methods = catalogue.method_descriptions()
     return {
-        "datasets": datasets,
-        "methods": {**methods.descriptions(), **_installed_plugins()},
-        "backbones": registry.descriptions(),
+        "datasets": {k: first_sentence(v) for k, v in catalogue.dataset_descriptions().items()},
+        "methods": {**methods, **installed_plugins(set(methods))},
+        "backbones": catalogue.backbone_descriptions(),
         "presets": preset_descriptions(),
     }
 
 
-def _installed_plugins() -> dict[str, str]:
-    """The methods of installed entry points not loaded yet (named, not imported)."""
-    return {
-        name: f"plugin {ep.value} (not loaded; --method {name} or --plugin {ep.module} loads it)"
-        for name, ep in plugins.installed().items()
-        if name not in methods.available()
-    }
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", nargs="?", choices=KINDS, help="list only these (default: all four)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
+def installed_plugins(loaded: set[str]) -> dict[str, str]:
+    """The methods of installed entry points (group ``icarl.methods``) not loaded yet, named,
+    not imported; the first of two distributions giving one name wins, as when it loads."""
+    out: dict[str, str] = {}
+    for ep in entry_points(group=catalogue.PLUGIN_GROUP):
+        if ep.name not in loaded and ep.name not in out:
+            out[ep.name] = (
+                f"plugin {ep.value} (not loaded; --method {ep.name} or --plugin {ep.module} loads it)"
+            )
+    return out
 
 
 def main(args: argparse.Namespace) -> int:

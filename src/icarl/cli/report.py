@@ -11,20 +11,6 @@ from ..experiment import aggregate, grid, report
 from ..experiment.plots import parse_formats
 from . import grid as grid_cli
 
-HELP = "print the table and rebuild figures and report.html of a run, compare or grid folder"
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "run_dir", metavar="RUN_DIR", help="a run folder (results.json), compare folder or --seeds folder"
-    )
-    p.add_argument(
-        "--figure-format",
-        metavar="FORMATS",
-        default="png",
-        help="figure files to write, comma-separated from png, svg, pdf (default: png)",
-    )
-
 
 def main(args: argparse.Namespace) -> int:
     formats = parse_formats(args.figure_format)

@@ -25,21 +25,6 @@ from ..nets.adapt import check_consent
 from ..version import versions
 from .run import new_run
 
-HELP = "repeat a finished run from its results.json and compare the accuracies step by step"
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a finished run folder (its results.json)")
-    p.add_argument("--out", help="the new run folder (default: RUN_DIR-rerun)")
-    p.add_argument("--force", action="store_true", help="replace the results of a run already in --out")
-    p.add_argument("--data", help="where the data are now, if they moved (their fingerprint must match)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--trust-backbone",
-        action="store_true",
-        help="allow the import-path backbone (package.module:factory) that the record names",
-    )
-
 
 def recorded_config(results: dict[str, Any], args: argparse.Namespace) -> RunConfig:
     """The run's resolved configuration, with ``--data`` and ``--quiet`` applied."""

@@ -8,6 +8,7 @@ from .orders import resolve_order
 from .registry import available, load_dataset, open_dataset, register
 from .source import ImageSource, TensorSource
 from .stream import ClassIncrementalStream, Step
+from .user import UserSource, from_torch
 
 Split = TensorSource  # an in-memory split (uint8 images ``x``, labels ``y``): its name before issue 24
 
@@ -19,7 +20,9 @@ __all__ = [
     "Split",
     "Step",
     "TensorSource",
+    "UserSource",
     "available",
+    "from_torch",
     "load_dataset",
     "open_dataset",
     "register",

@@ -10,8 +10,9 @@ whose labels, class names and image shape are known without decoding any image. 
   that tensor, on whatever device it lives (the training device once :meth:`~ImageSource.on`
   moved it there): no DataLoader, no per-item Python. This is the fast path.
 - sources read from files (``data/formats``: an image folder or archive, a JPEG-packed npz),
-  a user's own ``torch.utils.data.Dataset`` (:class:`UserSource`), views and concatenations:
-  a batch is decoded by a DataLoader with decoding worker processes, only the items asked for.
+  a user's own ``torch.utils.data.Dataset`` (:class:`~icarl.data.user.UserSource`), views and
+  concatenations: a batch is decoded by a DataLoader with decoding worker processes, only the
+  items asked for.
 
 So the learner, the training loop and the evaluation read every source the same way, and
 the in-memory and the file-reading path see the same batches, in the same order.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator, Sequence, Sized
-from typing import Any
 
 import numpy as np
 import torch
@@ -276,74 +276,6 @@ def concat(parts: Sequence[ImageSource]) -> ImageSource:
             x, torch.cat([p.labels.cpu() for p in tensors]), kept[0].class_names, kept[0].name
         )
     return ConcatSource(kept)
-
-
-# ------------------------------------------------------------------ a user's dataset
-class UserSource(ImageSource):
-    """A user's ``torch.utils.data.Dataset`` of ``(image, label)``: the image a tensor, a numpy
-    array or a PIL image, uint8 (0-255) or float in [0, 1] (stored as ``round(255 x)``), CHW or
-    HWC (told apart by the axis of size 1 or 3). Labels come from ``dataset.targets`` when it
-    has them, else from one pass over the dataset (which reads, so decodes, every item once).
-    The first item's shape is ``image_shape``; every item must have it."""
-
-    def __init__(self, dataset: Any, class_names: tuple[str, ...] | None = None) -> None:
-        self.dataset = dataset
-        targets = getattr(dataset, "targets", None)
-        if targets is None:
-            targets = [int(dataset[i][1]) for i in range(len(dataset))]
-        self.labels = torch.as_tensor(np.asarray(targets), dtype=torch.long)
-        self.name = type(dataset).__name__
-        named = class_names or tuple(getattr(dataset, "classes", None) or ())
-        check_class_count(len(named), self.name)
-        self.class_names = named or names_from_labels([self.labels.numpy()], self.name)
-        if not len(self.labels):
-            raise DataError(f"the dataset {self.name} is empty; give it (image, label) items")
-        first = self[0][0]
-        self.image_shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
-
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
-        image, label = self.dataset[i]
-        where = f"item {i} of {self.name}"
-        img = image_to_chw(image, where)
-        if hasattr(self, "image_shape") and tuple(img.shape) != self.image_shape:
-            raise DataError(f"{where} is {tuple(img.shape)} but item 0 is {self.image_shape}; give one size")
-        return img, int(label)
-
-
-def image_to_chw(image: Any, where: str) -> Tensor:
-    """One image as uint8 (C, H, W): from a PIL image, array or tensor, uint8 or [0, 1] floats."""
-    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
-        image = np.asarray(image.convert("RGB" if image.mode not in ("L", "RGB") else image.mode))
-    if not isinstance(image, Tensor):
-        arr = np.asarray(image)
-        if arr.dtype.kind not in "biuf":
-            raise DataError(f"{where} has dtype {arr.dtype}; give uint8 (0-255) or float (0-1) pixels")
-        if arr.dtype.kind == "u" and arr.dtype != np.uint8:
-            arr = arr.astype(np.int64)  # torch has few operations on wider unsigned types
-        image = torch.from_numpy(arr if arr.flags.writeable else arr.copy())  # PIL's are read-only
-    t = image
-    if t.ndim == 2:
-        t = t[None]
-    if t.ndim != 3:
-        raise DataError(f"{where} is shaped {tuple(t.shape)}; give (C, H, W) or (H, W, C) images")
-    first, last = t.shape[0] in (1, 3), t.shape[2] in (1, 3)
-    if first and last:
-        raise DataError(
-            f"{where} is shaped {tuple(t.shape)}: the channel axis could be 0 or 2; give (C, H, W)"
-        )
-    if last and not first:
-        t = t.permute(2, 0, 1)
-    elif not first:
-        raise DataError(f"{where} is shaped {tuple(t.shape)}: no channel axis of size 1 or 3")
-    if t.dtype == torch.bool or t.is_complex():
-        raise DataError(f"{where} has dtype {t.dtype}; give uint8 (0-255) or float (0-1) pixels")
-    if t.is_floating_point():
-        if not bool(torch.isfinite(t).all()) or float(t.min()) < 0 or float(t.max()) > 1:
-            raise DataError(f"{where} has values outside [0, 1] or NaN; give floats in [0, 1] or uint8")
-        t = t.float().mul(255.0).round_()  # as the in-memory path converts floats
-    elif t.dtype != torch.uint8 and t.numel() and (int(t.min()) < 0 or int(t.max()) > 255):
-        raise DataError(f"{where} has integers in {int(t.min())}..{int(t.max())}; give pixels in 0..255")
-    return t.to(torch.uint8).contiguous()
 
 
 # ------------------------------------------------------------------ reading through a DataLoader

@@ -50,7 +50,16 @@ def check_backbone(cfg: LearnerConfig, image_shape: tuple[int, int, int], obj: n
         return
     c, h, _ = image_shape
     with torch.random.fork_rng(devices=[]):
-        build_backbone(cfg.backbone, c, h, obj, cfg.init_weights)
+        build_backbone(
+            cfg.backbone,
+            c,
+            h,
+            obj,
+            cfg.init_weights,
+            token_pool=cfg.token_pool,
+            strict_weights=cfg.init_weights_strict,
+            report=False,  # the learner's build says what did not fit, once
+        )
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -1,4 +1,5 @@
-"""Any ``nn.Module`` as a backbone, and initial weights from a file.
+"""Any ``nn.Module`` as a backbone (CNNs, timm models, ViTs returning tokens), and the checks
+of the import paths that name one.
 
 A backbone spec (``learner.backbone``) is a registry name (``resnet32``), an import path
 ``package.module:factory`` (the factory is called with the image channels and size), or
@@ -16,8 +17,13 @@ the standard library and builtins are never backbones (``os:truncate``, ``os:kil
 
 :func:`adapt` makes a module fit :class:`~icarl.nets.protocol.Backbone`: a module with
 ``forward_features`` and an integer ``out_dim`` is used as it is; otherwise its
-``forward_features`` (timm's convention) or its ``forward`` gives the features, a feature
-map ``(B, d, h, w)`` is average-pooled to ``(B, d)``, and ``d`` comes from one forward pass.
+``forward_features`` (timm's convention; unless it returns no tensor, as DINOv2's dict) or its
+``forward`` gives the features; a model with timm's ``forward_head(f, pre_logits=True)`` pools
+them itself (a ViT's class token or average, its final norm); else a feature map
+``(B, d, h, w)`` is average-pooled to ``(B, d)`` and tokens ``(B, N, d)`` (a ViT without
+timm's head) are averaged, or give their first (class) token (``learner.token_pool = "cls"``);
+a tuple gives its first item, a Hugging Face output its ``last_hidden_state``. ``d`` comes
+from one forward pass. Initial weights: :mod:`icarl.nets.weights`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from __future__ import annotations
 import copy
 import importlib
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,9 +38,9 @@ from torch import Tensor, nn
 
 from ..config import ConfigError
 from ..errors import IcarlError
-from ..files.plain import PlainFileError, load_torch
 from .protocol import Backbone
 from .registry import available, create_backbone
+from .weights import load_weights
 
 OBJECT_PREFIX = "object:"
 SPEC_MAX_CHARS = 200
@@ -53,45 +58,122 @@ def object_spec(module: nn.Module) -> str:
     return f"{OBJECT_PREFIX}{cls.__module__}.{cls.__qualname__}"
 
 
-def _pool(f: Tensor) -> Tensor:
+TOKEN_POOLS = ("mean", "cls")  # how (B, N, D) tokens become (B, D): their mean, or the first (class) token
+
+
+def features_of(out: Any) -> Tensor:
+    """The tensor in what a module returns: itself, the first item of a tuple or list, or a
+    model output's ``last_hidden_state`` (Hugging Face's convention)."""
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, tuple | list) and out and isinstance(out[0], Tensor):
+        return out[0]
+    key = "last_hidden_state"
+    hidden = out.get(key) if isinstance(out, dict) else getattr(out, key, None)
+    if isinstance(hidden, Tensor):
+        return hidden
+    raise IcarlError(
+        f"the backbone returns {type(out).__name__}, not a tensor; it must return (B, d) features, "
+        "a (B, d, h, w) feature map or (B, N, d) tokens"
+    )
+
+
+def pool(f: Tensor, token_pool: str = "mean") -> Tensor:
+    """(B, d) features from features, a feature map (averaged over h, w) or tokens (their mean,
+    or the class token first in the sequence: ``token_pool = "cls"``)."""
     if f.ndim == 4:
         return f.mean(dim=(2, 3))
+    if f.ndim == 3:
+        return f[:, 0] if token_pool == "cls" else f.mean(dim=1)
     if f.ndim == 2:
         return f
     raise IcarlError(
         f"the backbone gives features shaped {tuple(f.shape)}; it must map (B, C, H, W) images "
-        "to (B, d) features or a (B, d, h, w) feature map"
+        "to (B, d) features, a (B, d, h, w) feature map or (B, N, d) tokens"
     )
 
 
 class AdaptedBackbone(nn.Module):
-    """A user module under the backbone protocol: ``forward_features(x) -> (B, out_dim)``."""
+    """A user module under the backbone protocol: ``forward_features(x) -> (B, out_dim)``.
 
-    def __init__(self, body: nn.Module, out_dim: int) -> None:
+    ``own_features``: the module's ``forward_features`` gives the features (timm), else its
+    ``forward``; ``own_head``: then its ``forward_head(f, pre_logits=True)`` pools them as the
+    model itself does (timm: class token or average, its final norm), else :func:`pool` with
+    ``token_pool``."""
+
+    def __init__(
+        self,
+        body: nn.Module,
+        out_dim: int,
+        *,
+        token_pool: str = "mean",
+        own_features: bool | None = None,
+        own_head: bool = False,
+    ) -> None:
         super().__init__()
         self.body = body
         self.out_dim = out_dim
-        self.own_features = callable(getattr(body, "forward_features", None))
+        self.token_pool = token_pool
+        has_features = callable(getattr(body, "forward_features", None))
+        self.own_features = has_features if own_features is None else own_features
+        self.own_head = own_head and self.own_features
 
     def forward_features(self, x: Tensor) -> Tensor:
-        fn = getattr(self.body, "forward_features") if self.own_features else self.body  # noqa: B009
-        f: Tensor = fn(x)
-        return _pool(f)
+        if not self.own_features:
+            return pool(features_of(self.body(x)), self.token_pool)
+        f = _call(self.body, "forward_features", x)
+        if self.own_head:
+            f = _call(self.body, "forward_head", f, pre_logits=True)
+        return pool(features_of(f), self.token_pool)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_features(x)
 
 
-def adapt(module: nn.Module, in_channels: int, image_size: int) -> nn.Module:
-    """``module`` as a :class:`Backbone` (itself when it already is one)."""
+def _call(module: nn.Module, name: str, *args: Any, **kwargs: Any) -> Any:
+    """``module.name(*args, **kwargs)`` for a method the module's class defines (typed as such)."""
+    return getattr(module, name)(*args, **kwargs)
+
+
+def _usable(out: Any) -> bool:
+    try:
+        return features_of(out).ndim in (2, 3, 4)
+    except IcarlError:
+        return False
+
+
+@torch.no_grad()
+def _own_parts(module: nn.Module, probe: Tensor) -> tuple[bool, bool]:
+    """Whether ``module``'s ``forward_features`` (a tensor out: not DINOv2's dict, say) and then
+    its ``forward_head(f, pre_logits=True)`` (timm's signature) give the features."""
+    if not callable(getattr(module, "forward_features", None)):
+        return False, False
+    f = _call(module, "forward_features", probe)
+    if not _usable(f):
+        return False, False
+    head = getattr(module, "forward_head", None)
+    if not callable(head):
+        return True, False
+    try:
+        return True, _usable(head(f, pre_logits=True))
+    except (TypeError, NotImplementedError):  # a forward_head of another signature: not timm's
+        return True, False
+
+
+def adapt(module: nn.Module, in_channels: int, image_size: int, token_pool: str = "mean") -> nn.Module:
+    """``module`` as a :class:`Backbone` (itself when it already is one); what it returns is
+    found by one forward pass on a probe batch (see :class:`AdaptedBackbone`)."""
     if isinstance(module, Backbone) and isinstance(getattr(module, "out_dim", None), int):
         return module
-    adapted = AdaptedBackbone(module, 0)
     was_training = module.training
     probe = torch.zeros(2, in_channels, image_size, image_size)
     try:
+        own_features, own_head = _own_parts(module.eval(), probe)
+        adapted = AdaptedBackbone(
+            module, 0, token_pool=token_pool, own_features=own_features, own_head=own_head
+        )
         with torch.no_grad():
-            out = adapted.eval().forward_features(probe)
+            out = adapted.forward_features(probe)
     except IcarlError:
         raise
     except Exception as e:  # the user's module rejects the images: say which shape it was given
@@ -100,7 +182,8 @@ def adapt(module: nn.Module, in_channels: int, image_size: int) -> nn.Module:
             f"the backbone {type(module).__name__} fails on a batch shaped {tuple(probe.shape)} ({first}); "
             "pass a module that takes float images (B, C, H, W)"
         ) from None
-    adapted.train(was_training)
+    finally:
+        module.train(was_training)
     adapted.out_dim = int(out.shape[1])
     return adapted
 
@@ -180,11 +263,20 @@ def _call_factory(spec: str, in_channels: int, image_size: int) -> nn.Module:
 
 
 def build_backbone(
-    spec: str, in_channels: int, image_size: int, obj: nn.Module | None = None, init_weights: str = ""
+    spec: str,
+    in_channels: int,
+    image_size: int,
+    obj: nn.Module | None = None,
+    init_weights: str = "",
+    *,
+    token_pool: str = "mean",
+    strict_weights: bool = False,
+    report: bool = True,
 ) -> nn.Module:
     """The backbone ``spec`` names (a copy of ``obj`` for ``object:`` specs, and for import
     paths when ``obj`` is given: the module the user passed instead of importing one), with
-    ``init_weights`` loaded into it, adapted to the protocol."""
+    ``init_weights`` loaded into it (:func:`icarl.nets.weights.load_weights`: ``strict_weights``,
+    ``report``), adapted to the protocol (tokens pooled by ``token_pool``)."""
     if spec.startswith(OBJECT_PREFIX) or (obj is not None and is_import_path(spec)):
         if obj is None:
             raise ConfigError(
@@ -197,57 +289,5 @@ def build_backbone(
     else:
         module = create_backbone(spec, in_channels, image_size)
     if init_weights:
-        load_weights(module, init_weights)
-    return adapt(module, in_channels, image_size)
-
-
-def load_weights(module: nn.Module, path: str | Path) -> None:
-    """Initial weights from ``path`` (a state dict, read with ``weights_only=True`` within the
-    bounds of :mod:`icarl.files.plain`; a ``{"state_dict": ...}`` wrapper and DDP's ``module.``
-    prefixes are accepted). Values that are not tensors and tensors of another shape than the
-    backbone's are named in one line."""
-    p = Path(path)
-    fix = "save model.state_dict() with torch.save"
-    if not p.exists():
-        raise ConfigError(f"learner.init_weights {p} does not exist; pass a file saved with torch.save")
-    try:
-        state = load_torch(p, "learner.init_weights", fix)
-    except PlainFileError as e:
-        raise ConfigError(str(e)) from None
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise ConfigError(f"learner.init_weights {p} is not a plain state dict ({first}); {fix}") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ConfigError(f"learner.init_weights {p} holds {type(state).__name__}, not a state dict; {fix}")
-    for k, v in state.items():
-        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
-            raise ConfigError(
-                f"learner.init_weights {p}: {str(k)[:80]!r} holds {type(v).__name__}, not a tensor; {fix}"
-            )
-    _load_fitting(module, {k.removeprefix("module."): v for k, v in state.items()}, p)
-
-
-def _load_fitting(module: nn.Module, state: dict[str, torch.Tensor], p: Path) -> None:
-    own = module.state_dict()
-    wrong = [k for k, v in state.items() if k in own and tuple(v.shape) != tuple(own[k].shape)]
-    if wrong:
-        k = wrong[0]
-        more = f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else ""
-        raise ConfigError(
-            f"learner.init_weights {p} does not fit the backbone: {k} is shaped {tuple(state[k].shape)} "
-            f"in the file, {tuple(own[k].shape)} in the backbone{more}; save the state dict of the "
-            "same architecture"
-        )
-    try:
-        result = module.load_state_dict(state, strict=False)
-    except (RuntimeError, TypeError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
-        raise ConfigError(f"learner.init_weights {p} does not fit the backbone ({first})") from None
-    if result.missing_keys or result.unexpected_keys:
-        raise ConfigError(
-            f"learner.init_weights {p} does not fit the backbone: {len(result.missing_keys)} missing "
-            f"(e.g. {result.missing_keys[:2]}), {len(result.unexpected_keys)} unexpected keys "
-            f"(e.g. {result.unexpected_keys[:2]}); save the state dict of the same architecture"
-        )
+        load_weights(module, init_weights, strict=strict_weights, report=report)
+    return adapt(module, in_channels, image_size, token_pool)

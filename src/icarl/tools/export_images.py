@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
+from ..cli.args.export_images import build
 from ..data import Dataset, load_dataset
 from ..errors import IcarlError
 from ..files.atomic import write_new
@@ -98,18 +99,6 @@ def export_pngs(
         Image.fromarray(arr).save(buf, format="PNG")
         write_new(target, buf.getvalue())
     return len(targets)
-
-
-HELP = "write a dataset's images as PNG files in class folders (inputs for icarl learn / predict)"
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="folder to write")
-    p.add_argument("--dataset", default="digits", help="dataset name, see icarl list (default: digits)")
-    p.add_argument("--data", help="the dataset's path, where it needs one")
-    p.add_argument("--classes", help="comma-separated labels to export (default: all)")
-    p.add_argument("--splits", default="train,test", help="splits to export (default: train,test)")
-    p.add_argument("--force", action="store_true", help="replace PNG files already in OUT")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,7 +14,6 @@ import os
 import sys
 from collections.abc import Callable
 
-from .. import distributed
 from ..errors import IcarlError
 
 USAGE_ERROR = 2
@@ -47,8 +46,12 @@ def user_message(e: BaseException) -> str | None:
     if isinstance(e, OSError) and e.errno in OS_FIXES:
         where = f"{e.filename}: " if e.filename else ""
         return f"{where}{e.strerror or os.strerror(e.errno)} ({OS_FIXES[e.errno]})"
-    if isinstance(e, RuntimeError) and distributed.is_dist():  # torchrun: a rank stalled or died
-        return distributed.failure_message(e)
+    # torchrun: a rank stalled or died. icarl.distributed is looked up, not imported: it loads
+    # torch, and a process that never loaded it is in no process group (icarl list, --help)
+    dist = sys.modules.get("icarl.distributed")
+    if isinstance(e, RuntimeError) and dist is not None and dist.is_dist():
+        message: str = dist.failure_message(e)
+        return message
     return None
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cli.args.pack import SUBSAMPLING, build
 from ..config import DataConfig
 from ..data import Dataset, load_dataset
 from ..data.formats.packed import encode_jpegs
@@ -29,9 +30,6 @@ from ..data.loading import dataset_from_config
 from ..errors import IcarlError
 from ..files.atomic import atomic_write, same_file
 from .funnel import guarded
-
-DEFAULT_QUALITY = 90
-SUBSAMPLING = {"444": 0, "420": 2}
 
 
 def pack_arrays(data: Dataset, quality: int, subsampling: int = 0) -> dict[str, np.ndarray]:
@@ -55,25 +53,6 @@ def mean_abs_error(a: torch.Tensor, b: torch.Tensor) -> float:
     for i in range(0, len(a), 4096):
         total += float((a[i : i + 4096].int() - b[i : i + 4096].int()).abs().sum())
     return total / max(1, a.numel())
-
-
-HELP = "re-encode a dataset as one JPEG-packed .npz (read back by --dataset npz)"
-
-
-def build(p: argparse.ArgumentParser) -> None:
-    p.add_argument("out", help="the .npz file to write")
-    p.add_argument(
-        "--dataset", required=True, help="dataset name (as for icarl run --dataset; see icarl list)"
-    )
-    p.add_argument("--data", help="the dataset's path, where it needs one")
-    p.add_argument(
-        "--image-size", type=int, default=0, help="resize to this size at load time (default: native)"
-    )
-    p.add_argument(
-        "--quality", type=int, default=DEFAULT_QUALITY, help="JPEG quality 1..95 (default %(default)s)"
-    )
-    p.add_argument("--subsampling", choices=sorted(SUBSAMPLING), default="444", help="chroma (default 444)")
-    p.add_argument("--force", action="store_true", help="replace OUT if it exists")
 
 
 def run(args: argparse.Namespace) -> int:

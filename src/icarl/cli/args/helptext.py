@@ -1,14 +1,13 @@
-"""``--help`` texts that name the choices of a flag and its default."""
+"""``--help`` texts that name the choices of a flag and its default (from the catalogue and
+the presets: no torch)."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-from .. import methods
-from ..config import RunConfig, from_table, preset_names, read_toml, to_dict
-from ..data import registry as formats
-from ..nets import registry
+from ...config import RunConfig, from_table, preset_names, read_toml, to_dict
+from .. import catalogue
 
 DEFAULT_PRESET = "digits"
 
@@ -16,9 +15,9 @@ DEFAULT_PRESET = "digits"
 def choices(key: str) -> list[str]:
     """The names a configuration key takes (empty for free values)."""
     table = {
-        "data.dataset": formats.available,
-        "method": methods.available,
-        "learner.backbone": registry.available,
+        "data.dataset": catalogue.datasets,
+        "method": catalogue.methods,
+        "learner.backbone": catalogue.backbones,
         "config": preset_names,
     }
     return table[key]() if key in table else []
@@ -69,3 +68,10 @@ def add_trust_backbone(p: Any) -> None:
     """``--trust-backbone``: the consent a command that loads a model file or checkpoint needs
     before it imports the backbone module the file names (:func:`icarl.nets.adapt.check_consent`)."""
     p.add_argument("--trust-backbone", action="store_true", help=TRUST_BACKBONE_HELP)
+
+
+PLUGIN_HELP = (
+    "import MODULE first: its methods (registered with icarl.methods.register, or its entry points "
+    "in the group icarl.methods) become usable; repeatable. Also what allows a model file, "
+    "checkpoint or results.json naming a plugin's method to import it"
+)
