@@ -109,6 +109,12 @@ HEAVY: dict[str, tuple[str, ...]] = {
         "test_fit_cuts_a_dataset_of_names_into_steps",
         "test_fit_on_images_behaves_as_scikit_learn_expects",
     ),
+    "test_trackers.py": (
+        "test_a_resumed_run_continues_the_same_tracker_runs",
+        "test_mlflow_file_store_holds_params_metrics_tags_and_figures",
+        "test_tensorboard_gets_hparams_summary_metrics_and_figures",  # these three share one run
+        "test_wandb_offline_run_holds_config_history_summary_and_figures",
+    ),
     "test_tracking.py": (
         "test_a_log_file_has_plain_lines_only",
         "test_epochs_in_results_and_csv_survive_a_kill_and_resume",

@@ -102,8 +102,10 @@ def test_tensorboard_event_file_holds_the_losses(tmp_path, digits):
 
 
 def test_bad_logger_and_format_names_are_one_line_errors(monkeypatch):
-    with pytest.raises(ConfigError, match=r"unknown logger.*wandb.*choose from: csv, tensorboard"):
-        parse_log("csv,wandb")
+    with pytest.raises(
+        ConfigError, match=r"unknown logger.*neptune.*choose from: csv, tensorboard, wandb, mlflow"
+    ):
+        parse_log("csv,neptune")
     with pytest.raises(ConfigError, match=r"unknown figure format.*jpg"):
         parse_formats("png,jpg")
     assert parse_formats("svg,pdf") == ("png", "svg", "pdf")  # PNG is always written

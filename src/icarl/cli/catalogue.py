@@ -45,7 +45,7 @@ BACKBONES: dict[str, str] = {
     "resnet32": "ResNet-32 for 32x32 images (the paper's CIFAR-100 network; 0.46M parameters, 64 features).",
     "small_cnn": "Three conv-BN-ReLU stages (32, 64, 128 channels): fast on CPUs, 128 features.",
 }
-LOGGERS = ("csv", "tensorboard")  # icarl.experiment.loggers.LOGGERS.names()
+LOGGERS = ("csv", "tensorboard", "wandb", "mlflow")  # icarl.experiment.loggers.LOGGERS.names()
 # what predict and export compute: icarl.algorithm.classifiers.predicting() (not "incm": its
 # means need all training data)
 PREDICTING = ("nme", "cnn")

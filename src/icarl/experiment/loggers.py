@@ -4,11 +4,12 @@ A logger is a callback (:mod:`icarl.train.callbacks`): an object with some of th
 ``on_run_start``, ``on_epoch_end``, ``on_step_end``, ``on_run_end``. Pass one to
 ``icarl.run(cfg, callbacks=[MyLogger()])``, or register a factory under a name for ``--log``::
 
-    register_logger("wandb", WandbLogger, needs="wandb")   # --log wandb
+    register_logger("jsonl", JsonLinesLogger)   # --log jsonl
 
 Built in: ``csv`` (``epochs.csv`` beside ``results.json``: step, epoch, loss, lr, threads;
-always written in a run folder) and ``tensorboard`` (event files under
-``RUN_DIR/tensorboard``; the optional extra ``pip install icarl[tensorboard]``). ``--verbose``
+always written in a run folder), ``tensorboard`` (event files under ``RUN_DIR/tensorboard``;
+the optional extra ``pip install icarl[tensorboard]``), ``wandb`` and ``mlflow`` (offline by
+default; the extras ``icarl[wandb]``, ``icarl[mlflow]``; :mod:`.trackers`). ``--verbose``
 adds one printed line per epoch (:class:`EpochPrinter`).
 
 :class:`EpochRecord` is the runner's own: it keeps the epochs of the step in progress
@@ -22,17 +23,27 @@ import csv
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from .. import distributed
-from ..algorithm import classifiers
 from ..config import ConfigError
 from ..files.atomic import open_replacing
 from ..registry import Registry
 from ..train.callbacks import Callback, EpochEnd, RunInfo
 from ..train.console import on_terminal
+from .trackers import (
+    MLflowLogger,
+    WandbLogger,
+    epoch_metrics,
+    figures,
+    hyperparameters,
+    param_value,
+    step_metrics,
+    summary_metrics,
+)
 
 EPOCHS_NAME = "epochs.csv"
 TENSORBOARD_DIR = "tensorboard"
@@ -151,8 +162,9 @@ class CSVLogger(Callback):
 
 class TensorBoardLogger(Callback):
     """Scalars ``train/loss`` and ``train/lr`` against the epoch counted over the whole run
-    (``step * epochs_per_step + epoch``), ``accuracy/<classifier>`` against the classes seen.
-    Only with a run folder."""
+    (``step * epochs_per_step + epoch``), ``accuracy/<classifier>`` against the classes seen;
+    at the end the hyperparameters (the resolved configuration, flattened) with the run's
+    summary metrics (HParams tab) and the report's figures as images. Only with a run folder."""
 
     def __init__(self) -> None:
         self._writer: Any = None
@@ -168,23 +180,45 @@ class TensorBoardLogger(Callback):
 
     def on_epoch_end(self, epoch: EpochEnd) -> None:
         if self._writer is not None:
-            at = epoch.step * epoch.epochs + epoch.epoch
-            self._writer.add_scalar("train/loss", epoch.loss, at)
-            self._writer.add_scalar("train/lr", epoch.lr, at)
+            at, values = epoch_metrics(epoch)
+            for k, v in values.items():
+                self._writer.add_scalar(k, v, at)
 
     def on_step_end(self, run: RunInfo) -> None:
         if self._writer is None or run.record is None:
             return
-        for k in classifiers.names():
-            acc = run.record.get("accuracy", {}).get(k)
-            if acc is not None:
-                self._writer.add_scalar(f"accuracy/{k}", acc, int(run.record["seen_classes"]))
+        seen, values = step_metrics(run.record)
+        for k, v in values.items():
+            self._writer.add_scalar(k, v, seen)
         self._writer.flush()
 
     def on_run_end(self, run: RunInfo) -> None:
-        if self._writer is not None:
+        if self._writer is None:
+            return
+        try:
+            if run.finished and run.out_dir is not None:
+                self._summary(run.results, run.out_dir)
+        finally:
             self._writer.close()
             self._writer = None
+
+    def _summary(self, results: dict[str, Any], out_dir: Path) -> None:
+        """The HParams plugin's records in this run's own event file (``add_hparams`` would
+        write them to a new sub-folder) and the figures, read from the PNGs of the report."""
+        import numpy as np
+        from PIL import Image
+        from torch.utils.tensorboard.summary import hparams
+
+        params = {k: param_value(v) for k, v in hyperparameters(results).items()}
+        final = summary_metrics(results)
+        for summary in hparams(params, final):
+            self._writer.file_writer.add_summary(summary)
+        for k, v in final.items():  # the HParams tab shows the scalars of these tags
+            self._writer.add_scalar(k, v, 0)
+        for tag, path in figures(out_dir).items():
+            with Image.open(path) as im:
+                self._writer.add_image(tag, np.asarray(im.convert("RGB")), 0, dataformats="HWC")
+        self._writer.flush()
 
 
 class EpochPrinter(Callback):
@@ -227,4 +261,18 @@ register_logger(
     needs="tensorboard",
     install="'icarl[tensorboard]'",
     description="TensorBoard event files under RUN_DIR/tensorboard",
+)
+register_logger(
+    "wandb",
+    WandbLogger,
+    needs="wandb",
+    install="'icarl[wandb]'",
+    description="Weights & Biases, offline in RUN_DIR/wandb unless WANDB_MODE is set",
+)
+register_logger(
+    "mlflow",
+    MLflowLogger,
+    needs="mlflow",
+    install="'icarl[mlflow]'",
+    description="MLflow, a file store in RUN_DIR/mlruns unless MLFLOW_TRACKING_URI is set",
 )

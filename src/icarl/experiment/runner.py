@@ -107,7 +107,7 @@ def run(
     fresh = new_results(record, data, stream, fingerprint)
     results, training = _start(resume, learner, saver, out_dir, fresh)
     results["environment"] = environment(learner, deterministic)
-    info = RunInfo(cfg, out_dir, learner, len(stream), results, training)
+    info = RunInfo(cfg, out_dir, learner, len(stream), results, training, resumed=resume is not None)
     epochs = EpochRecord()
     progress = StepProgress(report, enabled=cfg.learner.progress, desc=cfg.method)
     own = [epochs, *([saver] if saver else []), progress]  # the runner's own, in this order

@@ -68,7 +68,8 @@ class RunInfo:
     how many the stream has; ``step``: the one in progress; ``results``: what
     ``results.json`` will hold, steps so far included; ``training``: the interrupted step a
     resumed run continues (its epochs so far), else None; ``record``: the last finished
-    step's record; ``checkpoint``: the last checkpoint written; ``finished``."""
+    step's record; ``checkpoint``: the last checkpoint written; ``finished``; ``resumed``:
+    whether the run continues from a checkpoint (a tracker then continues its own run)."""
 
     config: RunConfig
     out_dir: Path | None
@@ -80,6 +81,7 @@ class RunInfo:
     record: dict[str, Any] | None = None
     checkpoint: str = ""
     finished: bool = False
+    resumed: bool = False
 
 
 class Callback:

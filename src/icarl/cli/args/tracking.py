@@ -14,7 +14,8 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
         "--log",
         metavar="NAMES",
         help=f"comma-separated loggers: {', '.join(catalogue.loggers())} (epochs.csv is always written; "
-        "tensorboard needs pip install 'icarl[tensorboard]')",
+        "the others need their extra, pip install 'icarl[tensorboard]' etc.; wandb runs offline "
+        "unless WANDB_MODE is set, mlflow writes RUN_DIR/mlruns unless MLFLOW_TRACKING_URI is)",
     )
     p.add_argument("--verbose", action="store_true", help="print one line per epoch (loss, learning rate)")
     p.add_argument(
