@@ -104,7 +104,7 @@ def test_orders_and_seeds_grid_aggregates_per_step_and_a_killed_repetition_resum
 
 def test_ab_compare_pairs_orders_and_reports_the_difference(tmp_path: Path, capsys) -> None:
     out = tmp_path / "ab"
-    args = ["compare", *TINY, "--ab", "learner.lr=0.5", "--orders", "2", "--seeds", "1,2", "--out", str(out)]
+    args = ["compare", *TINY, "--ab", "learner.lr=1.0", "--orders", "2", "--seeds", "1,2", "--out", str(out)]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "A/B: B - A, paired" in printed and "distinguishable" in printed
@@ -112,7 +112,7 @@ def test_ab_compare_pairs_orders_and_reports_the_difference(tmp_path: Path, caps
     assert set(agg["groups"]) == {"A", "B"} and len(agg["ab"]["pairs"]) == 4
     b = json.loads((out / "B" / "order-1-seed-2" / "icarl" / "results.json").read_text())
     a = json.loads((out / "A" / "order-1-seed-2" / "icarl" / "results.json").read_text())
-    assert (a["config"]["learner"]["lr"], b["config"]["learner"]["lr"]) == (2.0, 0.5)
+    assert (a["config"]["learner"]["lr"], b["config"]["learner"]["lr"]) == (0.5, 1.0)
     assert a["class_order"] == b["class_order"]  # paired by order
     p = agg["ab"]["methods"]["icarl"]["nme"]["average_incremental_accuracy"]
     want = [

@@ -198,11 +198,11 @@ def test_resume_may_change_the_learning_rate_and_records_it(tmp_path, capsys, mo
     with pytest.raises(Crash):
         main(["run", *TINY, "--checkpoint-every", "1", "--out", str(run)])
     monkeypatch.undo()
-    assert main(["run", "--resume", str(run), "--lr", "0.5", "--quiet"]) == 0
-    assert "resumed with learner.lr 2.0 -> 0.5" in capsys.readouterr().out
+    assert main(["run", "--resume", str(run), "--lr", "0.25", "--quiet"]) == 0
+    assert "resumed with learner.lr 0.5 -> 0.25" in capsys.readouterr().out
     results = json.loads((run / "results.json").read_text())
-    assert results["resumed"] == [{"step": 2, "epoch": None, "changed": {"learner.lr": [2.0, 0.5]}}]
-    assert load_checkpoint(run).config["learner"]["lr"] == 0.5 and len(results["steps"]) == 2
+    assert results["resumed"] == [{"step": 2, "epoch": None, "changed": {"learner.lr": [0.5, 0.25]}}]
+    assert load_checkpoint(run).config["learner"]["lr"] == 0.25 and len(results["steps"]) == 2
     assert "learner.memory_size: 40 in the checkpoint, 7 now" in one_line(
         capsys, ["run", "--resume", str(run), "--memory", "7"]
     )
